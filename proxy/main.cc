@@ -1,0 +1,2 @@
+// weft-proxy entry point (being built).
+int main() { return 0; }

@@ -1,0 +1,79 @@
+// Bootstrap: the sidecar's own YAML file (who it is, where it listens, what config it loads).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mesh/config_error.h"
+
+namespace weft::mesh {
+
+struct SocketAddress {
+  std::string host;  // numeric IPv4/IPv6 address
+  uint16_t port = 0;
+};
+
+struct NodeIdentity {
+  std::string id;               // unique per sidecar
+  std::string workload;         // e.g. reviews-v1
+  std::string service;          // short name of the service this workload serves
+  std::string namespace_name = "default";
+  std::string service_account = "default";
+  std::string cluster_id = "Kubernetes";   // Istio's default cluster name
+  std::string trust_domain = "cluster.local";
+  std::map<std::string, std::string> labels;
+
+  // Derived as Istio does: app/version labels, canonical service/revision
+  // (service.istio.io/canonical-name|revision labels, else app|version, else workload|latest).
+  std::string app() const;
+  std::string version() const;
+  std::string canonicalService() const;
+  std::string canonicalRevision() const;
+  // spiffe://<trust domain>/ns/<ns>/sa/<sa>
+  std::string spiffeId() const;
+  // <fqdn of service>: <service>.<namespace>.svc.cluster.local
+  std::string serviceFqdn() const;
+};
+
+struct Timeouts {
+  uint32_t header_read_ms = 10'000;        // whole request head must arrive within this
+  uint32_t downstream_idle_ms = 300'000;   // keep-alive client connection with no request
+  uint32_t upstream_connect_ms = 10'000;   // Istio's connectTimeout default
+  uint32_t upstream_pool_idle_ms = 3'000;  // below common app servers' keep-alive timeouts
+  uint32_t drain_ms = 5'000;               // SIGTERM: how long in-flight requests may finish
+};
+
+struct AccessLogConfig {
+  bool enabled = false;
+  std::string path;  // "stdout", "stderr" or a file path
+};
+
+struct Bootstrap {
+  std::string path;  // the file this came from
+  NodeIdentity node;
+  SocketAddress admin{"127.0.0.1", 15000};
+  SocketAddress outbound{"127.0.0.1", 15001};
+  SocketAddress inbound{"0.0.0.0", 15006};
+  SocketAddress inbound_app{"127.0.0.1", 8080};  // where inbound traffic goes (the local app)
+  std::vector<std::string> resources;  // Istio-format YAML files, resolved paths
+  AccessLogConfig access_log;
+  Timeouts timeouts;
+  size_t max_request_header_bytes = 60 * 1024;
+  size_t max_request_headers = 100;
+};
+
+struct BootstrapResult {
+  std::optional<Bootstrap> bootstrap;  // set when there are no errors
+  ConfigErrors errors;                 // errors and warnings, with file:line:col
+};
+
+// Reads and validates a bootstrap file. Relative resource paths are resolved against the
+// current directory when they exist there, else against the bootstrap file's directory.
+BootstrapResult loadBootstrap(const std::string& path);
+// The same from text (tests, fuzzing); `name` is used in error positions.
+BootstrapResult parseBootstrap(const std::string& text, const std::string& name);
+
+}  // namespace weft::mesh

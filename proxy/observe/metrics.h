@@ -1,0 +1,88 @@
+// Metrics: Istio's standard request and TCP metrics plus Weft's own internals, served in
+// Prometheus text format (serialized by prometheus-cpp).
+//
+// Hot path: a worker records into a RequestStats it already holds (resolved once per snapshot
+// per cluster), with relaxed atomics owned by that worker: no locks, no map lookups keyed by
+// label strings. The scrape (main thread) adds the workers' values up.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mesh/snapshot.h"
+#include "observe/request_info.h"
+
+namespace weft::observe {
+
+class MetricsRegistry;
+
+// The request/TCP series of one destination (an outbound cluster, the inbound app, or "no
+// route") with fixed label values; response_code and response_flags vary per request.
+class RequestStats {
+ public:
+  virtual ~RequestStats() = default;
+  // Worker `worker` records one finished request (istio_requests_total,
+  // istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes).
+  virtual void record(int worker, const RequestInfo& info) = 0;
+  // istio_tcp_* for connections to/from this destination.
+  virtual void tcpOpened(int worker) = 0;
+  virtual void tcpClosed(int worker, uint64_t sent_bytes, uint64_t received_bytes) = 0;
+};
+
+// The stats handles for one snapshot: built once on the main thread when the snapshot is
+// published, shared read-only by the workers.
+class SnapshotStats {
+ public:
+  virtual ~SnapshotStats() = default;
+  virtual RequestStats& outbound(uint32_t cluster_index) const = 0;
+  virtual RequestStats& outboundNoRoute() const = 0;  // destination unknown (404 NR)
+  virtual RequestStats& inbound() const = 0;
+};
+
+// Weft's internals, one set per worker (weft_* metrics). Written only by their worker.
+struct WorkerCounters {
+  std::atomic<int64_t> downstream_cx_active{0};
+  std::atomic<uint64_t> downstream_cx_total{0};
+  std::atomic<uint64_t> downstream_rq_total{0};
+  std::atomic<int64_t> downstream_rq_active{0};
+  std::atomic<uint64_t> downstream_protocol_errors{0};   // 400/431 from the codec
+  std::atomic<int64_t> upstream_cx_active{0};
+  std::atomic<int64_t> upstream_cx_idle{0};               // pooled, ready for reuse
+  std::atomic<uint64_t> upstream_cx_total{0};
+  std::atomic<uint64_t> upstream_cx_connect_fail{0};
+  std::atomic<uint64_t> upstream_rq_reset{0};             // reset/closed before a full response
+  std::atomic<uint64_t> upstream_rq_stale_retry{0};       // resent after a stale pooled conn
+  std::atomic<uint64_t> upstream_cx_pool_reuse{0};
+
+  static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void add(std::atomic<int64_t>& g, int64_t n) {
+    g.store(g.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+class MetricsRegistry {
+ public:
+  explicit MetricsRegistry(int workers);
+  ~MetricsRegistry();
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
+  // Main thread: resolves every label set the snapshot can produce. Series are kept after a
+  // snapshot is replaced (counters never go backwards).
+  std::shared_ptr<const SnapshotStats> bind(const mesh::Snapshot& snapshot);
+  WorkerCounters& worker(int index);
+  // Main thread: config state for weft_config_* gauges.
+  void setConfig(uint64_t version, bool last_reload_ok);
+  // Prometheus text exposition (version 0.0.4) of everything.
+  std::string serialize();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace weft::observe
