@@ -47,9 +47,17 @@ class HeaderMap {
   struct Entry {
     uint32_t name_off, name_len, value_off, value_len;
   };
+  // True when `s` points into buf_ (a view of one of our own fields).
+  bool aliases(std::string_view s) const;
+  // Copies `s` to the end of buf_ (safe when `s` aliases it); returns its offset.
+  uint32_t append(std::string_view s);
+  // Drops dead bytes left by remove()/set() once they dominate the buffer.
+  void maybeCompact(std::string_view name, std::string_view value);
+
   std::string buf_;
   std::vector<Entry> entries_;
   size_t bytes_ = 0;
+  std::string spare_;  // compaction target, kept to reuse its capacity
 };
 
 }  // namespace weft::http
