@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mesh/config_error.h"
@@ -17,12 +18,12 @@ struct SocketAddress {
 };
 
 struct NodeIdentity {
-  std::string id;               // unique per sidecar
-  std::string workload;         // e.g. reviews-v1
-  std::string service;          // short name of the service this workload serves
+  std::string id;        // unique per sidecar
+  std::string workload;  // e.g. reviews-v1
+  std::string service;   // short name of the service this workload serves
   std::string namespace_name = "default";
   std::string service_account = "default";
-  std::string cluster_id = "Kubernetes";   // Istio's default cluster name
+  std::string cluster_id = "Kubernetes";  // Istio's default cluster name
   std::string trust_domain = "cluster.local";
   std::map<std::string, std::string> labels;
 
@@ -48,7 +49,8 @@ struct Timeouts {
 
 struct AccessLogConfig {
   bool enabled = false;
-  std::string path;  // "stdout", "stderr" or a file path
+  std::string path;             // "stdout", "stderr" or a file path
+  std::string format = "json";  // the only format so far
 };
 
 struct Bootstrap {
@@ -58,7 +60,7 @@ struct Bootstrap {
   SocketAddress outbound{"127.0.0.1", 15001};
   SocketAddress inbound{"0.0.0.0", 15006};
   SocketAddress inbound_app{"127.0.0.1", 8080};  // where inbound traffic goes (the local app)
-  std::vector<std::string> resources;  // Istio-format YAML files, resolved paths
+  std::vector<std::string> resources;            // Istio-format YAML files, resolved paths
   AccessLogConfig access_log;
   Timeouts timeouts;
   size_t max_request_header_bytes = 60 * 1024;
@@ -75,5 +77,9 @@ struct BootstrapResult {
 BootstrapResult loadBootstrap(const std::string& path);
 // The same from text (tests, fuzzing); `name` is used in error positions.
 BootstrapResult parseBootstrap(const std::string& text, const std::string& name);
+
+// "ip:port" or "[ipv6]:port" with a numeric address and a decimal port 1-65535.
+std::optional<SocketAddress> parseSocketAddress(std::string_view text);
+std::string toString(const SocketAddress& address);  // "ip:port" / "[ipv6]:port"
 
 }  // namespace weft::mesh

@@ -36,16 +36,16 @@ struct StringMatch {
 };
 
 struct HeaderMatch {
-  std::string name;  // lower-case
-  StringMatch match;  // kPresent: any value
+  std::string name;     // lower-case
+  StringMatch match;    // kPresent: any value
   bool invert = false;  // withoutHeaders
 };
 
 // One entry of a VirtualService http[].match list: all its fields must match.
 struct RouteMatch {
   std::string name;
-  std::optional<StringMatch> uri;     // tested against the path without the query string
-                                      // (prefix: against the start of the path)
+  std::optional<StringMatch> uri;  // tested against the path without the query string
+                                   // (prefix: against the start of the path)
   std::optional<StringMatch> method;
   std::vector<HeaderMatch> headers;
 };
@@ -60,7 +60,7 @@ struct HeaderOperations {
 struct RouteDestination {
   uint32_t cluster = 0;  // index into Snapshot::clusters
   uint32_t weight = 0;
-  HeaderOperations request_headers;   // applied after the route's own
+  HeaderOperations request_headers;  // applied after the route's own
   HeaderOperations response_headers;
 };
 
@@ -117,6 +117,8 @@ struct Cluster {
   std::string subset;
   LbPolicy lb = LbPolicy::kLeastRequest;  // Istio's default
   std::vector<Endpoint> endpoints;
+  std::string protocol = "HTTP";  // the ServiceEntry port's protocol
+  bool mesh_internal = false;     // ServiceEntry location MESH_INTERNAL
 };
 
 struct Snapshot {

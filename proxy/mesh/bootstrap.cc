@@ -1,0 +1,369 @@
+// Bootstrap parsing and validation, and NodeIdentity's derived values.
+#include "mesh/bootstrap.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mesh/yaml_reader.h"
+
+namespace weft::mesh {
+
+// === NodeIdentity ===
+
+namespace {
+
+std::string label(const std::map<std::string, std::string>& labels,
+                  std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
+    auto it = labels.find(k);
+    if (it != labels.end() && !it->second.empty()) return it->second;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string NodeIdentity::app() const {
+  std::string v = label(labels, {"app", "app.kubernetes.io/name"});
+  return v.empty() ? "unknown" : v;
+}
+
+std::string NodeIdentity::version() const {
+  std::string v = label(labels, {"version", "app.kubernetes.io/version"});
+  return v.empty() ? "unknown" : v;
+}
+
+std::string NodeIdentity::canonicalService() const {
+  std::string v =
+      label(labels, {"service.istio.io/canonical-name", "app.kubernetes.io/name", "app"});
+  return v.empty() ? workload : v;
+}
+
+std::string NodeIdentity::canonicalRevision() const {
+  std::string v = label(
+      labels, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"});
+  return v.empty() ? "latest" : v;
+}
+
+std::string NodeIdentity::spiffeId() const {
+  return "spiffe://" + trust_domain + "/ns/" + namespace_name + "/sa/" + service_account;
+}
+
+std::string NodeIdentity::serviceFqdn() const {
+  return service + "." + namespace_name + ".svc.cluster.local";
+}
+
+// === Socket addresses ===
+
+std::optional<SocketAddress> parseSocketAddress(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == text.npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    if (host.find(':') == host.npos) return std::nullopt;
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == text.npos) return std::nullopt;
+    host = text.substr(0, colon);
+    if (host.find(':') != host.npos) return std::nullopt;  // IPv6 needs brackets
+    port = text.substr(colon + 1);
+  }
+  if (!isIpAddress(host)) return std::nullopt;
+  if (port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0')) return std::nullopt;
+  uint32_t p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p == 0 || p > 65535) return std::nullopt;
+  return SocketAddress{std::string(host), static_cast<uint16_t>(p)};
+}
+
+std::string toString(const SocketAddress& address) {
+  if (address.host.find(':') != std::string::npos) {
+    return "[" + address.host + "]:" + std::to_string(address.port);
+  }
+  return address.host + ":" + std::to_string(address.port);
+}
+
+// === Bootstrap ===
+
+namespace {
+
+constexpr uint64_t kMaxTimeoutMs = 24ull * 3600 * 1000;
+
+struct PortUse {
+  std::string what;
+  SocketAddress address;
+  YAML::Mark mark;
+  bool set = false;
+};
+
+void readIdentity(YamlContext& ctx, const YAML::Node& node, NodeIdentity& id) {
+  auto map = YamlMap::open(ctx, node, "'node'",
+                           {"id", "workload", "service", "namespace", "service_account",
+                            "cluster_id", "trust_domain", "labels"});
+  if (!map) return;
+  if (auto* n = map->require("id")) {
+    if (auto v = readNonEmptyString(ctx, *n, "id")) id.id = *v;
+  }
+  if (auto* n = map->require("service")) {
+    if (auto v = readString(ctx, *n, "service")) {
+      if (isDnsLabel(*v)) {
+        id.service = *v;
+      } else {
+        ctx.error(n->Mark(),
+                  "'service' must be a DNS label (lower-case letters, digits, '-'), "
+                  "not '" +
+                      *v + "'");
+      }
+    }
+  }
+  id.workload = id.service;
+  if (auto* n = map->find("workload")) {
+    if (auto v = readNonEmptyString(ctx, *n, "workload")) id.workload = *v;
+  }
+  if (auto* n = map->find("namespace")) {
+    if (auto v = readString(ctx, *n, "namespace")) {
+      if (isDnsLabel(*v)) {
+        id.namespace_name = *v;
+      } else {
+        ctx.error(n->Mark(), "'namespace' must be a DNS label, not '" + *v + "'");
+      }
+    }
+  }
+  if (auto* n = map->find("service_account")) {
+    if (auto v = readNonEmptyString(ctx, *n, "service_account")) id.service_account = *v;
+  }
+  if (auto* n = map->find("cluster_id")) {
+    if (auto v = readNonEmptyString(ctx, *n, "cluster_id")) id.cluster_id = *v;
+  }
+  if (auto* n = map->find("trust_domain")) {
+    if (auto v = readString(ctx, *n, "trust_domain")) {
+      if (isDnsName(*v)) {
+        id.trust_domain = *v;
+      } else {
+        ctx.error(n->Mark(), "'trust_domain' must be a DNS name, not '" + *v + "'");
+      }
+    }
+  }
+  if (auto* n = map->find("labels")) {
+    if (auto v = readStringMap(ctx, *n, "labels")) id.labels = *v;
+  }
+}
+
+void readAddress(YamlContext& ctx, const YamlMap& map, SocketAddress& addr, PortUse& use) {
+  if (auto* n = map.find("address")) {
+    if (auto v = readString(ctx, *n, "address")) {
+      if (isIpAddress(*v)) {
+        addr.host = *v;
+      } else {
+        ctx.error(n->Mark(), "'address' must be a numeric IP address, not '" + *v + "'");
+      }
+    }
+  }
+  use.mark = map.mark();
+  if (auto* n = map.find("port")) {
+    use.mark = n->Mark();
+    if (auto v = readPort(ctx, *n, "port")) addr.port = *v;
+  }
+  use.address = addr;
+  use.set = true;
+}
+
+void readListener(YamlContext& ctx, const YAML::Node& node, std::string_view name,
+                  SocketAddress& addr, PortUse& use) {
+  auto map = YamlMap::open(ctx, node, "'" + std::string(name) + "'", {"address", "port"});
+  if (map) readAddress(ctx, *map, addr, use);
+}
+
+std::string resolveResource(const std::string& path, const std::string& bootstrap_path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  std::error_code ec;
+  if (p.is_absolute() || fs::exists(p, ec)) return path;
+  fs::path base = fs::path(bootstrap_path).parent_path();
+  if (base.empty()) return path;
+  return (base / p).lexically_normal().string();
+}
+
+void readResources(YamlContext& ctx, const YAML::Node& node, const std::string& bootstrap_path,
+                   std::vector<std::string>& out) {
+  if (!node.IsSequence()) {
+    ctx.error(node.Mark(), "'resources' must be a list of file paths, not " + describeNode(node));
+    return;
+  }
+  for (const auto& item : node) {
+    auto v = readNonEmptyString(ctx, item, "resources");
+    if (!v) continue;
+    std::string resolved = resolveResource(*v, bootstrap_path);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(resolved, ec)) {
+      ctx.error(item.Mark(),
+                "resource file '" + *v + "' not found (looked for '" + resolved + "')");
+      continue;
+    }
+    out.push_back(resolved);
+  }
+}
+
+void readAccessLog(YamlContext& ctx, const YAML::Node& node, AccessLogConfig& log) {
+  auto map = YamlMap::open(ctx, node, "'access_log'", {"path", "format"});
+  if (!map) return;
+  if (auto* n = map->require("path")) {
+    if (auto v = readNonEmptyString(ctx, *n, "path")) {
+      log.path = *v;
+      log.enabled = true;
+    }
+  }
+  if (auto* n = map->find("format")) {
+    if (auto v = readString(ctx, *n, "format")) {
+      if (*v == "json") {
+        log.format = *v;
+      } else {
+        ctx.error(n->Mark(), "'format' must be json, not '" + *v + "'");
+      }
+    }
+  }
+}
+
+void readTimeouts(YamlContext& ctx, const YAML::Node& node, Timeouts& t) {
+  auto map = YamlMap::open(
+      ctx, node, "'timeouts'",
+      {"header_read", "downstream_idle", "upstream_connect", "upstream_pool_idle", "drain"});
+  if (!map) return;
+  auto read = [&](const char* key, uint32_t& out, uint64_t min_ms) {
+    if (auto* n = map->find(key)) {
+      if (auto v = readDurationMs(ctx, *n, key, min_ms, kMaxTimeoutMs)) {
+        out = static_cast<uint32_t>(*v);
+      }
+    }
+  };
+  read("header_read", t.header_read_ms, 1);
+  read("downstream_idle", t.downstream_idle_ms, 1);
+  read("upstream_connect", t.upstream_connect_ms, 1);
+  read("upstream_pool_idle", t.upstream_pool_idle_ms, 1);
+  read("drain", t.drain_ms, 0);
+}
+
+void readLimits(YamlContext& ctx, const YAML::Node& node, Bootstrap& b) {
+  auto map =
+      YamlMap::open(ctx, node, "'limits'", {"max_request_header_bytes", "max_request_headers"});
+  if (!map) return;
+  if (auto* n = map->find("max_request_header_bytes")) {
+    if (auto v = readUint(ctx, *n, "max_request_header_bytes", 1024, 8 * 1024 * 1024)) {
+      b.max_request_header_bytes = *v;
+    }
+  }
+  if (auto* n = map->find("max_request_headers")) {
+    if (auto v = readUint(ctx, *n, "max_request_headers", 1, 10'000)) b.max_request_headers = *v;
+  }
+}
+
+bool isWildcardAddress(const std::string& host) {
+  return host == "0.0.0.0" || host == "::";
+}
+
+bool overlaps(const SocketAddress& a, const SocketAddress& b) {
+  if (a.port != b.port) return false;
+  return a.host == b.host || isWildcardAddress(a.host) || isWildcardAddress(b.host);
+}
+
+void checkPortClashes(YamlContext& ctx, const std::vector<PortUse>& uses) {
+  for (size_t i = 0; i < uses.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (overlaps(uses[i].address, uses[j].address)) {
+        ctx.error(uses[i].mark, uses[i].what + " " + toString(uses[i].address) + " clashes with " +
+                                    uses[j].what + " " + toString(uses[j].address));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+BootstrapResult parseBootstrap(const std::string& text, const std::string& name) {
+  BootstrapResult result;
+  YamlContext ctx(name, result.errors);
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    ctx.error(e.mark, e.msg);
+    return result;
+  }
+  if (docs.empty() || docs[0].IsNull()) {
+    ctx.error(SourcePos{name, 0, 0}, "the bootstrap is empty");
+    return result;
+  }
+  if (docs.size() > 1) {
+    ctx.error(SourcePos{name, 0, 0}, "the bootstrap must be a single YAML document");
+  }
+  Bootstrap b;
+  b.path = name;
+  auto root = YamlMap::open(
+      ctx, docs[0], "the bootstrap",
+      {"node", "admin", "outbound", "inbound", "resources", "access_log", "timeouts", "limits"});
+  if (!root) return result;
+
+  std::vector<PortUse> ports(4);
+  ports[0] = {"admin listener", b.admin, root->mark(), false};
+  ports[1] = {"outbound listener", b.outbound, root->mark(), false};
+  ports[2] = {"inbound listener", b.inbound, root->mark(), false};
+  ports[3] = {"inbound app", b.inbound_app, root->mark(), false};
+
+  if (auto* n = root->require("node")) readIdentity(ctx, *n, b.node);
+  if (auto* n = root->find("admin")) readListener(ctx, *n, "admin", b.admin, ports[0]);
+  if (auto* n = root->find("outbound")) readListener(ctx, *n, "outbound", b.outbound, ports[1]);
+  if (auto* n = root->find("inbound")) {
+    if (auto map = YamlMap::open(ctx, *n, "'inbound'", {"address", "port", "app"})) {
+      readAddress(ctx, *map, b.inbound, ports[2]);
+      if (auto* app = map->find("app")) {
+        if (auto v = readString(ctx, *app, "app")) {
+          if (auto addr = parseSocketAddress(*v)) {
+            b.inbound_app = *addr;
+            ports[3].mark = app->Mark();
+          } else {
+            ctx.error(app->Mark(),
+                      "'app' must be <numeric ip>:<port> (\"127.0.0.1:9080\", "
+                      "\"[::1]:9080\"), not '" +
+                          *v + "'");
+          }
+        }
+      }
+    }
+  }
+  ports[0].address = b.admin;
+  ports[1].address = b.outbound;
+  ports[2].address = b.inbound;
+  ports[3].address = b.inbound_app;
+  checkPortClashes(ctx, ports);
+
+  if (auto* n = root->find("resources")) readResources(ctx, *n, name, b.resources);
+  if (auto* n = root->find("access_log")) readAccessLog(ctx, *n, b.access_log);
+  if (auto* n = root->find("timeouts")) readTimeouts(ctx, *n, b.timeouts);
+  if (auto* n = root->find("limits")) readLimits(ctx, *n, b);
+
+  if (!hasErrors(result.errors)) result.bootstrap = std::move(b);
+  return result;
+}
+
+BootstrapResult loadBootstrap(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    BootstrapResult result;
+    addError(result.errors, SourcePos{path, 0, 0}, "cannot read the bootstrap file", false);
+    return result;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parseBootstrap(buf.str(), path);
+}
+
+}  // namespace weft::mesh

@@ -1,0 +1,792 @@
+// Parsing Istio-format resources into the typed model (see resources.h).
+#include "mesh/resources.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <tuple>
+
+namespace weft::mesh {
+
+std::string expandHost(std::string_view host, std::string_view resource_namespace) {
+  std::string h = toLower(host);
+  if (h.empty() || h == "*" || h.find('.') != std::string::npos ||
+      h.find(':') != std::string::npos) {
+    return h;
+  }
+  return h + "." + std::string(resource_namespace) + ".svc.cluster.local";
+}
+
+bool hostCovers(std::string_view pattern, std::string_view host) {
+  if (pattern == "*") return true;
+  if (pattern.size() > 1 && pattern[0] == '*' && pattern[1] == '.') {
+    std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return host.size() > suffix.size() && host.substr(host.size() - suffix.size()) == suffix;
+  }
+  return pattern == host;
+}
+
+namespace {
+
+constexpr std::string_view kApiVersions[] = {
+    "networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"};
+
+std::string q(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
+
+// A host in a VirtualService/DestinationRule/destination after expansion: a DNS name,
+// "*.<dns name>" (when wildcards are allowed), "*" (idem) or an IP address.
+bool validHost(const std::string& h, bool allow_wildcard) {
+  if (isIpAddress(h)) return true;
+  if (allow_wildcard) {
+    if (h == "*") return true;
+    if (h.size() > 2 && h[0] == '*' && h[1] == '.') return isDnsName(h.substr(2));
+  }
+  return isDnsName(h);
+}
+
+std::optional<LbPolicy> parseLbName(const std::string& s, bool& ok) {
+  ok = true;
+  if (s == "ROUND_ROBIN") return LbPolicy::kRoundRobin;
+  if (s == "LEAST_REQUEST" || s == "LEAST_CONN") return LbPolicy::kLeastRequest;
+  if (s == "RANDOM") return LbPolicy::kRandom;
+  if (s == "PASSTHROUGH") return LbPolicy::kPassthrough;
+  if (s == "UNSPECIFIED") return std::nullopt;
+  ok = false;
+  return std::nullopt;
+}
+
+class Parser {
+ public:
+  using Seen = std::set<std::tuple<std::string, std::string, std::string>>;  // kind, ns, name
+  Parser(YamlContext& ctx, Resources& out, Seen& seen) : ctx_(ctx), out_(out), seen_(seen) {}
+
+  void document(const YAML::Node& doc);
+
+ private:
+  std::optional<ObjectMeta> meta(const YAML::Node& node, const YAML::Mark& doc_mark);
+  void serviceEntry(ObjectMeta meta, const YAML::Node& spec);
+  void destinationRule(ObjectMeta meta, const YAML::Node& spec);
+  void virtualService(ObjectMeta meta, const YAML::Node& spec);
+
+  std::optional<ServicePort> servicePort(const YAML::Node& node);
+  std::optional<WorkloadEndpoint> workloadEndpoint(const YAML::Node& node);
+  std::optional<LbPolicy> trafficPolicy(const YAML::Node& node);
+  std::optional<Subset> subset(const YAML::Node& node);
+  std::optional<HttpRoute> httpRoute(const YAML::Node& node, const std::string& ns);
+  std::optional<HttpMatch> httpMatch(const YAML::Node& node);
+  std::optional<HttpRouteDestination> routeDestination(const YAML::Node& node,
+                                                       const std::string& ns);
+  std::optional<StringMatch> stringMatch(const YAML::Node& node, std::string_view field);
+  void headerMatches(const YAML::Node& node, std::string_view field, bool invert,
+                     std::vector<HeaderMatch>& out);
+  void headers(const YAML::Node& node, HeaderOperations& request, HeaderOperations& response);
+  void headerOperations(const YAML::Node& node, std::string_view what, HeaderOperations& ops);
+  std::optional<std::string> host(const YAML::Node& node, std::string_view field,
+                                  const std::string& ns, bool allow_wildcard);
+  // Reads a list, calling fn for each item.
+  template <typename Fn>
+  void list(const YAML::Node& node, std::string_view field, Fn fn) {
+    if (!node.IsSequence()) {
+      ctx_.error(node.Mark(), q(field) + " must be a list, not " + describeNode(node));
+      return;
+    }
+    for (const auto& item : node) fn(item);
+  }
+
+  YamlContext& ctx_;
+  Resources& out_;
+  Seen& seen_;
+};
+
+void Parser::document(const YAML::Node& doc) {
+  auto top = YamlMap::open(ctx_, doc, "a resource", {"apiVersion", "kind", "metadata", "spec"},
+                           {"status"});
+  if (!top) return;
+  const YAML::Node* kind_node = top->require("kind");
+  const YAML::Node* api_node = top->require("apiVersion");
+  std::optional<std::string> kind;
+  std::optional<std::string> api;
+  if (kind_node) kind = readNonEmptyString(ctx_, *kind_node, "kind");
+  if (api_node) api = readNonEmptyString(ctx_, *api_node, "apiVersion");
+  if (!kind) return;
+  if (*kind != "ServiceEntry" && *kind != "DestinationRule" && *kind != "VirtualService") {
+    ctx_.warning(kind_node->Mark(), "kind " + q(*kind) + (api ? " (" + *api + ")" : "") +
+                                        " is not supported yet; the resource is skipped");
+    return;
+  }
+  if (api &&
+      std::find(std::begin(kApiVersions), std::end(kApiVersions), *api) == std::end(kApiVersions)) {
+    ctx_.error(api_node->Mark(), "apiVersion " + q(*api) + " is not supported for " + *kind +
+                                     "; use networking.istio.io/v1, v1beta1 or v1alpha3");
+  }
+  std::optional<ObjectMeta> m;
+  if (const YAML::Node* n = top->require("metadata")) m = meta(*n, doc.Mark());
+  const YAML::Node* spec = top->require("spec");
+  if (!m || !spec) return;
+  if (!seen_.insert({*kind, m->namespace_name, m->name}).second) {
+    ctx_.error(m->pos, "duplicate " + *kind + " " + m->namespace_name + "/" + m->name);
+    return;
+  }
+  if (*kind == "ServiceEntry") {
+    serviceEntry(std::move(*m), *spec);
+  } else if (*kind == "DestinationRule") {
+    destinationRule(std::move(*m), *spec);
+  } else {
+    virtualService(std::move(*m), *spec);
+  }
+}
+
+std::optional<ObjectMeta> Parser::meta(const YAML::Node& node, const YAML::Mark& doc_mark) {
+  auto map = YamlMap::open(ctx_, node, "'metadata'",
+                           {"name", "namespace", "labels", "annotations", "uid", "resourceVersion",
+                            "generation", "creationTimestamp", "managedFields"});
+  if (!map) return std::nullopt;
+  ObjectMeta m;
+  m.pos = ctx_.pos(doc_mark);
+  bool ok = true;
+  if (const YAML::Node* n = map->require("name")) {
+    auto v = readString(ctx_, *n, "name");
+    if (v && isDnsName(*v)) {
+      m.name = *v;
+    } else {
+      if (v) ctx_.error(n->Mark(), "'name' must be a lower-case DNS name, not " + q(*v));
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (const YAML::Node* n = map->find("namespace")) {
+    auto v = readString(ctx_, *n, "namespace");
+    if (v && isDnsLabel(*v)) {
+      m.namespace_name = *v;
+    } else if (v) {
+      ctx_.error(n->Mark(), "'namespace' must be a DNS label, not " + q(*v));
+    }
+  }
+  if (const YAML::Node* n = map->find("labels")) readStringMap(ctx_, *n, "labels");
+  if (const YAML::Node* n = map->find("annotations")) readStringMap(ctx_, *n, "annotations");
+  if (!ok) return std::nullopt;
+  return m;
+}
+
+std::optional<std::string> Parser::host(const YAML::Node& node, std::string_view field,
+                                        const std::string& ns, bool allow_wildcard) {
+  auto v = readNonEmptyString(ctx_, node, field);
+  if (!v) return std::nullopt;
+  std::string h = expandHost(*v, ns);
+  if (!validHost(h, allow_wildcard)) {
+    ctx_.error(node.Mark(), "invalid host " + q(*v) +
+                                (allow_wildcard ? "" : " (wildcards are not allowed here)"));
+    return std::nullopt;
+  }
+  return h;
+}
+
+// === ServiceEntry ===
+
+void Parser::serviceEntry(ObjectMeta meta, const YAML::Node& spec) {
+  auto map = YamlMap::open(ctx_, spec, "ServiceEntry spec",
+                           {"hosts", "ports", "location", "resolution", "endpoints"},
+                           {"addresses", "workloadSelector", "exportTo", "subjectAltNames"});
+  if (!map) return;
+  ServiceEntry se;
+  se.meta = std::move(meta);
+  if (const YAML::Node* n = map->require("hosts")) {
+    list(*n, "hosts", [&](const YAML::Node& item) {
+      auto v = readNonEmptyString(ctx_, item, "hosts");
+      if (!v) return;
+      std::string h = toLower(*v);
+      bool wildcard = h.size() > 2 && h[0] == '*' && h[1] == '.';
+      if (!(wildcard ? isDnsName(h.substr(2)) : isDnsName(h))) {
+        ctx_.error(item.Mark(), "invalid ServiceEntry host " + q(*v));
+        return;
+      }
+      if (std::find(se.hosts.begin(), se.hosts.end(), h) != se.hosts.end()) {
+        ctx_.error(item.Mark(), "duplicate host " + q(*v));
+        return;
+      }
+      se.hosts.push_back(h);
+      se.host_pos.push_back(ctx_.pos(item.Mark()));
+    });
+    if (n->IsSequence() && n->size() == 0) ctx_.error(n->Mark(), "'hosts' must not be empty");
+  }
+  if (const YAML::Node* n = map->require("ports")) {
+    list(*n, "ports", [&](const YAML::Node& item) {
+      auto p = servicePort(item);
+      if (!p) return;
+      for (const auto& other : se.ports) {
+        if (other.number == p->number) {
+          ctx_.error(item.Mark(), "duplicate port number " + std::to_string(p->number));
+          return;
+        }
+        if (!p->name.empty() && other.name == p->name) {
+          ctx_.error(item.Mark(), "duplicate port name " + q(p->name));
+          return;
+        }
+      }
+      se.ports.push_back(std::move(*p));
+    });
+    if (n->IsSequence() && n->size() == 0) ctx_.error(n->Mark(), "'ports' must not be empty");
+  }
+  if (const YAML::Node* n = map->find("location")) {
+    if (auto v = readString(ctx_, *n, "location")) {
+      if (*v == "MESH_INTERNAL") {
+        se.mesh_internal = true;
+      } else if (*v != "MESH_EXTERNAL") {
+        ctx_.error(n->Mark(), "'location' must be MESH_INTERNAL or MESH_EXTERNAL, not " + q(*v));
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("resolution")) {
+    if (auto v = readString(ctx_, *n, "resolution")) {
+      if (*v == "NONE" || *v == "DNS" || *v == "DNS_ROUND_ROBIN" || *v == "DYNAMIC_DNS") {
+        ctx_.error(n->Mark(), "resolution " + *v + " is not supported yet (only STATIC)");
+      } else if (*v != "STATIC") {
+        ctx_.error(n->Mark(),
+                   "'resolution' must be one of NONE, STATIC, DNS, DNS_ROUND_ROBIN, "
+                   "DYNAMIC_DNS, not " +
+                       q(*v));
+      }
+    }
+  } else {
+    ctx_.error(map->mark(),
+               "'resolution' is absent, so it is NONE, which is not supported yet; "
+               "set resolution: STATIC and list the endpoints");
+  }
+  if (const YAML::Node* n = map->find("endpoints")) {
+    list(*n, "endpoints", [&](const YAML::Node& item) {
+      if (auto e = workloadEndpoint(item)) se.endpoints.push_back(std::move(*e));
+    });
+  }
+  if (se.endpoints.empty()) {
+    ctx_.warning(map->mark(), "ServiceEntry " + se.meta.namespace_name + "/" + se.meta.name +
+                                  " has no endpoints: requests to it get 503");
+  }
+  out_.service_entries.push_back(std::move(se));
+}
+
+std::optional<ServicePort> Parser::servicePort(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "a ServiceEntry port",
+                           {"number", "protocol", "name", "targetPort"});
+  if (!map) return std::nullopt;
+  ServicePort p;
+  p.pos = ctx_.pos(node.Mark());
+  bool ok = true;
+  if (const YAML::Node* n = map->require("number")) {
+    if (auto v = readPort(ctx_, *n, "number")) {
+      p.number = *v;
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (const YAML::Node* n = map->find("protocol")) {
+    if (auto v = readString(ctx_, *n, "protocol")) {
+      static const std::set<std::string> kKnown = {"HTTP",  "HTTPS", "GRPC",  "GRPC-WEB",
+                                                   "HTTP2", "MONGO", "MYSQL", "REDIS",
+                                                   "TCP",   "TLS",   "UDP"};
+      std::string up = *v;
+      for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (!kKnown.count(up)) {
+        ctx_.error(n->Mark(), "unknown protocol " + q(*v));
+      } else {
+        p.protocol = up;
+        if (up == "HTTP2" || up == "GRPC" || up == "GRPC-WEB") {
+          ctx_.warning(n->Mark(), "protocol " + up + " is served as HTTP/1.1 for now");
+        } else if (up != "HTTP") {
+          ctx_.warning(n->Mark(), "protocol " + up + " is not supported yet; this port is ignored");
+        }
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("name")) {
+    if (auto v = readString(ctx_, *n, "name")) p.name = *v;
+  }
+  if (const YAML::Node* n = map->find("targetPort")) {
+    if (auto v = readPort(ctx_, *n, "targetPort")) p.target_port = *v;
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+std::optional<WorkloadEndpoint> Parser::workloadEndpoint(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "an endpoint",
+                           {"address", "ports", "labels", "weight", "serviceAccount"},
+                           {"locality", "network"});
+  if (!map) return std::nullopt;
+  WorkloadEndpoint e;
+  e.pos = ctx_.pos(node.Mark());
+  bool ok = false;
+  if (const YAML::Node* n = map->require("address")) {
+    if (auto v = readNonEmptyString(ctx_, *n, "address")) {
+      if (isIpAddress(*v)) {
+        e.address = *v;
+        ok = true;
+      } else if (v->rfind("unix://", 0) == 0) {
+        ctx_.error(n->Mark(), "unix socket endpoints are not supported yet");
+      } else {
+        ctx_.error(n->Mark(),
+                   "endpoint 'address' must be a numeric IP address with resolution "
+                   "STATIC, not " +
+                       q(*v));
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("ports")) {
+    if (auto ports = YamlMap::openAny(ctx_, *n, "'ports'")) {
+      for (const auto& entry : ports->entries()) {
+        if (auto v = readPort(ctx_, entry.value, entry.key)) e.ports[entry.key] = *v;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("labels")) {
+    if (auto v = readStringMap(ctx_, *n, "labels")) e.labels = *v;
+  }
+  if (const YAML::Node* n = map->find("weight")) {
+    if (auto v = readUint(ctx_, *n, "weight", 0, std::numeric_limits<uint32_t>::max())) {
+      e.weight = *v == 0 ? 1 : static_cast<uint32_t>(*v);
+    }
+  }
+  if (const YAML::Node* n = map->find("serviceAccount")) {
+    if (auto v = readString(ctx_, *n, "serviceAccount")) e.service_account = *v;
+  }
+  if (!ok) return std::nullopt;
+  return e;
+}
+
+// === DestinationRule ===
+
+void Parser::destinationRule(ObjectMeta meta, const YAML::Node& spec) {
+  auto map = YamlMap::open(ctx_, spec, "DestinationRule spec", {"host", "trafficPolicy", "subsets"},
+                           {"exportTo", "workloadSelector"});
+  if (!map) return;
+  DestinationRule dr;
+  dr.meta = std::move(meta);
+  bool ok = false;
+  if (const YAML::Node* n = map->require("host")) {
+    if (auto h = host(*n, "host", dr.meta.namespace_name, true)) {
+      dr.host = *h;
+      dr.host_pos = ctx_.pos(n->Mark());
+      ok = true;
+    }
+  }
+  if (const YAML::Node* n = map->find("trafficPolicy")) dr.lb = trafficPolicy(*n);
+  if (const YAML::Node* n = map->find("subsets")) {
+    list(*n, "subsets", [&](const YAML::Node& item) {
+      auto s = subset(item);
+      if (!s) return;
+      for (const auto& other : dr.subsets) {
+        if (other.name == s->name) {
+          ctx_.error(item.Mark(), "duplicate subset " + q(s->name));
+          return;
+        }
+      }
+      dr.subsets.push_back(std::move(*s));
+    });
+  }
+  if (ok) out_.destination_rules.push_back(std::move(dr));
+}
+
+std::optional<LbPolicy> Parser::trafficPolicy(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'trafficPolicy'", {"loadBalancer"},
+                           {"connectionPool", "outlierDetection", "tls", "portLevelSettings",
+                            "tunnel", "proxyProtocol", "retryBudget"});
+  if (!map) return std::nullopt;
+  const YAML::Node* lb = map->find("loadBalancer");
+  if (!lb) return std::nullopt;
+  auto lbmap =
+      YamlMap::open(ctx_, *lb, "'loadBalancer'", {"simple"},
+                    {"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"});
+  if (!lbmap) return std::nullopt;
+  const YAML::Node* simple = lbmap->find("simple");
+  if (!simple) return std::nullopt;
+  auto v = readString(ctx_, *simple, "simple");
+  if (!v) return std::nullopt;
+  bool ok = false;
+  auto policy = parseLbName(*v, ok);
+  if (!ok) {
+    ctx_.error(simple->Mark(),
+               "'simple' must be one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, "
+               "PASSTHROUGH, not " +
+                   q(*v));
+  }
+  return policy;
+}
+
+std::optional<Subset> Parser::subset(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "a subset", {"name", "labels", "trafficPolicy"});
+  if (!map) return std::nullopt;
+  Subset s;
+  s.pos = ctx_.pos(node.Mark());
+  bool ok = false;
+  if (const YAML::Node* n = map->require("name")) {
+    if (auto v = readString(ctx_, *n, "name")) {
+      if (isDnsLabel(*v)) {
+        s.name = *v;
+        ok = true;
+      } else {
+        ctx_.error(n->Mark(), "subset 'name' must be a DNS label, not " + q(*v));
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("labels")) {
+    if (auto v = readStringMap(ctx_, *n, "labels")) s.labels = *v;
+  }
+  if (const YAML::Node* n = map->find("trafficPolicy")) s.lb = trafficPolicy(*n);
+  if (!ok) return std::nullopt;
+  return s;
+}
+
+// === VirtualService ===
+
+void Parser::virtualService(ObjectMeta meta, const YAML::Node& spec) {
+  auto map = YamlMap::open(ctx_, spec, "VirtualService spec", {"hosts", "gateways", "http"},
+                           {"tcp", "tls", "exportTo"});
+  if (!map) return;
+  VirtualService vs;
+  vs.meta = std::move(meta);
+  const std::string ns = vs.meta.namespace_name;
+  if (const YAML::Node* n = map->require("hosts")) {
+    list(*n, "hosts", [&](const YAML::Node& item) {
+      auto h = host(item, "hosts", ns, true);
+      if (!h) return;
+      if (std::find(vs.hosts.begin(), vs.hosts.end(), *h) != vs.hosts.end()) {
+        ctx_.error(item.Mark(), "duplicate host " + q(*h));
+        return;
+      }
+      vs.hosts.push_back(*h);
+      vs.host_pos.push_back(ctx_.pos(item.Mark()));
+    });
+    if (n->IsSequence() && n->size() == 0) ctx_.error(n->Mark(), "'hosts' must not be empty");
+  }
+  bool for_sidecars = true;
+  if (const YAML::Node* n = map->find("gateways")) {
+    if (auto gws = readStringList(ctx_, *n, "gateways")) {
+      for_sidecars = false;
+      for (const auto& g : *gws) {
+        if (g == "mesh") {
+          for_sidecars = true;
+        } else {
+          ctx_.warning(n->Mark(), "gateway " + q(g) +
+                                      ": gateways other than 'mesh' are not supported yet and "
+                                      "are ignored");
+        }
+      }
+      if (!for_sidecars) {
+        ctx_.warning(n->Mark(), "VirtualService " + ns + "/" + vs.meta.name +
+                                    " does not apply to sidecars ('mesh' is not in its gateways) "
+                                    "and is ignored");
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("http")) {
+    list(*n, "http", [&](const YAML::Node& item) {
+      if (auto r = httpRoute(item, ns)) vs.http.push_back(std::move(*r));
+    });
+  }
+  if (for_sidecars) out_.virtual_services.push_back(std::move(vs));
+}
+
+std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::string& ns) {
+  auto map =
+      YamlMap::open(ctx_, node, "an http route", {"name", "match", "route", "rewrite", "headers"},
+                    {"redirect", "directResponse", "delegate", "timeout", "retries", "fault",
+                     "mirror", "mirrorPercent", "mirrorPercentage", "mirrors", "corsPolicy"});
+  if (!map) return std::nullopt;
+  HttpRoute r;
+  r.pos = ctx_.pos(node.Mark());
+  if (const YAML::Node* n = map->find("name")) {
+    if (auto v = readString(ctx_, *n, "name")) r.name = *v;
+  }
+  if (const YAML::Node* n = map->find("match")) {
+    list(*n, "match", [&](const YAML::Node& item) {
+      if (auto m = httpMatch(item)) r.matches.push_back(std::move(*m));
+    });
+  }
+  const YAML::Node* route = map->find("route");
+  if (!route) {
+    bool other_action = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key_node = it->first;
+      if (!key_node.IsScalar()) continue;
+      const std::string key = key_node.Scalar();
+      if (key == "redirect" || key == "directResponse" || key == "delegate") other_action = true;
+    }
+    if (other_action) {
+      ctx_.warning(node.Mark(), "this http route has no 'route' Weft can use and is skipped");
+    } else {
+      ctx_.error(node.Mark(), "an http route needs 'route'");
+    }
+    return std::nullopt;
+  }
+  bool ok = route->IsSequence();
+  list(*route, "route", [&](const YAML::Node& item) {
+    if (auto d = routeDestination(item, ns)) {
+      r.route.push_back(std::move(*d));
+    } else {
+      ok = false;
+    }
+  });
+  if (route->IsSequence() && route->size() == 0) {
+    ctx_.error(route->Mark(), "'route' must not be empty");
+    ok = false;
+  }
+  if (ok && r.route.size() > 1) {
+    uint64_t total = 0;
+    for (const auto& d : r.route) total += d.weight.value_or(0);
+    if (total == 0) {
+      ctx_.error(route->Mark(), "the destinations' weights add up to 0");
+      ok = false;
+    } else if (total > std::numeric_limits<uint32_t>::max()) {
+      ctx_.error(route->Mark(), "the destinations' weights add up to more than 2^32-1");
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("rewrite")) {
+    if (auto rw = YamlMap::open(ctx_, *n, "'rewrite'", {"uri", "authority"}, {"uriRegexRewrite"})) {
+      if (const YAML::Node* u = rw->find("uri")) {
+        if (auto v = readString(ctx_, *u, "uri")) r.rewrite_uri = *v;
+      }
+      if (const YAML::Node* a = rw->find("authority")) {
+        if (auto v = readNonEmptyString(ctx_, *a, "authority")) r.rewrite_authority = *v;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("headers")) {
+    headers(*n, r.request_headers, r.response_headers);
+  }
+  if (!ok) return std::nullopt;
+  return r;
+}
+
+std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "a match",
+                           {"name", "uri", "method", "headers", "withoutHeaders", "ignoreUriCase",
+                            "port", "sourceLabels", "sourceNamespace", "gateways"},
+                           {"scheme", "authority", "queryParams", "statPrefix"});
+  if (!map) return std::nullopt;
+  HttpMatch m;
+  if (const YAML::Node* n = map->find("name")) {
+    if (auto v = readString(ctx_, *n, "name")) m.match.name = *v;
+  }
+  if (const YAML::Node* n = map->find("uri")) m.match.uri = stringMatch(*n, "uri");
+  if (const YAML::Node* n = map->find("method")) m.match.method = stringMatch(*n, "method");
+  if (const YAML::Node* n = map->find("headers"))
+    headerMatches(*n, "headers", false, m.match.headers);
+  if (const YAML::Node* n = map->find("withoutHeaders")) {
+    headerMatches(*n, "withoutHeaders", true, m.match.headers);
+  }
+  if (const YAML::Node* n = map->find("ignoreUriCase")) {
+    auto v = readBool(ctx_, *n, "ignoreUriCase");
+    if (v && *v && m.match.uri) {
+      if (m.match.uri->kind == StringMatch::Kind::kRegex) {
+        ctx_.warning(n->Mark(), "'ignoreUriCase' does not apply to regex; use (?i) in the regex");
+      } else {
+        m.match.uri->ignore_case = true;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("port")) m.port = readPort(ctx_, *n, "port");
+  if (const YAML::Node* n = map->find("sourceLabels")) {
+    if (auto v = readStringMap(ctx_, *n, "sourceLabels")) m.source_labels = *v;
+  }
+  if (const YAML::Node* n = map->find("sourceNamespace")) {
+    m.source_namespace = readString(ctx_, *n, "sourceNamespace");
+  }
+  if (const YAML::Node* n = map->find("gateways")) {
+    if (auto v = readStringList(ctx_, *n, "gateways")) {
+      m.gateways = *v;
+      for (const auto& g : *v) {
+        if (g != "mesh") {
+          ctx_.warning(n->Mark(), "gateway " + q(g) +
+                                      ": gateways other than 'mesh' are not supported yet and "
+                                      "are ignored");
+        }
+      }
+      if (v->empty()) m.gateways.clear();
+    }
+  }
+  return m;
+}
+
+std::optional<StringMatch> Parser::stringMatch(const YAML::Node& node, std::string_view field) {
+  auto map = YamlMap::open(ctx_, node, q(field), {"exact", "prefix", "regex"});
+  if (!map) return std::nullopt;
+  if (map->entries().size() > 1) {
+    ctx_.error(map->mark(), q(field) + " must have only one of exact, prefix, regex");
+    return std::nullopt;
+  }
+  StringMatch m;
+  if (map->entries().empty()) {
+    m.kind = StringMatch::Kind::kPresent;
+    return m;
+  }
+  const auto& e = map->entries().front();
+  auto v = readString(ctx_, e.value, e.key);
+  if (!v) return std::nullopt;
+  m.value = *v;
+  if (e.key == "exact") {
+    m.kind = StringMatch::Kind::kExact;
+  } else if (e.key == "prefix") {
+    m.kind = StringMatch::Kind::kPrefix;
+  } else {
+    m.kind = StringMatch::Kind::kRegex;
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<RE2>(*v, options);
+    if (!re->ok()) {
+      ctx_.error(e.value.Mark(), "invalid regex " + q(*v) + ": " + re->error());
+      return std::nullopt;
+    }
+    m.regex = std::move(re);
+  }
+  return m;
+}
+
+void Parser::headerMatches(const YAML::Node& node, std::string_view field, bool invert,
+                           std::vector<HeaderMatch>& out) {
+  auto map = YamlMap::openAny(ctx_, node, q(field));
+  if (!map) return;
+  for (const auto& e : map->entries()) {
+    std::string name = toLower(e.key);
+    if (!isHttpToken(name)) {
+      ctx_.error(e.key_node.Mark(), "invalid header name " + q(e.key));
+      continue;
+    }
+    if (name == "uri" || name == "scheme" || name == "method" || name == "authority") {
+      ctx_.warning(e.key_node.Mark(), "header match " + q(name) +
+                                          " is ignored (as in Istio); use the match field '" +
+                                          name + "' instead");
+      continue;
+    }
+    // `name: {}` and `name:` (null) both mean "present".
+    StringMatch sm;
+    sm.kind = StringMatch::Kind::kPresent;
+    if (!e.value.IsNull()) {
+      auto m = stringMatch(e.value, e.key);
+      if (!m) continue;
+      sm = std::move(*m);
+    }
+    out.push_back(HeaderMatch{name, std::move(sm), invert});
+  }
+}
+
+std::optional<HttpRouteDestination> Parser::routeDestination(const YAML::Node& node,
+                                                             const std::string& ns) {
+  auto map = YamlMap::open(ctx_, node, "a route destination", {"destination", "weight", "headers"});
+  if (!map) return std::nullopt;
+  HttpRouteDestination d;
+  d.pos = ctx_.pos(node.Mark());
+  bool ok = false;
+  if (const YAML::Node* n = map->require("destination")) {
+    if (auto dm = YamlMap::open(ctx_, *n, "'destination'", {"host", "subset", "port"})) {
+      d.pos = ctx_.pos(n->Mark());
+      if (const YAML::Node* h = dm->require("host")) {
+        if (auto v = host(*h, "host", ns, false)) {
+          d.host = *v;
+          ok = true;
+        }
+      }
+      if (const YAML::Node* s = dm->find("subset")) {
+        if (auto v = readString(ctx_, *s, "subset")) d.subset = *v;
+      }
+      if (const YAML::Node* p = dm->find("port")) {
+        if (auto pm = YamlMap::open(ctx_, *p, "'port'", {"number"})) {
+          if (const YAML::Node* num = pm->require("number")) {
+            if (auto v = readPort(ctx_, *num, "number")) {
+              d.port = *v;
+            } else {
+              ok = false;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("weight")) {
+    if (auto v = readUint(ctx_, *n, "weight", 0, std::numeric_limits<int32_t>::max())) {
+      d.weight = static_cast<uint32_t>(*v);
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("headers")) {
+    headers(*n, d.request_headers, d.response_headers);
+  }
+  if (!ok) return std::nullopt;
+  return d;
+}
+
+void Parser::headers(const YAML::Node& node, HeaderOperations& request,
+                     HeaderOperations& response) {
+  auto map = YamlMap::open(ctx_, node, "'headers'", {"request", "response"});
+  if (!map) return;
+  if (const YAML::Node* n = map->find("request")) headerOperations(*n, "'request'", request);
+  if (const YAML::Node* n = map->find("response")) headerOperations(*n, "'response'", response);
+}
+
+void Parser::headerOperations(const YAML::Node& node, std::string_view what,
+                              HeaderOperations& ops) {
+  auto map = YamlMap::open(ctx_, node, what, {"set", "add", "remove"});
+  if (!map) return;
+  auto pairs = [&](const char* key, std::vector<std::pair<std::string, std::string>>& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    auto m = YamlMap::openAny(ctx_, *n, q(key));
+    if (!m) return;
+    for (const auto& e : m->entries()) {
+      if (!isHttpToken(e.key)) {
+        ctx_.error(e.key_node.Mark(), "invalid header name " + q(e.key));
+        continue;
+      }
+      if (auto v = readString(ctx_, e.value, e.key)) out.emplace_back(toLower(e.key), *v);
+    }
+  };
+  pairs("set", ops.set);
+  pairs("add", ops.add);
+  if (const YAML::Node* n = map->find("remove")) {
+    if (!n->IsSequence()) {
+      ctx_.error(n->Mark(), "'remove' must be a list, not " + describeNode(*n));
+      return;
+    }
+    for (const auto& item : *n) {
+      auto v = readString(ctx_, item, "remove");
+      if (!v) continue;
+      if (!isHttpToken(*v)) {
+        ctx_.error(item.Mark(), "invalid header name " + q(*v));
+        continue;
+      }
+      ops.remove.push_back(toLower(*v));
+    }
+  }
+}
+
+}  // namespace
+
+ParseResult parseResources(const std::vector<ResourceFile>& files) {
+  ParseResult result;
+  Parser::Seen seen;
+  for (const auto& file : files) {
+    YamlContext ctx(file.name, result.errors);
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(file.text);
+    } catch (const YAML::Exception& e) {
+      ctx.error(e.mark, e.msg);
+      continue;
+    }
+    Parser parser(ctx, result.resources, seen);
+    for (const auto& doc : docs) {
+      if (doc.IsNull()) continue;
+      parser.document(doc);
+    }
+  }
+  return result;
+}
+
+}  // namespace weft::mesh

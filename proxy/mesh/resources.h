@@ -1,0 +1,141 @@
+// The typed Istio resource model: ServiceEntry, DestinationRule and VirtualService as far as
+// Weft implements them, parsed from multi-document YAML with every problem positioned.
+//
+// Host names are stored lower-case and already expanded (short names become
+// <name>.<resource namespace>.svc.cluster.local; ServiceEntry hosts stay literal).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mesh/config_error.h"
+#include "mesh/snapshot.h"
+#include "mesh/yaml_reader.h"
+
+namespace weft::mesh {
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_name = "default";
+  SourcePos pos;  // the document's position
+};
+
+// === ServiceEntry ===
+
+struct ServicePort {
+  uint16_t number = 0;
+  std::string protocol = "HTTP";  // upper-case
+  std::string name;
+  uint16_t target_port = 0;  // 0: same as number
+  SourcePos pos;
+};
+
+struct WorkloadEndpoint {
+  std::string address;                    // numeric IP
+  std::map<std::string, uint16_t> ports;  // service port name -> endpoint port
+  std::map<std::string, std::string> labels;
+  uint32_t weight = 1;
+  std::string service_account;
+  SourcePos pos;
+};
+
+struct ServiceEntry {
+  ObjectMeta meta;
+  std::vector<std::string> hosts;
+  std::vector<SourcePos> host_pos;  // parallel to hosts
+  std::vector<ServicePort> ports;
+  bool mesh_internal = false;  // location (MESH_EXTERNAL is Istio's default)
+  std::vector<WorkloadEndpoint> endpoints;
+};
+
+// === DestinationRule ===
+
+struct Subset {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::optional<LbPolicy> lb;
+  SourcePos pos;
+};
+
+struct DestinationRule {
+  ObjectMeta meta;
+  std::string host;  // expanded
+  SourcePos host_pos;
+  std::optional<LbPolicy> lb;
+  std::vector<Subset> subsets;
+};
+
+// === VirtualService ===
+
+// One http[].match entry: the request-time part (RouteMatch) plus the parts Istio resolves
+// when it generates a proxy's configuration.
+struct HttpMatch {
+  RouteMatch match;
+  std::optional<uint16_t> port;                      // only on this service port
+  std::map<std::string, std::string> source_labels;  // calling proxy's labels must include
+  std::optional<std::string> source_namespace;       // calling proxy's namespace
+  std::vector<std::string> gateways;                 // empty: inherit the VirtualService's
+};
+
+struct HttpRouteDestination {
+  std::string host;  // expanded
+  std::string subset;
+  uint16_t port = 0;  // 0: not given
+  std::optional<uint32_t> weight;
+  HeaderOperations request_headers;
+  HeaderOperations response_headers;
+  SourcePos pos;
+};
+
+struct HttpRoute {
+  std::string name;
+  std::vector<HttpMatch> matches;  // empty: matches everything
+  std::vector<HttpRouteDestination> route;
+  std::optional<std::string> rewrite_uri;
+  std::optional<std::string> rewrite_authority;
+  HeaderOperations request_headers;
+  HeaderOperations response_headers;
+  SourcePos pos;
+};
+
+struct VirtualService {
+  ObjectMeta meta;
+  std::vector<std::string> hosts;  // expanded
+  std::vector<SourcePos> host_pos;
+  std::vector<HttpRoute> http;
+};
+
+struct Resources {
+  std::vector<ServiceEntry> service_entries;
+  std::vector<DestinationRule> destination_rules;
+  std::vector<VirtualService> virtual_services;
+};
+
+// A configuration file given by name and content.
+struct ResourceFile {
+  std::string name;
+  std::string text;
+};
+
+struct ParseResult {
+  Resources resources;
+  ConfigErrors errors;  // errors and warnings
+};
+
+// Parses multi-document Istio YAML files (documents separated by `---`; empty documents are
+// skipped). Resources with errors are kept in a best-effort form so that later checks can
+// still report their own problems; use hasErrors() before trusting the result.
+ParseResult parseResources(const std::vector<ResourceFile>& files);
+
+// Istio's short-name expansion: no dot (and not "*") -> <name>.<ns>.svc.cluster.local;
+// anything else verbatim. Lower-cases the result.
+std::string expandHost(std::string_view host, std::string_view resource_namespace);
+
+// "*.example.com" covers "a.example.com" and "a.b.example.com" (not "example.com"); "*" covers
+// every host; otherwise equality.
+bool hostCovers(std::string_view pattern, std::string_view host);
+
+}  // namespace weft::mesh

@@ -1,0 +1,194 @@
+// Snapshot -> JSON (what /config_dump shows). The form is documented in docs/configuration.md;
+// keys keep the order written here so that dumps diff cleanly.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "mesh/snapshot.h"
+
+namespace weft::mesh {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json stringMatchJson(const StringMatch& m) {
+  Json j = Json::object();
+  switch (m.kind) {
+    case StringMatch::Kind::kExact:
+      j["exact"] = m.value;
+      break;
+    case StringMatch::Kind::kPrefix:
+      j["prefix"] = m.value;
+      break;
+    case StringMatch::Kind::kRegex:
+      j["regex"] = m.value;
+      break;
+    case StringMatch::Kind::kPresent:
+      j["present"] = true;
+      break;
+  }
+  if (m.ignore_case) j["ignore_case"] = true;
+  return j;
+}
+
+Json headerOpsJson(const HeaderOperations& ops) {
+  Json j = Json::object();
+  Json set = Json::array();
+  for (const auto& [k, v] : ops.set) set.push_back({{"name", k}, {"value", v}});
+  Json add = Json::array();
+  for (const auto& [k, v] : ops.add) add.push_back({{"name", k}, {"value", v}});
+  j["set"] = std::move(set);
+  j["add"] = std::move(add);
+  j["remove"] = ops.remove;
+  return j;
+}
+
+Json addressJson(const SocketAddress& a) {
+  return toString(a);
+}
+
+Json clusterJson(const Cluster& c) {
+  Json j;
+  j["name"] = c.name;
+  j["service_host"] = c.service_host;
+  j["service_name"] = c.service_name;
+  j["service_namespace"] = c.service_namespace;
+  j["port"] = c.port;
+  j["subset"] = c.subset;
+  j["protocol"] = c.protocol;
+  j["mesh_internal"] = c.mesh_internal;
+  j["lb"] = toString(c.lb);
+  Json eps = Json::array();
+  for (const auto& e : c.endpoints) {
+    Json ej;
+    ej["address"] = e.address;
+    ej["port"] = e.port;
+    ej["weight"] = e.weight;
+    ej["labels"] = e.labels;
+    ej["service_account"] = e.service_account;
+    eps.push_back(std::move(ej));
+  }
+  j["endpoints"] = std::move(eps);
+  return j;
+}
+
+Json routeJson(const Route& r, const Snapshot& s) {
+  Json j;
+  j["name"] = r.name;
+  Json matches = Json::array();
+  for (const auto& m : r.matches) {
+    Json mj = Json::object();
+    mj["name"] = m.name;
+    if (m.uri) mj["uri"] = stringMatchJson(*m.uri);
+    if (m.method) mj["method"] = stringMatchJson(*m.method);
+    Json headers = Json::array();
+    for (const auto& h : m.headers) {
+      Json hj;
+      hj["name"] = h.name;
+      hj["match"] = stringMatchJson(h.match);
+      hj["invert"] = h.invert;
+      headers.push_back(std::move(hj));
+    }
+    mj["headers"] = std::move(headers);
+    matches.push_back(std::move(mj));
+  }
+  j["match"] = std::move(matches);
+  Json dests = Json::array();
+  for (const auto& d : r.destinations) {
+    Json dj;
+    dj["cluster"] = d.cluster < s.clusters.size() ? s.clusters[d.cluster].name : std::string();
+    dj["weight"] = d.weight;
+    dj["request_headers"] = headerOpsJson(d.request_headers);
+    dj["response_headers"] = headerOpsJson(d.response_headers);
+    dests.push_back(std::move(dj));
+  }
+  j["destinations"] = std::move(dests);
+  j["total_weight"] = r.total_weight;
+  j["rewrite_uri"] = r.rewrite_uri ? Json(*r.rewrite_uri) : Json(nullptr);
+  j["rewrite_authority"] = r.rewrite_authority ? Json(*r.rewrite_authority) : Json(nullptr);
+  j["request_headers"] = headerOpsJson(r.request_headers);
+  j["response_headers"] = headerOpsJson(r.response_headers);
+  return j;
+}
+
+}  // namespace
+
+std::string toJson(const Snapshot& s) {
+  const Bootstrap& b = s.bootstrap;
+  Json j;
+  j["version"] = s.version;
+  j["version_info"] = s.version_info;
+
+  Json node;
+  node["id"] = b.node.id;
+  node["workload"] = b.node.workload;
+  node["service"] = b.node.service;
+  node["namespace"] = b.node.namespace_name;
+  node["service_account"] = b.node.service_account;
+  node["cluster_id"] = b.node.cluster_id;
+  node["trust_domain"] = b.node.trust_domain;
+  node["labels"] = b.node.labels;
+  node["app"] = b.node.app();
+  node["version"] = b.node.version();
+  node["canonical_service"] = b.node.canonicalService();
+  node["canonical_revision"] = b.node.canonicalRevision();
+  node["spiffe_id"] = b.node.spiffeId();
+  node["service_fqdn"] = b.node.serviceFqdn();
+  j["node"] = std::move(node);
+
+  Json boot;
+  boot["path"] = b.path;
+  boot["admin"] = addressJson(b.admin);
+  boot["outbound"] = addressJson(b.outbound);
+  boot["inbound"] = addressJson(b.inbound);
+  boot["inbound_app"] = addressJson(b.inbound_app);
+  boot["resources"] = b.resources;
+  boot["access_log"] = {{"enabled", b.access_log.enabled},
+                        {"path", b.access_log.path},
+                        {"format", b.access_log.format}};
+  boot["timeouts_ms"] = {{"header_read", b.timeouts.header_read_ms},
+                         {"downstream_idle", b.timeouts.downstream_idle_ms},
+                         {"upstream_connect", b.timeouts.upstream_connect_ms},
+                         {"upstream_pool_idle", b.timeouts.upstream_pool_idle_ms},
+                         {"drain", b.timeouts.drain_ms}};
+  boot["limits"] = {{"max_request_header_bytes", b.max_request_header_bytes},
+                    {"max_request_headers", b.max_request_headers}};
+  j["bootstrap"] = std::move(boot);
+
+  // Domains per virtual host, sorted, wildcards as "*.suffix".
+  std::vector<std::vector<std::string>> domains(s.outbound_routes.virtual_hosts.size());
+  for (const auto& [name, ids] : s.outbound_routes.domains) {
+    for (uint32_t id : ids) {
+      if (id < domains.size()) domains[id].push_back(name);
+    }
+  }
+  for (const auto& [suffix, ids] : s.outbound_routes.wildcard_domains) {
+    for (uint32_t id : ids) {
+      if (id < domains.size()) domains[id].push_back("*" + suffix);
+    }
+  }
+  Json vhosts = Json::array();
+  for (size_t i = 0; i < s.outbound_routes.virtual_hosts.size(); ++i) {
+    const VirtualHost& vh = s.outbound_routes.virtual_hosts[i];
+    std::sort(domains[i].begin(), domains[i].end());
+    Json vj;
+    vj["name"] = vh.name;
+    vj["service_host"] = vh.service_host;
+    vj["port"] = vh.port;
+    vj["domains"] = domains[i];
+    Json routes = Json::array();
+    for (const auto& r : vh.routes) routes.push_back(routeJson(r, s));
+    vj["routes"] = std::move(routes);
+    vhosts.push_back(std::move(vj));
+  }
+  j["outbound_routes"] = {{"virtual_hosts", std::move(vhosts)}};
+
+  Json clusters = Json::array();
+  for (const auto& c : s.clusters) clusters.push_back(clusterJson(c));
+  j["clusters"] = std::move(clusters);
+  j["inbound_app"] = clusterJson(s.inbound_app);
+  return j.dump(2);
+}
+
+}  // namespace weft::mesh
