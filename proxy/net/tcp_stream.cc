@@ -1,0 +1,232 @@
+// TcpStream: libuv plumbing for one TCP connection (see tcp_stream.h).
+#include "net/tcp_stream.h"
+
+#include <arpa/inet.h>
+
+#include <vector>
+
+namespace weft::net {
+
+// A uv_write_t with the bytes it sends. Kept on a per-thread free list so that a flush swaps
+// buffers instead of allocating: out_ takes the free request's (empty, warmed) string.
+struct TcpStream::WriteRequest {
+  uv_write_t req;
+  std::string data;
+  TcpStream* owner;
+};
+
+namespace {
+
+constexpr size_t kMaxPooledWriteRequests = 256;
+constexpr size_t kMaxPooledCapacity = 256 * 1024;
+
+// Recycled write requests of this thread, freed when the thread ends.
+struct WriteRequestFreeList {
+  std::vector<TcpStream::WriteRequest*> items;
+  ~WriteRequestFreeList() {
+    for (auto* w : items) delete w;
+  }
+  bool empty() const { return items.empty(); }
+  size_t size() const { return items.size(); }
+  TcpStream::WriteRequest* back() const { return items.back(); }
+  void pop_back() { items.pop_back(); }
+  void push_back(TcpStream::WriteRequest* w) { items.push_back(w); }
+};
+
+thread_local WriteRequestFreeList free_write_requests;
+thread_local char read_buffer[TcpStream::kReadBufferSize];
+
+}  // namespace
+
+TcpStream::TcpStream(uv_loop_t* loop) {
+  uv_tcp_init(loop, &tcp_);
+  uv_timer_init(loop, &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+}
+
+void TcpStream::startReading() {
+  reading_started_ = true;
+  updateReading();
+}
+
+void TcpStream::blockReading(ReadBlock reason) {
+  read_blocks_ |= reason;
+  updateReading();
+}
+
+void TcpStream::unblockReading(ReadBlock reason) {
+  read_blocks_ &= static_cast<uint8_t>(~reason);
+  updateReading();
+}
+
+void TcpStream::updateReading() {
+  if (closing_ || !reading_started_) return;
+  bool want = read_blocks_ == 0;
+  if (want == reading_) return;
+  reading_ = want;
+  if (want) {
+    uv_read_start(stream(), allocCb, readCb);
+  } else {
+    uv_read_stop(stream());
+  }
+}
+
+void TcpStream::allocCb(uv_handle_t*, size_t, uv_buf_t* buf) {
+  // Data is consumed synchronously in readCb (copied where it must outlive it), so one
+  // buffer per thread serves every connection.
+  *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
+}
+
+void TcpStream::readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(s->data);
+  if (self->closing_) return;
+  if (nread > 0) {
+    self->onRead(buf->base, static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    self->onReadEof();
+  } else if (nread < 0) {
+    self->onReadError(static_cast<int>(nread));
+  }
+}
+
+size_t TcpStream::queuedBytes() const {
+  return out_.size() + tcp_.write_queue_size;
+}
+
+void TcpStream::flush() {
+  if (closing_ || out_.empty()) return;
+  if (tcp_.write_queue_size == 0) {
+    // Most writes complete at once; only the remainder needs a request.
+    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    int n = uv_try_write(stream(), &b, 1);
+    if (n > 0) {
+      if (static_cast<size_t>(n) == out_.size()) {
+        out_.clear();
+        return;
+      }
+      out_.erase(0, static_cast<size_t>(n));
+    } else if (n < 0 && n != UV_EAGAIN) {
+      onWriteError(n);
+      return;
+    }
+  }
+  WriteRequest* w;
+  if (!free_write_requests.empty()) {
+    w = free_write_requests.back();
+    free_write_requests.pop_back();
+  } else {
+    w = new WriteRequest();
+  }
+  w->owner = this;
+  w->data.swap(out_);
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  in_flight_ += w->data.size();
+  int rc = uv_write(&w->req, stream(), &b, 1, writeCb);
+  if (rc != 0) {
+    in_flight_ -= w->data.size();
+    w->data.clear();
+    free_write_requests.push_back(w);
+    onWriteError(rc);
+  }
+}
+
+void TcpStream::writeCb(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteRequest*>(req->data);
+  TcpStream* self = w->owner;
+  self->in_flight_ -= w->data.size();
+  w->data.clear();
+  if (free_write_requests.size() < kMaxPooledWriteRequests &&
+      w->data.capacity() <= kMaxPooledCapacity) {
+    free_write_requests.push_back(w);
+  } else {
+    delete w;
+  }
+  if (self->closing_) return;
+  if (status < 0) {
+    self->onWriteError(status);
+    return;
+  }
+  if (self->close_after_flush_) {
+    if (self->queuedBytes() == 0) self->beginClose();
+    return;
+  }
+  if (self->queuedBytes() < kLowWatermark) self->onDrained();
+}
+
+void TcpStream::close() {
+  if (closing_) return;
+  out_.clear();
+  beginClose();
+}
+
+void TcpStream::closeAfterFlush() {
+  if (closing_) return;
+  flush();
+  if (closing_) return;
+  if (queuedBytes() == 0) {
+    beginClose();
+  } else {
+    close_after_flush_ = true;
+    // Nothing more is read: the connection is finished from our side.
+    read_blocks_ |= kBlockDraining;
+    updateReading();
+  }
+}
+
+void TcpStream::reset() {
+  if (closing_) return;
+  closing_ = true;
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closeCb);
+  if (uv_tcp_close_reset(&tcp_, closeCb) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), closeCb);
+  }
+  onClosed();
+}
+
+void TcpStream::beginClose() {
+  closing_ = true;
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closeCb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), closeCb);
+  onClosed();
+}
+
+void TcpStream::closeCb(uv_handle_t* h) {
+  auto* self = static_cast<TcpStream*>(h->data);
+  if (--self->open_handles_ == 0) delete self;
+}
+
+void TcpStream::armTimer(uint64_t timeout_ms) {
+  if (closing_) return;
+  uv_timer_start(&timer_, timerCb, timeout_ms, 0);
+}
+
+void TcpStream::disarmTimer() { uv_timer_stop(&timer_); }
+
+void TcpStream::timerCb(uv_timer_t* t) {
+  auto* self = static_cast<TcpStream*>(t->data);
+  if (!self->closing_) self->onTimer();
+}
+
+std::string TcpStream::peerAddress() const {
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  char ip[INET6_ADDRSTRLEN] = {0};
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(ip) + ":" + std::to_string(port);
+}
+
+}  // namespace weft::net

@@ -1,0 +1,104 @@
+// TcpStream: one TCP connection on a worker's libuv loop, with buffered writes, counted
+// read-disable and watermark back-pressure. The base of downstream and upstream connections.
+//
+// Ownership: a TcpStream is heap-allocated and owns itself once open. close() asks libuv to
+// close its handles; the object deletes itself when libuv has finished with all of them, so
+// every pointer to it must be dropped in onClosed().
+//
+// Back-pressure vocabulary (after Envoy's flow control): bytes appended with out() and
+// flush()ed but not yet taken by the kernel are "queued". Above kHighWatermark the owner of
+// the *other* side stops reading (blockReading(kBackpressure)); when the queue falls under
+// kLowWatermark, onDrained() tells it to read again.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace weft::net {
+
+class TcpStream {
+ public:
+  static constexpr size_t kHighWatermark = 256 * 1024;
+  static constexpr size_t kLowWatermark = 64 * 1024;
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  // Reasons to stop reading; reading runs only while none is set.
+  enum ReadBlock : uint8_t {
+    kBlockBackpressure = 1,  // the peer's write queue is above its high watermark
+    kBlockPipeline = 2,      // a request is in flight; later pipelined ones wait
+    kBlockDraining = 4,      // the connection is closing
+  };
+
+  explicit TcpStream(uv_loop_t* loop);
+  virtual ~TcpStream() = default;
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_loop_t* loop() const { return tcp_.loop; }
+
+  // Starts reading (after accept or connect).
+  void startReading();
+  void blockReading(ReadBlock reason);
+  void unblockReading(ReadBlock reason);
+  bool readBlocked(ReadBlock reason) const { return (read_blocks_ & reason) != 0; }
+
+  // Bytes to send: append to out(), then flush(). Nothing is sent before flush().
+  std::string& out() { return out_; }
+  void flush();
+  size_t queuedBytes() const;
+  bool aboveHighWatermark() const { return queuedBytes() > kHighWatermark; }
+
+  // Closes now; queued bytes not yet written are dropped. Safe to call more than once.
+  void close();
+  // Sends what is queued, then closes (used after an error response).
+  void closeAfterFlush();
+  // Closes with a TCP RST (the peer sees a reset, not a clean end).
+  void reset();
+  bool closing() const { return closing_; }
+
+  // One general-purpose timer per connection, for the owner's timeouts.
+  void armTimer(uint64_t timeout_ms);
+  void disarmTimer();
+
+  // "ip:port" of the peer (empty if unknown).
+  std::string peerAddress() const;
+
+ protected:
+  virtual void onRead(const char* data, size_t len) = 0;
+  virtual void onReadEof() = 0;
+  virtual void onReadError(int uv_error) = 0;
+  virtual void onWriteError(int /*uv_error*/) {}
+  virtual void onDrained() {}
+  virtual void onTimer() {}
+  virtual void onClosed() {}
+
+ public:
+  struct WriteRequest;  // internal: a uv_write_t with its buffer, recycled per thread
+
+ private:
+  static void allocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void writeCb(uv_write_t* req, int status);
+  static void closeCb(uv_handle_t* h);
+  static void timerCb(uv_timer_t* t);
+  void updateReading();
+  void beginClose();
+
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  std::string out_;
+  size_t in_flight_ = 0;  // bytes handed to uv_write, not yet completed
+  uint8_t read_blocks_ = 0;
+  bool reading_started_ = false;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+  int open_handles_ = 2;
+};
+
+}  // namespace weft::net

@@ -1,0 +1,745 @@
+// DownstreamConnection: the HTTP/1.1 connection manager (see downstream_connection.h).
+#include "server/downstream_connection.h"
+
+#include <charconv>
+
+#include "observe/trace.h"
+#include "router/router.h"
+#include "server/worker.h"
+#include "upstream/host_pool.h"
+
+namespace weft::server {
+
+namespace {
+
+// Request bytes kept to resend a request whose reused connection turned out to be closed.
+constexpr size_t kReplayLimit = 64 * 1024;
+
+http::DecoderLimits limitsFor(Worker& w) {
+  const mesh::Bootstrap& b = w.runtime()->snapshot->bootstrap;
+  return http::DecoderLimits{b.max_request_header_bytes, b.max_request_headers};
+}
+
+uint32_t flagFor(upstream::FailureReason r) {
+  switch (r) {
+    case upstream::FailureReason::kConnectFailure:
+      return observe::kUpstreamConnectionFailure;
+    case upstream::FailureReason::kConnectionTermination:
+      return observe::kUpstreamConnectionTermination;
+    case upstream::FailureReason::kRemoteReset:
+      return observe::kUpstreamRemoteReset;
+    case upstream::FailureReason::kProtocolError:
+      return observe::kUpstreamProtocolError;
+  }
+  return 0;
+}
+
+void appendNumber(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
+}  // namespace
+
+DownstreamConnection::DownstreamConnection(Worker& worker, bool inbound)
+    : TcpStream(worker.loop()), worker_(worker), inbound_(inbound),
+      decoder_(*this, limitsFor(worker)) {}
+
+void DownstreamConnection::start() {
+  uv_tcp_nodelay(tcp(), 1);
+  remote_address_ = peerAddress();
+  worker_.connectionOpened(this);
+  setTimer(TimerMode::kIdle);
+  startReading();
+}
+
+void DownstreamConnection::drain() {
+  close_after_response_ = true;
+  if (!in_flight_ && !tunnel_) closeAfterFlush();
+}
+
+void DownstreamConnection::shutdown() {
+  if (in_flight_) abortExchange(observe::kLocalReset);
+  if (upstream_) {
+    upstream_->abort();
+    upstream_ = nullptr;
+  }
+  close();
+}
+
+// === Timers ===
+
+void DownstreamConnection::setTimer(TimerMode mode) {
+  timer_mode_ = mode;
+  const mesh::Timeouts& t = worker_.runtime()->snapshot->bootstrap.timeouts;
+  switch (mode) {
+    case TimerMode::kNone:
+      disarmTimer();
+      break;
+    case TimerMode::kIdle:
+      armTimer(t.downstream_idle_ms);
+      break;
+    case TimerMode::kHeaderRead:
+      armTimer(t.header_read_ms);
+      break;
+  }
+}
+
+void DownstreamConnection::onTimer() {
+  if (timer_mode_ == TimerMode::kHeaderRead && !in_flight_) {
+    // The request head did not arrive in time (a slow or stalled client).
+    observe::WorkerCounters::inc(worker_.counters().downstream_protocol_errors);
+    http::ResponseHead h;
+    h.status = 408;
+    h.reason = http::reasonPhrase(408);
+    h.headers.add("x-weft-error", "request header timeout");
+    h.headers.add("content-length", "0");
+    h.headers.add("connection", "close");
+    http::encodeResponseHead(h, out());
+    closeAfterFlush();
+    return;
+  }
+  if (!in_flight_) close();  // idle keep-alive connection
+}
+
+// === Reading ===
+
+void DownstreamConnection::onRead(const char* data, size_t len) {
+  if (tunnel_) {
+    if (upstream_) {
+      upstream_->out().append(data, len);
+      upstream_->flush();
+      if (upstream_->aboveHighWatermark()) blockReading(kBlockBackpressure);
+    }
+    return;
+  }
+  if (!in_flight_ && timer_mode_ != TimerMode::kHeaderRead) setTimer(TimerMode::kHeaderRead);
+  if (!pending_input_.empty()) {
+    pending_input_.append(data, len);
+    scratch_.clear();
+    scratch_.swap(pending_input_);
+    processInput(scratch_.data(), scratch_.size());
+    return;
+  }
+  processInput(data, len);
+}
+
+void DownstreamConnection::processInput(const char* data, size_t len) {
+  while (len > 0 && !closing()) {
+    if (decoder_paused_) {
+      if (in_flight_) {
+        // A pipelined request: it waits until the response in flight is complete.
+        pending_input_.append(data, len);
+        blockReading(kBlockPipeline);
+        return;
+      }
+      decoder_.resume();
+      decoder_paused_ = false;
+      setTimer(TimerMode::kHeaderRead);
+    }
+    in_decode_ = true;
+    http::DecodeResult r = decoder_.decode(data, len);
+    in_decode_ = false;
+    if (closing()) return;
+    switch (r.status) {
+      case http::DecodeStatus::kNeedMore:
+        return;
+      case http::DecodeStatus::kMessageComplete:
+        decoder_paused_ = true;
+        data += r.consumed;
+        len -= r.consumed;
+        break;
+      case http::DecodeStatus::kUpgrade:
+        // Bytes after the head belong to the tunnel: the upstream gets them after the head.
+        decoder_paused_ = true;
+        request_complete_ = true;
+        if (r.consumed < len) sendToUpstream(std::string_view(data + r.consumed, len - r.consumed));
+        blockReading(kBlockPipeline);
+        return;
+      case http::DecodeStatus::kError:
+        protocolError(r);
+        return;
+    }
+  }
+}
+
+void DownstreamConnection::resumeInput() {
+  if (closing()) return;
+  unblockReading(kBlockPipeline);
+  if (pending_input_.empty()) {
+    setTimer(TimerMode::kIdle);
+    if (decoder_paused_) {
+      decoder_.resume();
+      decoder_paused_ = false;
+    }
+    return;
+  }
+  scratch_.clear();
+  scratch_.swap(pending_input_);
+  std::string input;
+  input.swap(scratch_);
+  processInput(input.data(), input.size());
+  if (scratch_.empty()) scratch_.swap(input);  // keep the warmed buffer
+}
+
+void DownstreamConnection::onReadEof() {
+  if (in_flight_) {
+    if (request_complete_ && !response_complete_) {
+      // The client half-closed after its request: still deliver the response, then close.
+      close_after_response_ = true;
+      blockReading(kBlockDraining);
+      return;
+    }
+    abortExchange(observe::kDownstreamConnectionTermination);
+  }
+  close();
+}
+
+void DownstreamConnection::onReadError(int) {
+  if (in_flight_) abortExchange(observe::kDownstreamConnectionTermination);
+  close();
+}
+
+void DownstreamConnection::onWriteError(int) {
+  if (in_flight_) abortExchange(observe::kDownstreamConnectionTermination);
+  close();
+}
+
+void DownstreamConnection::onDrained() {
+  // The client took our queued response bytes: read from the upstream again.
+  if (upstream_) upstream_->unblockReading(kBlockBackpressure);
+}
+
+void DownstreamConnection::onClosed() {
+  if (upstream_) {
+    upstream_->abort();
+    upstream_ = nullptr;
+  }
+  worker_.connectionClosed(this);
+}
+
+void DownstreamConnection::protocolError(const http::DecodeResult& r) {
+  observe::WorkerCounters::inc(worker_.counters().downstream_protocol_errors);
+  if (in_flight_) {
+    // The body was malformed after the request had started: nothing sane can follow.
+    abortExchange(observe::kDownstreamProtocolError);
+    close();
+    return;
+  }
+  http::ResponseHead h;
+  h.status = r.http_status ? r.http_status : 400;
+  h.reason = http::reasonPhrase(h.status);
+  std::string body = "weft: ";
+  body += r.reason;
+  body += '\n';
+  h.headers.add("content-type", "text/plain");
+  std::string len;
+  appendNumber(len, body.size());
+  h.headers.add("content-length", len);
+  h.headers.add("x-weft-error", r.reason);
+  h.headers.add("connection", "close");
+  http::encodeResponseHead(h, out());
+  out() += body;
+  closeAfterFlush();
+}
+
+// === Request ===
+
+void DownstreamConnection::onRequestHead(http::RequestHead& head) {
+  setTimer(TimerMode::kNone);
+  in_flight_ = true;
+  head_ = &head;
+  runtime_ = worker_.runtime();
+  start_steady_ = std::chrono::steady_clock::now();
+  start_system_ = std::chrono::system_clock::now();
+  route_ = nullptr;
+  destination_ = nullptr;
+  cluster_ = nullptr;
+  endpoint_index_ = -1;
+  upstream_ = nullptr;
+  upstream_ready_ = false;
+  upstream_reused_ = false;
+  retried_stale_ = false;
+  to_upstream_.clear();
+  replay_.clear();
+  replayable_ = false;
+  request_complete_ = false;
+  response_head_sent_ = false;
+  response_chunked_ = false;
+  response_until_close_ = false;
+  response_complete_ = false;
+  response_code_ = 0;
+  response_flags_ = 0;
+  request_body_bytes_ = 0;
+  response_body_bytes_ = 0;
+  attempts_ = 0;
+  observe::WorkerCounters::inc(worker_.counters().downstream_rq_total);
+  observe::WorkerCounters::add(worker_.counters().downstream_rq_active, 1);
+
+  authority_.assign(head.authority);
+  path_.assign(head.path);
+  if (!head.keep_alive) close_after_response_ = true;
+  if (inbound_ && worker_.draining()) close_after_response_ = true;
+
+  // Correlation: keep the client's x-request-id or make one; continue or start the trace.
+  if (auto id = head.headers.get("x-request-id"); id && !id->empty()) {
+    request_id_.assign(*id);
+  } else {
+    observe::newRequestId(request_id_);
+    head.headers.set("x-request-id", request_id_);
+  }
+  std::string_view incoming_trace = head.headers.get("traceparent").value_or(std::string_view());
+  observe::nextTraceparent(incoming_trace, traceparent_);
+  head.headers.set("traceparent", traceparent_);
+
+  if (!routeRequest(head)) return;
+
+  // What the upstream gets: hop-by-hop fields out, forwarding fields in, framing re-stated.
+  http::removeHopByHopHeaders(head.headers, head.upgrade);
+  std::string_view peer_ip(remote_address_);
+  if (size_t colon = peer_ip.rfind(':'); colon != std::string_view::npos) {
+    peer_ip = peer_ip.substr(0, colon);
+  }
+  if (auto xff = head.headers.get("x-forwarded-for")) {
+    std::string v(*xff);
+    v += ", ";
+    v += peer_ip;
+    head.headers.set("x-forwarded-for", v);
+  } else {
+    head.headers.add("x-forwarded-for", peer_ip);
+  }
+  if (!head.headers.has("x-forwarded-proto")) head.headers.add("x-forwarded-proto", "http");
+  request_chunked_ = head.chunked;
+  if (head.chunked) {
+    head.headers.add("transfer-encoding", "chunked");
+  } else if (head.content_length) {
+    std::string v;
+    appendNumber(v, *head.content_length);
+    head.headers.set("content-length", v);
+  }
+  std::string head_bytes;
+  http::encodeRequestHead(head, head_bytes);
+  sendToUpstream(head_bytes);
+  connectUpstream(true);
+}
+
+bool DownstreamConnection::routeRequest(http::RequestHead& head) {
+  const mesh::Snapshot& snap = *runtime_->snapshot;
+  if (inbound_) {
+    cluster_index_ = static_cast<uint32_t>(snap.clusters.size());
+    cluster_ = &snap.inbound_app;
+  } else {
+    router::RouteResult rr = router::findRoute(snap.outbound_routes, head);
+    if (rr.route == nullptr) {
+      localReply(404, "no route", observe::kNoRoute);
+      return false;
+    }
+    route_ = rr.route;
+    destination_ = router::pickDestination(*route_, observe::random64());
+    if (destination_ == nullptr || destination_->cluster >= snap.clusters.size()) {
+      localReply(503, "no cluster", observe::kNoClusterFound);
+      return false;
+    }
+    cluster_index_ = destination_->cluster;
+    cluster_ = &snap.clusters[cluster_index_];
+    router::applyHeaderOperations(route_->request_headers, head.headers);
+    router::applyHeaderOperations(destination_->request_headers, head.headers);
+    router::rewritePath(*route_, rr.matched, head.path);
+    if (route_->rewrite_authority) {
+      head.authority = *route_->rewrite_authority;
+      head.headers.set("host", head.authority);
+    }
+  }
+  // An absolute-form target becomes origin-form with Host, as an origin server expects.
+  if (head.absolute_form) head.headers.set("host", head.authority);
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  endpoint_index_ = upstream::pickEndpoint(cs, &observe::random64);
+  if (endpoint_index_ < 0) {
+    localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
+    return false;
+  }
+  runtime_generation_ = worker_.runtimeGeneration();
+  upstream::EndpointState& es = cs.endpoints[endpoint_index_];
+  ++es.active_requests;
+  es.counters->rq_total.store(es.counters->rq_total.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+  observe::WorkerCounters::add(es.counters->rq_active, 1);
+  return true;
+}
+
+void DownstreamConnection::connectUpstream(bool allow_reuse) {
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
+  ++attempts_;
+  upstream_ready_ = false;
+  upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse);
+  if (upstream_ == nullptr) {
+    onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
+    return;
+  }
+  if (upstream_->state() == upstream::UpstreamConnection::State::kBusy) {
+    upstream_reused_ = true;
+    replayable_ = true;
+    onUpstreamConnected();
+  }
+}
+
+void DownstreamConnection::sendToUpstream(std::string_view bytes) {
+  to_upstream_.append(bytes);
+  if (upstream_ready_) flushToUpstream();
+  // Back-pressure: stop reading the client while the upstream cannot keep up.
+  size_t queued = to_upstream_.size() + (upstream_ready_ ? upstream_->queuedBytes() : 0);
+  if (queued > kHighWatermark) blockReading(kBlockBackpressure);
+}
+
+void DownstreamConnection::flushToUpstream() {
+  if (to_upstream_.empty()) return;
+  if (replayable_) {
+    if (replay_.size() + to_upstream_.size() <= kReplayLimit) {
+      replay_.append(to_upstream_);
+    } else {
+      replayable_ = false;
+      replay_.clear();
+    }
+  }
+  upstream_->out().append(to_upstream_);
+  to_upstream_.clear();
+  upstream_->flush();
+}
+
+void DownstreamConnection::onRequestBody(std::string_view data) {
+  request_body_bytes_ += data.size();
+  if (!in_flight_ || response_complete_) return;
+  if (request_chunked_) {
+    http::encodeChunk(data, to_upstream_);
+    sendToUpstream({});
+  } else {
+    sendToUpstream(data);
+  }
+}
+
+void DownstreamConnection::onRequestTrailers(http::HeaderMap& trailers) {
+  if (!in_flight_ || response_complete_ || !request_chunked_) return;
+  std::string last;
+  http::encodeLastChunk(&trailers, last);
+  request_chunked_ = false;  // the last chunk is written
+  sendToUpstream(last);
+}
+
+void DownstreamConnection::onRequestComplete() {
+  if (!in_flight_) return;
+  request_complete_ = true;
+  if (response_complete_) {
+    // The response finished first (e.g. a local reply while the body was still arriving).
+    return;
+  }
+  if (request_chunked_) {
+    std::string last;
+    http::encodeLastChunk(nullptr, last);
+    request_chunked_ = false;
+    sendToUpstream(last);
+  }
+}
+
+// === Upstream events ===
+
+void DownstreamConnection::onUpstreamConnected() {
+  upstream_ready_ = true;
+  flushToUpstream();
+  if (upstream_ && upstream_->aboveHighWatermark()) {
+    blockReading(kBlockBackpressure);
+  } else {
+    unblockReading(kBlockBackpressure);
+  }
+}
+
+void DownstreamConnection::onUpstreamDrained() {
+  if (!tunnel_ && !in_flight_) return;
+  unblockReading(kBlockBackpressure);
+}
+
+void DownstreamConnection::onUpstreamInformational(http::ResponseHead& head) {
+  if (response_head_sent_) return;
+  // 100 Continue and other interim answers pass through to the client as they are.
+  http::ResponseHead interim;
+  interim.status = head.status;
+  interim.reason = head.reason;
+  if (head.status != 100) {
+    head.headers.forEach([&](std::string_view n, std::string_view v) { interim.headers.add(n, v); });
+    http::removeHopByHopHeaders(interim.headers, false);
+  }
+  http::encodeResponseHead(interim, out());
+  flush();
+}
+
+void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
+  response_head_sent_ = true;
+  response_code_ = head.status;
+  replayable_ = false;
+  replay_.clear();
+  bool upgrading = head.status == 101;
+  http::removeHopByHopHeaders(head.headers, upgrading);
+  if (route_) {
+    router::applyHeaderOperations(route_->response_headers, head.headers);
+    if (destination_) router::applyHeaderOperations(destination_->response_headers, head.headers);
+  }
+  head.headers.set("x-request-id", request_id_);
+  response_chunked_ = false;
+  response_until_close_ = false;
+  if (!head.no_body && !upgrading) {
+    if (head.chunked) {
+      response_chunked_ = true;
+    } else if (head.content_length) {
+      std::string v;
+      appendNumber(v, *head.content_length);
+      head.headers.set("content-length", v);
+    } else if (head_->version_minor >= 1) {
+      response_chunked_ = true;  // close-delimited upstream body, chunked to the client
+    } else {
+      response_until_close_ = true;
+      close_after_response_ = true;
+    }
+    if (response_chunked_) head.headers.add("transfer-encoding", "chunked");
+  }
+  if (close_after_response_ && !upgrading) {
+    head.headers.set("connection", "close");
+  } else if (head_->version_minor == 0 && !upgrading) {
+    head.headers.set("connection", "keep-alive");
+  }
+  head.version_minor = 1;
+  http::encodeResponseHead(head, out());
+  flush();
+  if (upgrading) {
+    tunnel_ = true;
+    if (upstream_) upstream_->enterTunnel();
+    setTimer(TimerMode::kNone);
+    unblockReading(kBlockPipeline);
+    recordRequest();
+  }
+}
+
+void DownstreamConnection::onUpstreamResponseBody(std::string_view data) {
+  response_body_bytes_ += data.size();
+  if (response_chunked_) {
+    http::encodeChunk(data, out());
+  } else {
+    out().append(data);
+  }
+  flush();
+  if (aboveHighWatermark() && upstream_) upstream_->blockReading(kBlockBackpressure);
+}
+
+void DownstreamConnection::onUpstreamResponseTrailers(http::HeaderMap& trailers) {
+  if (!response_chunked_) return;
+  http::encodeLastChunk(&trailers, out());
+  response_chunked_ = false;
+}
+
+void DownstreamConnection::onUpstreamResponseComplete() {
+  if (response_chunked_) {
+    http::encodeLastChunk(nullptr, out());
+    response_chunked_ = false;
+  }
+  response_complete_ = true;
+  flush();
+  finishExchange();
+}
+
+void DownstreamConnection::onUpstreamTunnelData(const char* data, size_t len) {
+  out().append(data, len);
+  flush();
+  if (aboveHighWatermark() && upstream_) upstream_->blockReading(kBlockBackpressure);
+}
+
+void DownstreamConnection::onUpstreamTunnelEnd() {
+  upstream_ = nullptr;
+  closeAfterFlush();
+}
+
+void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
+                                            bool /*response_started*/) {
+  upstream_ = nullptr;
+  upstream_ready_ = false;
+  if (tunnel_) {
+    closeAfterFlush();
+    return;
+  }
+  if (!in_flight_) return;
+  if (!response_head_sent_ && retryOnFreshConnection()) return;
+  uint32_t flag = flagFor(reason);
+  if (reason == upstream::FailureReason::kConnectFailure) {
+    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (runtime_generation_ == worker_.runtimeGeneration() && endpoint_index_ >= 0) {
+      auto* c = cs.endpoints[endpoint_index_].counters;
+      c->cx_connect_fail.store(c->cx_connect_fail.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+    }
+  }
+  if (response_head_sent_) {
+    // Part of the response is with the client already: the only honest signal left is to
+    // cut the connection, so a truncated body can never look complete.
+    response_flags_ |= flag;
+    abortExchange(flag);
+    reset();
+    return;
+  }
+  if (reason == upstream::FailureReason::kProtocolError) {
+    localReply(502, "upstream protocol error", flag);
+    return;
+  }
+  std::string reason_text = "upstream connect error or disconnect/reset before headers. reset reason: ";
+  reason_text += upstream::toString(reason);
+  localReply(503, reason_text, flag);
+}
+
+bool DownstreamConnection::retryOnFreshConnection() {
+  // The keep-alive race: a pooled connection the server closed just as we reused it. No
+  // response byte came back, so the server never processed the request: resend it once on a
+  // fresh connection, whatever its method, provided every byte sent so far was kept.
+  if (!upstream_reused_ || retried_stale_ || !replayable_) return false;
+  retried_stale_ = true;
+  upstream_reused_ = false;
+  replayable_ = false;
+  observe::WorkerCounters::inc(worker_.counters().upstream_rq_stale_retry);
+  std::string resend;
+  resend.swap(replay_);
+  resend.append(to_upstream_);
+  to_upstream_.swap(resend);
+  connectUpstream(false);
+  return true;
+}
+
+// === Ending an exchange ===
+
+void DownstreamConnection::localReply(uint16_t status, std::string_view reason, uint32_t flags) {
+  response_flags_ |= flags;
+  response_code_ = status;
+  response_head_sent_ = true;
+  response_complete_ = true;
+  if (upstream_) {
+    upstream_->abort();
+    upstream_ = nullptr;
+  }
+  // A request body still arriving cannot be skipped safely: answer, then close.
+  if (!requestDone()) close_after_response_ = true;
+  http::ResponseHead h;
+  h.status = status;
+  h.reason = http::reasonPhrase(status);
+  std::string body(reason);
+  body += '\n';
+  h.headers.add("content-type", "text/plain");
+  std::string len;
+  appendNumber(len, body.size());
+  h.headers.add("content-length", len);
+  h.headers.add("x-weft-error", reason);
+  h.headers.add("x-request-id", request_id_);
+  if (close_after_response_) h.headers.add("connection", "close");
+  http::encodeResponseHead(h, out());
+  if (head_ == nullptr || head_->method != "HEAD") out() += body;
+  response_body_bytes_ = body.size();
+  flush();
+  finishExchange();
+}
+
+bool DownstreamConnection::requestDone() const {
+  // A head without a body is the whole request even before the decoder reports the end.
+  return request_complete_ || (head_ && !head_->hasBody() && !head_->upgrade);
+}
+
+void DownstreamConnection::finishExchange() {
+  bool done = requestDone();
+  // An upgrade the upstream refused leaves both connections in an unknown state.
+  if (head_ && head_->upgrade && !tunnel_) close_after_response_ = true;
+  bool reusable = done && response_complete_ && !close_after_response_;
+  if (upstream_) {
+    upstream::UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    u->release(reusable);
+  }
+  recordRequest();
+  in_flight_ = false;
+  head_ = nullptr;
+  runtime_.reset();
+  if (close_after_response_ || !done) {
+    closeAfterFlush();
+    return;
+  }
+  if (!in_decode_) resumeInput();
+  else unblockReading(kBlockPipeline);
+}
+
+void DownstreamConnection::abortExchange(uint32_t flags) {
+  response_flags_ |= flags;
+  if (upstream_) {
+    upstream_->abort();
+    upstream_ = nullptr;
+  }
+  recordRequest();
+  in_flight_ = false;
+  head_ = nullptr;
+  runtime_.reset();
+}
+
+void DownstreamConnection::recordRequest() {
+  if (!runtime_) return;
+  observe::WorkerCounters::add(worker_.counters().downstream_rq_active, -1);
+  const Runtime& rt = *runtime_;
+  if (endpoint_index_ >= 0) {
+    if (runtime_generation_ == worker_.runtimeGeneration()) {
+      upstream::EndpointState& es = worker_.cluster(cluster_index_).endpoints[endpoint_index_];
+      if (es.active_requests > 0) --es.active_requests;
+    }
+    auto& c = rt.endpoint_counters->at(worker_.index(), cluster_index_, endpoint_index_);
+    observe::WorkerCounters::add(c.rq_active, -1);
+    if (response_code_ >= 500 || response_code_ == 0) {
+      c.rq_error.store(c.rq_error.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+  }
+  observe::RequestInfo info;
+  info.direction = inbound_ ? observe::Direction::kInbound : observe::Direction::kOutbound;
+  info.start_time = start_system_;
+  info.duration_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::steady_clock::now() - start_steady_)
+                                               .count());
+  info.response_code = response_code_;
+  info.response_flags = response_flags_;
+  info.request_bytes = request_body_bytes_;
+  info.response_bytes = response_body_bytes_;
+  if (head_) {
+    info.version_minor = head_->version_minor;
+    info.method = head_->method;
+    info.user_agent = head_->headers.get("user-agent").value_or(std::string_view());
+  }
+  info.authority = authority_;
+  info.path = path_;
+  info.request_id = request_id_;
+  info.traceparent = traceparent_;
+  if (route_) info.route_name = route_->name;
+  std::string upstream_host;
+  if (cluster_) {
+    info.cluster_name = cluster_->name;
+    if (endpoint_index_ >= 0 && static_cast<size_t>(endpoint_index_) < cluster_->endpoints.size()) {
+      const mesh::Endpoint& e = cluster_->endpoints[endpoint_index_];
+      upstream_host = e.address;
+      upstream_host += ':';
+      appendNumber(upstream_host, e.port);
+      info.upstream_host = upstream_host;
+    }
+  }
+  info.downstream_remote = remote_address_;
+  info.attempts = attempts_;
+  observe::RequestStats* stats;
+  if (inbound_) {
+    stats = &rt.stats->inbound();
+  } else if (cluster_) {
+    stats = &rt.stats->outbound(cluster_index_);
+  } else {
+    stats = &rt.stats->outboundNoRoute();
+  }
+  stats->record(worker_.index(), info);
+  if (auto* log = worker_.accessLog()) log->log(info);
+  runtime_.reset();
+}
+
+}  // namespace weft::server

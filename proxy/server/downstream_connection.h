@@ -1,0 +1,133 @@
+// DownstreamConnection: the connection manager of one client connection (the local app's on
+// the outbound listener, a peer sidecar's on the inbound listener).
+//
+// It owns keep-alive, pipelining order, limits and timeouts, and runs each request through the
+// steps in order: correlation ids -> route -> load balancer -> upstream pool -> response back.
+// One request is in flight at a time: pipelined requests wait, unparsed, until the response to
+// the one before is complete, so answers always go back in order.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "http/codec.h"
+#include "net/tcp_stream.h"
+#include "observe/request_info.h"
+#include "server/runtime.h"
+#include "upstream/upstream_connection.h"
+
+namespace weft::server {
+
+class Worker;
+
+class DownstreamConnection final : public net::TcpStream,
+                                   private http::RequestDecoder::Callbacks,
+                                   private upstream::ResponseHandler {
+ public:
+  DownstreamConnection(Worker& worker, bool inbound);
+  // After accept: start reading and timing.
+  void start();
+  // Graceful drain: close now if idle, else after the current response.
+  void drain();
+  // Worker shutdown: close now.
+  void shutdown();
+  bool inbound() const { return inbound_; }
+
+  DownstreamConnection* prev_ = nullptr;  // the worker's list of connections
+  DownstreamConnection* next_ = nullptr;
+
+ private:
+  enum class TimerMode : uint8_t { kNone, kIdle, kHeaderRead };
+
+  // --- net::TcpStream
+  void onRead(const char* data, size_t len) override;
+  void onReadEof() override;
+  void onReadError(int uv_error) override;
+  void onWriteError(int uv_error) override;
+  void onDrained() override;
+  void onTimer() override;
+  void onClosed() override;
+
+  // --- http::RequestDecoder::Callbacks
+  void onRequestHead(http::RequestHead& head) override;
+  void onRequestBody(std::string_view data) override;
+  void onRequestTrailers(http::HeaderMap& trailers) override;
+  void onRequestComplete() override;
+
+  // --- upstream::ResponseHandler
+  void onUpstreamConnected() override;
+  void onUpstreamInformational(http::ResponseHead& head) override;
+  void onUpstreamResponseHead(http::ResponseHead& head) override;
+  void onUpstreamResponseBody(std::string_view data) override;
+  void onUpstreamResponseTrailers(http::HeaderMap& trailers) override;
+  void onUpstreamResponseComplete() override;
+  void onUpstreamTunnelData(const char* data, size_t len) override;
+  void onUpstreamTunnelEnd() override;
+  void onUpstreamFailure(upstream::FailureReason reason, bool response_started) override;
+  void onUpstreamDrained() override;
+
+  // --- request steps
+  void processInput(const char* data, size_t len);
+  void resumeInput();
+  bool routeRequest(http::RequestHead& head);
+  void connectUpstream(bool allow_reuse);
+  void sendToUpstream(std::string_view bytes);
+  void flushToUpstream();
+  void localReply(uint16_t status, std::string_view reason, uint32_t flags);
+  void finishExchange();
+  bool requestDone() const;
+  void abortExchange(uint32_t flags);
+  void recordRequest();
+  void setTimer(TimerMode mode);
+  bool retryOnFreshConnection();
+  void protocolError(const http::DecodeResult& r);
+
+  Worker& worker_;
+  const bool inbound_;
+  http::RequestDecoder decoder_;
+  std::string pending_input_;  // bytes read but not yet parsed (pipelined requests)
+  std::string scratch_;
+  std::string remote_address_;
+  TimerMode timer_mode_ = TimerMode::kNone;
+  bool in_decode_ = false;
+  bool decoder_paused_ = false;
+  bool close_after_response_ = false;
+  bool tunnel_ = false;
+
+  // === The exchange in flight ===
+  bool in_flight_ = false;
+  http::RequestHead* head_ = nullptr;  // the decoder's head, valid until resume()
+  RuntimePtr runtime_;                 // the config the request started with
+  uint64_t runtime_generation_ = 0;
+  std::chrono::steady_clock::time_point start_steady_;
+  std::chrono::system_clock::time_point start_system_;
+  std::string request_id_;
+  std::string traceparent_;
+  std::string authority_;  // as the client sent it, for logs
+  std::string path_;       // as the client sent it, for logs
+  const mesh::Route* route_ = nullptr;
+  const mesh::RouteDestination* destination_ = nullptr;
+  uint32_t cluster_index_ = 0;
+  int endpoint_index_ = -1;
+  const mesh::Cluster* cluster_ = nullptr;
+  upstream::UpstreamConnection* upstream_ = nullptr;
+  bool upstream_ready_ = false;
+  bool upstream_reused_ = false;
+  bool retried_stale_ = false;
+  std::string to_upstream_;  // request bytes not yet handed to the upstream connection
+  std::string replay_;       // request bytes sent on a reused connection, for a stale retry
+  bool replayable_ = false;
+  bool request_chunked_ = false;
+  bool request_complete_ = false;
+  bool response_head_sent_ = false;
+  bool response_chunked_ = false;
+  bool response_until_close_ = false;
+  bool response_complete_ = false;
+  uint16_t response_code_ = 0;
+  uint32_t response_flags_ = 0;
+  uint64_t request_body_bytes_ = 0;
+  uint64_t response_body_bytes_ = 0;
+  uint32_t attempts_ = 0;
+};
+
+}  // namespace weft::server

@@ -1,0 +1,260 @@
+// Server: main thread of weft-proxy (see server.h).
+#include "server/server.h"
+
+#include <thread>
+
+#include "server/log.h"
+
+namespace weft::server {
+
+namespace {
+
+std::string queryParam(std::string_view path, std::string_view name) {
+  size_t q = path.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = path.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+Server::~Server() = default;
+
+RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
+  auto rt = std::make_shared<Runtime>();
+  rt->stats = metrics_->bind(*snapshot);
+  rt->endpoint_counters =
+      std::make_shared<upstream::EndpointCountersTable>(*snapshot, static_cast<int>(workers_.size()));
+  rt->snapshot = std::move(snapshot);
+  return rt;
+}
+
+int Server::run(const ServerOptions& options) {
+  options_ = options;
+  mesh::LoadResult loaded = mesh::loadStatic(options.config_path, next_version_++);
+  for (const auto& e : loaded.errors) {
+    logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
+  }
+  if (!loaded.snapshot) {
+    logLine(LogLevel::kError, "configuration rejected: " + options.config_path);
+    return 1;
+  }
+  const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
+
+  int workers = options.concurrency > 0 ? options.concurrency
+                                        : static_cast<int>(std::thread::hardware_concurrency());
+  if (workers <= 0) workers = 1;
+
+  if (b.access_log.enabled) {
+    std::string error;
+    access_log_ = observe::AccessLogFile::open(b.access_log.path, error);
+    if (!access_log_) {
+      logLine(LogLevel::kError, "access log " + b.access_log.path + ": " + error);
+      return 1;
+    }
+  }
+  uv_loop_init(&loop_);
+  metrics_ = std::make_unique<observe::MetricsRegistry>(workers);
+  for (int i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, metrics_->worker(i), access_log_));
+  }
+  current_ = buildRuntime(loaded.snapshot);
+  metrics_->setConfig(current_->snapshot->version, true);
+
+  int exit_code = 0;
+  for (auto& w : workers_) {
+    std::string error = w->listen(b);
+    if (!error.empty()) {
+      logLine(LogLevel::kError, error);
+      exit_code = 1;
+      break;
+    }
+  }
+  admin_ = std::make_unique<admin::AdminServer>(
+      &loop_, [this](const http::RequestHead& rq, admin::AdminResponse& rs) { handleAdmin(rq, rs); });
+  if (exit_code == 0) {
+    if (int rc = admin_->listen(b.admin.host, b.admin.port)) {
+      logLine(LogLevel::kError, "admin listener " + b.admin.host + ":" +
+                                    std::to_string(b.admin.port) + ": " + uv_strerror(rc));
+      exit_code = 1;
+    }
+  }
+  if (exit_code != 0) {
+    admin_->close();
+    workers_.clear();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return exit_code;
+  }
+
+  for (auto& w : workers_) w->start(current_);
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_init(&loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_signal_start(&sigterm_, signalCb, SIGTERM);
+  uv_signal_start(&sigint_, signalCb, SIGINT);
+  uv_signal_start(&sighup_, signalCb, SIGHUP);
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+  ready_ = true;
+  logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + " ready: outbound " + b.outbound.host +
+                               ":" + std::to_string(b.outbound.port) + ", inbound " +
+                               b.inbound.host + ":" + std::to_string(b.inbound.port) +
+                               ", admin " + b.admin.host + ":" + std::to_string(b.admin.port) +
+                               ", " + std::to_string(workers) + " worker(s), config " +
+                               current_->snapshot->version_info);
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  logLine(LogLevel::kInfo, "weft-proxy stopped");
+  return 0;
+}
+
+void Server::signalCb(uv_signal_t* s, int signum) {
+  auto* self = static_cast<Server*>(s->data);
+  if (signum == SIGHUP) {
+    self->reload();
+  } else {
+    self->beginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
+}
+
+void Server::reload() {
+  if (draining_) return;
+  mesh::LoadResult loaded = mesh::loadStatic(options_.config_path, next_version_);
+  for (const auto& e : loaded.errors) {
+    logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
+  }
+  if (!loaded.snapshot) {
+    logLine(LogLevel::kError, "reload rejected; still serving config " +
+                                  current_->snapshot->version_info);
+    metrics_->setConfig(current_->snapshot->version, false);
+    return;
+  }
+  ++next_version_;
+  const mesh::Bootstrap& old_b = current_->snapshot->bootstrap;
+  const mesh::Bootstrap& new_b = loaded.snapshot->bootstrap;
+  if (old_b.outbound.port != new_b.outbound.port || old_b.inbound.port != new_b.inbound.port ||
+      old_b.admin.port != new_b.admin.port || old_b.outbound.host != new_b.outbound.host ||
+      old_b.inbound.host != new_b.inbound.host || old_b.admin.host != new_b.admin.host) {
+    logLine(LogLevel::kWarning, "listener addresses changed: they take effect after a restart");
+  }
+  current_ = buildRuntime(loaded.snapshot);
+  for (auto& w : workers_) w->postRuntime(current_);
+  metrics_->setConfig(current_->snapshot->version, true);
+  logLine(LogLevel::kInfo, "config reloaded: " + current_->snapshot->version_info);
+}
+
+void Server::beginShutdown(const char* why) {
+  if (draining_) return;
+  draining_ = true;
+  ready_ = false;
+  uint32_t drain_ms = current_->snapshot->bootstrap.timeouts.drain_ms;
+  logLine(LogLevel::kInfo, std::string(why) + ": draining for " + std::to_string(drain_ms) +
+                               " ms (inbound stops accepting, outbound keeps serving)");
+  for (auto& w : workers_) w->postDrain();
+  uv_timer_start(
+      &drain_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->finishShutdown(); },
+      drain_ms, 0);
+}
+
+void Server::finishShutdown() {
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  admin_->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+}
+
+std::string Server::clustersText() const {
+  // Envoy's /clusters text form: <cluster>::<host:port>::<stat>::<value>.
+  std::string out;
+  const mesh::Snapshot& snap = *current_->snapshot;
+  auto dump = [&](uint32_t index, const mesh::Cluster& c) {
+    out += c.name + "::default_priority::max_requests::4294967295\n";
+    out += c.name + "::lb_policy::" + mesh::toString(c.lb) + "\n";
+    for (uint32_t i = 0; i < c.endpoints.size(); ++i) {
+      const mesh::Endpoint& e = c.endpoints[i];
+      std::string prefix = c.name + "::" + e.address + ":" + std::to_string(e.port) + "::";
+      auto t = current_->endpoint_counters->total(index, i);
+      out += prefix + "rq_total::" + std::to_string(t.rq_total) + "\n";
+      out += prefix + "rq_active::" + std::to_string(t.rq_active) + "\n";
+      out += prefix + "rq_error::" + std::to_string(t.rq_error) + "\n";
+      out += prefix + "cx_connect_fail::" + std::to_string(t.cx_connect_fail) + "\n";
+      out += prefix + "weight::" + std::to_string(e.weight) + "\n";
+      out += prefix + "health_flags::healthy\n";
+    }
+  };
+  for (uint32_t i = 0; i < snap.clusters.size(); ++i) dump(i, snap.clusters[i]);
+  dump(static_cast<uint32_t>(snap.clusters.size()), snap.inbound_app);
+  return out;
+}
+
+void Server::handleAdmin(const http::RequestHead& rq, admin::AdminResponse& rs) {
+  std::string_view path(rq.path);
+  std::string_view route = path.substr(0, path.find('?'));
+  bool get = rq.method == "GET" || rq.method == "HEAD";
+  bool post = rq.method == "POST";
+  if (get && (route == "/metrics" || route == "/stats/prometheus")) {
+    rs.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    rs.body = metrics_->serialize();
+  } else if (get && route == "/ready") {
+    rs.status = ready_ ? 200 : 503;
+    rs.body = ready_ ? "LIVE\n" : (draining_ ? "DRAINING\n" : "PRE_INITIALIZING\n");
+  } else if (get && route == "/healthz") {
+    rs.body = "OK\n";
+  } else if (get && route == "/config_dump") {
+    rs.content_type = "application/json";
+    rs.body = mesh::toJson(*current_->snapshot);
+  } else if (get && route == "/clusters") {
+    rs.body = clustersText();
+  } else if (post && route == "/drain") {
+    beginShutdown("POST /drain");
+    rs.body = "draining\n";
+  } else if (post && route == "/quitquitquit") {
+    beginShutdown("POST /quitquitquit");
+    rs.body = "OK\n";
+  } else if (route == "/logging" && (post || get)) {
+    std::string level = queryParam(path, "level");
+    if (!level.empty()) {
+      LogLevel l;
+      if (!post || !parseLogLevel(level, l)) {
+        rs.status = 400;
+        rs.body = "usage: POST /logging?level=trace|debug|info|warning|error|off\n";
+        return;
+      }
+      setLogLevel(l);
+      logLine(LogLevel::kInfo, std::string("log level set to ") + toString(l));
+    }
+    rs.body = std::string("active loggers:\n  weft: ") + toString(logLevel()) + "\n";
+  } else if (get && route == "/") {
+    rs.body =
+        "weft-proxy admin\n"
+        "  GET  /metrics /stats/prometheus  Prometheus metrics\n"
+        "  GET  /ready                      200 when serving, 503 before and while draining\n"
+        "  GET  /healthz                    liveness\n"
+        "  GET  /config_dump                the compiled configuration (JSON)\n"
+        "  GET  /clusters                   endpoints and their counters\n"
+        "  POST /drain                      drain, then exit\n"
+        "  POST /quitquitquit               drain, then exit\n"
+        "  POST /logging?level=debug        change the log level\n";
+  } else {
+    rs.status = 404;
+    rs.body = "not found; GET / lists the admin endpoints\n";
+  }
+}
+
+}  // namespace weft::server

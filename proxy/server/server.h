@@ -1,0 +1,62 @@
+// Server: the main thread of weft-proxy. It loads configuration, builds runtimes and hands
+// them to the workers, serves the admin port, and handles signals:
+//   SIGTERM/SIGINT (and POST /quitquitquit): drain, then exit 0
+//   SIGHUP: reload the static configuration; a bad one is rejected and the old one keeps serving
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "observe/access_log.h"
+#include "observe/metrics.h"
+#include "server/runtime.h"
+#include "server/worker.h"
+
+namespace weft::server {
+
+struct ServerOptions {
+  std::string config_path;
+  int concurrency = 0;  // 0: one worker per core
+};
+
+class Server {
+ public:
+  Server() = default;
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Runs until drained and stopped. Returns the process exit code.
+  int run(const ServerOptions& options);
+
+ private:
+  RuntimePtr buildRuntime(mesh::SnapshotPtr snapshot);
+  void reload();
+  void beginShutdown(const char* why);
+  void finishShutdown();
+  void handleAdmin(const http::RequestHead& request, admin::AdminResponse& response);
+  std::string clustersText() const;
+
+  static void signalCb(uv_signal_t* s, int signum);
+
+  ServerOptions options_;
+  uv_loop_t loop_;
+  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_timer_t drain_timer_;
+  std::unique_ptr<observe::MetricsRegistry> metrics_;
+  std::vector<std::unique_ptr<observe::WorkerCounters>> counters_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::shared_ptr<observe::AccessLogFile> access_log_;
+  RuntimePtr current_;
+  uint64_t next_version_ = 1;
+  bool draining_ = false;
+  bool ready_ = false;
+};
+
+}  // namespace weft::server

@@ -1,0 +1,198 @@
+// Worker: a thread, its loop, listeners, connections and pools (see worker.h).
+#include "server/worker.h"
+
+#include "server/downstream_connection.h"
+#include "upstream/upstream_connection.h"
+
+namespace weft::server {
+
+Worker::Worker(int index, observe::WorkerCounters& counters,
+               std::shared_ptr<observe::AccessLogFile> access_log)
+    : index_(index), counters_(counters), outbound_listener_(&loop_), inbound_listener_(&loop_) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &async_, asyncCb);
+  async_.data = this;
+  uv_check_init(&loop_, &flush_check_);
+  flush_check_.data = this;
+  if (access_log) access_log_ = std::make_unique<observe::AccessLogWriter>(std::move(access_log));
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) stop();
+  outbound_listener_.close();
+  inbound_listener_.close();
+  // Close whatever is left (only when the thread never ran), then free the loop.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  pools_.clear();
+  uv_loop_close(&loop_);
+}
+
+std::string Worker::listen(const mesh::Bootstrap& b) {
+  auto describe = [](const char* what, const mesh::SocketAddress& a, int rc) {
+    return std::string(what) + " listener " + a.host + ":" + std::to_string(a.port) + ": " +
+           uv_strerror(rc);
+  };
+  int rc = outbound_listener_.listen(b.outbound.host, b.outbound.port, true,
+                                     [this](uv_stream_t* s) { accept(s, false); });
+  if (rc != 0) return describe("outbound", b.outbound, rc);
+  rc = inbound_listener_.listen(b.inbound.host, b.inbound.port, true,
+                                [this](uv_stream_t* s) { accept(s, true); });
+  if (rc != 0) return describe("inbound", b.inbound, rc);
+  return {};
+}
+
+void Worker::start(RuntimePtr runtime) {
+  applyRuntime(std::move(runtime));
+  uv_check_start(&flush_check_, flushCb);
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+void Worker::postRuntime(RuntimePtr runtime) {
+  {
+    std::lock_guard<std::mutex> lock(mailbox_mutex_);
+    pending_runtime_ = std::move(runtime);
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::postDrain() {
+  {
+    std::lock_guard<std::mutex> lock(mailbox_mutex_);
+    pending_drain_ = true;
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mailbox_mutex_);
+    pending_stop_ = true;
+  }
+  uv_async_send(&async_);
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::asyncCb(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  RuntimePtr runtime;
+  bool drain, stop;
+  {
+    std::lock_guard<std::mutex> lock(self->mailbox_mutex_);
+    runtime = std::move(self->pending_runtime_);
+    drain = self->pending_drain_;
+    stop = self->pending_stop_;
+    self->pending_drain_ = false;
+  }
+  if (runtime) self->applyRuntime(std::move(runtime));
+  if (drain) self->beginDrain();
+  if (stop) self->shutdown();
+}
+
+void Worker::flushCb(uv_check_t* c) {
+  auto* self = static_cast<Worker*>(c->data);
+  if (self->access_log_) self->access_log_->flush();
+}
+
+upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e) {
+  std::string key = e.address + ":" + std::to_string(e.port);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) {
+    it->second->updateSettings(pool_settings_);
+    return it->second.get();
+  }
+  sockaddr_storage addr;
+  if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
+  auto pool = std::make_unique<upstream::HostPool>(&loop_, addr, key, pool_settings_, counters_);
+  upstream::HostPool* raw = pool.get();
+  pools_.emplace(std::move(key), std::move(pool));
+  return raw;
+}
+
+void Worker::applyRuntime(RuntimePtr runtime) {
+  runtime_ = std::move(runtime);
+  ++runtime_generation_;
+  const mesh::Snapshot& snap = *runtime_->snapshot;
+  pool_settings_.connect_timeout_ms = snap.bootstrap.timeouts.upstream_connect_ms;
+  pool_settings_.idle_timeout_ms = snap.bootstrap.timeouts.upstream_pool_idle_ms;
+  clusters_.clear();
+  clusters_.resize(snap.clusters.size() + 1);
+  auto build = [&](uint32_t index, const mesh::Cluster& c) {
+    upstream::ClusterState& cs = clusters_[index];
+    cs.cluster = &c;
+    cs.total_weight = 0;
+    for (uint32_t i = 0; i < c.endpoints.size(); ++i) {
+      const mesh::Endpoint& e = c.endpoints[i];
+      upstream::HostPool* pool = poolFor(e);
+      if (pool == nullptr || e.weight == 0) continue;
+      upstream::EndpointState es;
+      es.pool = pool;
+      es.weight = e.weight;
+      es.counters = &runtime_->endpoint_counters->at(index_, index, i);
+      cs.endpoints.push_back(es);
+      cs.total_weight += e.weight;
+    }
+  };
+  for (uint32_t i = 0; i < snap.clusters.size(); ++i) build(i, snap.clusters[i]);
+  build(static_cast<uint32_t>(snap.clusters.size()), snap.inbound_app);
+}
+
+void Worker::accept(uv_stream_t* server, bool inbound) {
+  if (draining_ && inbound) return;
+  auto* c = new DownstreamConnection(*this, inbound);
+  if (uv_accept(server, c->stream()) != 0) {
+    c->close();
+    return;
+  }
+  observe::WorkerCounters::inc(counters_.downstream_cx_total);
+  c->start();
+}
+
+void Worker::connectionOpened(DownstreamConnection* c) {
+  observe::WorkerCounters::add(counters_.downstream_cx_active, 1);
+  c->prev_ = nullptr;
+  c->next_ = connections_;
+  if (connections_) connections_->prev_ = c;
+  connections_ = c;
+}
+
+void Worker::connectionClosed(DownstreamConnection* c) {
+  observe::WorkerCounters::add(counters_.downstream_cx_active, -1);
+  if (c->prev_) c->prev_->next_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  if (connections_ == c) connections_ = c->next_;
+  c->prev_ = c->next_ = nullptr;
+}
+
+void Worker::beginDrain() {
+  if (draining_) return;
+  draining_ = true;
+  inbound_listener_.close();
+  // Inbound clients are asked to go (close when idle, "Connection: close" on the next
+  // response); outbound ones keep being served until the drain ends.
+  for (DownstreamConnection* c = connections_; c != nullptr;) {
+    DownstreamConnection* next = c->next_;
+    if (c->inbound()) c->drain();
+    c = next;
+  }
+}
+
+void Worker::shutdown() {
+  outbound_listener_.close();
+  inbound_listener_.close();
+  while (connections_ != nullptr) connections_->shutdown();
+  for (auto& [key, pool] : pools_) pool->closeIdle();
+  uv_check_stop(&flush_check_);
+  if (access_log_) access_log_->flush();
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+}
+
+}  // namespace weft::server

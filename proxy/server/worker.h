@@ -1,0 +1,96 @@
+// Worker: one thread with its own libuv loop, its own SO_REUSEPORT listeners, its downstream
+// connections, its upstream pools and its load-balancer state. Nothing here is shared with
+// other workers; the main thread talks to a worker only through post*() (uv_async_t).
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/listener.h"
+#include "observe/access_log.h"
+#include "observe/metrics.h"
+#include "server/runtime.h"
+#include "upstream/host_pool.h"
+#include "upstream/load_balancer.h"
+
+namespace weft::server {
+
+class DownstreamConnection;
+
+class Worker {
+ public:
+  Worker(int index, observe::WorkerCounters& counters,
+         std::shared_ptr<observe::AccessLogFile> access_log);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Main thread, before start(): binds this worker's listeners. Returns "" or an error text.
+  std::string listen(const mesh::Bootstrap& bootstrap);
+  // Main thread: installs the first runtime and starts the thread.
+  void start(RuntimePtr runtime);
+  // Main thread, any time: hands over a new runtime (taken between requests).
+  void postRuntime(RuntimePtr runtime);
+  // Main thread: stop accepting inbound connections and ask inbound clients to close.
+  void postDrain();
+  // Main thread: close everything and end the thread (joins).
+  void stop();
+
+  // === For the connections of this worker (worker thread only) ===
+  int index() const { return index_; }
+  uv_loop_t* loop() { return &loop_; }
+  const RuntimePtr& runtime() const { return runtime_; }
+  // Bumped on every runtime change: per-request references into load-balancer state are only
+  // valid while it is unchanged.
+  uint64_t runtimeGeneration() const { return runtime_generation_; }
+  observe::WorkerCounters& counters() { return counters_; }
+  observe::AccessLogWriter* accessLog() { return access_log_.get(); }
+  bool draining() const { return draining_; }
+  // Load-balancer state of an outbound cluster (index into the snapshot's clusters), or of the
+  // inbound app cluster when `cluster` == clusters.size().
+  upstream::ClusterState& cluster(uint32_t cluster) { return clusters_[cluster]; }
+  void connectionOpened(DownstreamConnection* c);
+  void connectionClosed(DownstreamConnection* c);
+
+ private:
+  static void asyncCb(uv_async_t* a);
+  static void flushCb(uv_check_t* c);
+  void run();
+  void applyRuntime(RuntimePtr runtime);
+  void beginDrain();
+  void shutdown();
+  void accept(uv_stream_t* server, bool inbound);
+  upstream::HostPool* poolFor(const mesh::Endpoint& e);
+
+  int index_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_check_t flush_check_;  // flushes the access log once per loop turn
+  std::thread thread_;
+  observe::WorkerCounters& counters_;
+  std::unique_ptr<observe::AccessLogWriter> access_log_;
+  net::Listener outbound_listener_;
+  net::Listener inbound_listener_;
+  RuntimePtr runtime_;
+  uint64_t runtime_generation_ = 0;
+  upstream::PoolSettings pool_settings_;
+  std::vector<upstream::ClusterState> clusters_;
+  std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
+  DownstreamConnection* connections_ = nullptr;  // intrusive list
+  bool draining_ = false;
+
+  // Mailbox from the main thread (uv_async_send coalesces, so state is read on wake-up).
+  std::mutex mailbox_mutex_;
+  RuntimePtr pending_runtime_;
+  bool pending_drain_ = false;
+  bool pending_stop_ = false;
+};
+
+}  // namespace weft::server

@@ -1,0 +1,80 @@
+// HostPool: keep-alive connections to one endpoint (see host_pool.h).
+#include "upstream/host_pool.h"
+
+#include "upstream/upstream_connection.h"
+
+namespace weft::upstream {
+
+HostPool::HostPool(uv_loop_t* loop, const sockaddr_storage& address, std::string address_text,
+                   const PoolSettings& settings, observe::WorkerCounters& counters)
+    : loop_(loop),
+      address_(address),
+      address_text_(std::move(address_text)),
+      settings_(settings),
+      counters_(counters) {}
+
+HostPool::~HostPool() { closeIdle(); }
+
+UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* method,
+                                      bool allow_reuse) {
+  while (allow_reuse && idle_head_ != nullptr) {
+    UpstreamConnection* c = idle_head_;
+    removeIdle(c);
+    if (!c->stillOpen()) {
+      c->close();
+      continue;
+    }
+    c->attach(handler, method);
+    observe::WorkerCounters::inc(counters_.upstream_cx_pool_reuse);
+    return c;
+  }
+  auto* c = new UpstreamConnection(loop_, *this);
+  ++active_count_;
+  observe::WorkerCounters::add(counters_.upstream_cx_active, 1);
+  observe::WorkerCounters::inc(counters_.upstream_cx_total);
+  c->attach(handler, method);
+  if (c->connect(reinterpret_cast<const sockaddr*>(&address_), settings_.connect_timeout_ms) != 0) {
+    c->release(false);  // closes; the caller answers with a connect failure
+    observe::WorkerCounters::inc(counters_.upstream_cx_connect_fail);
+    return nullptr;
+  }
+  return c;
+}
+
+void HostPool::addIdle(UpstreamConnection* c) {
+  if (c->in_pool_list_) return;
+  c->in_pool_list_ = true;
+  c->idle_prev_ = nullptr;
+  c->idle_next_ = idle_head_;
+  if (idle_head_) idle_head_->idle_prev_ = c;
+  idle_head_ = c;
+  ++idle_count_;
+  observe::WorkerCounters::add(counters_.upstream_cx_idle, 1);
+}
+
+void HostPool::removeIdle(UpstreamConnection* c) {
+  if (!c->in_pool_list_) return;
+  c->in_pool_list_ = false;
+  if (c->idle_prev_) c->idle_prev_->idle_next_ = c->idle_next_;
+  if (c->idle_next_) c->idle_next_->idle_prev_ = c->idle_prev_;
+  if (idle_head_ == c) idle_head_ = c->idle_next_;
+  c->idle_prev_ = c->idle_next_ = nullptr;
+  --idle_count_;
+  observe::WorkerCounters::add(counters_.upstream_cx_idle, -1);
+}
+
+void HostPool::connectionClosed(UpstreamConnection* c) {
+  removeIdle(c);
+  --active_count_;
+  observe::WorkerCounters::add(counters_.upstream_cx_active, -1);
+}
+
+void HostPool::closeIdle() {
+  while (idle_head_ != nullptr) {
+    UpstreamConnection* c = idle_head_;
+    removeIdle(c);
+    c->close();
+  }
+}
+
+}  // namespace weft::upstream

@@ -1,0 +1,243 @@
+// UpstreamConnection: client side of one HTTP/1.1 connection (see upstream_connection.h).
+#include "upstream/upstream_connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "upstream/host_pool.h"
+
+namespace weft::upstream {
+
+namespace {
+const http::DecoderLimits kResponseLimits{96 * 1024, 200};
+}
+
+const char* toString(FailureReason r) {
+  switch (r) {
+    case FailureReason::kConnectFailure:
+      return "connection failure";
+    case FailureReason::kConnectionTermination:
+      return "connection termination";
+    case FailureReason::kRemoteReset:
+      return "remote reset";
+    case FailureReason::kProtocolError:
+      return "protocol error";
+  }
+  return "unknown";
+}
+
+UpstreamConnection::UpstreamConnection(uv_loop_t* loop, HostPool& pool)
+    : TcpStream(loop), pool_(pool), decoder_(*this, kResponseLimits) {}
+
+int UpstreamConnection::connect(const sockaddr* addr, uint32_t timeout_ms) {
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, tcp(), addr, connectCb);
+  if (rc != 0) return rc;
+  uv_tcp_nodelay(tcp(), 1);
+  armTimer(timeout_ms);
+  return 0;
+}
+
+void UpstreamConnection::connectCb(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConnection*>(req->data);
+  if (status == UV_ECANCELED || self->closing()) return;
+  self->disarmTimer();
+  if (status < 0) {
+    observe::WorkerCounters::inc(self->pool_.counters().upstream_cx_connect_fail);
+    self->fail(FailureReason::kConnectFailure);
+    return;
+  }
+  self->state_ = State::kBusy;
+  self->startReading();
+  if (self->handler_) {
+    self->handler_->onUpstreamConnected();
+  } else {
+    // The request went away while connecting: keep the connection for the next one.
+    self->release(true);
+  }
+}
+
+void UpstreamConnection::attach(ResponseHandler* handler, std::string_view method) {
+  handler_ = handler;
+  ++requests_;
+  response_started_ = false;
+  response_complete_ = false;
+  decoder_.expectResponseTo(method);
+  if (state_ == State::kIdle) {
+    pool_.removeIdle(this);
+    disarmTimer();
+    state_ = State::kBusy;
+  }
+}
+
+void UpstreamConnection::release(bool reusable) {
+  handler_ = nullptr;
+  if (in_decode_) {
+    release_pending_ = true;
+    release_reusable_ = reusable;
+    return;
+  }
+  finishRelease(reusable);
+}
+
+void UpstreamConnection::finishRelease(bool reusable) {
+  if (closing()) return;
+  if (!reusable || state_ == State::kTunnel || !decoder_.idle() || !out().empty() ||
+      queuedBytes() > 0) {
+    close();
+    return;
+  }
+  state_ = State::kIdle;
+  pool_.addIdle(this);
+  armTimer(pool_.settings().idle_timeout_ms);
+}
+
+void UpstreamConnection::abort() {
+  handler_ = nullptr;
+  reset();
+}
+
+void UpstreamConnection::enterTunnel() { state_ = State::kTunnel; }
+
+bool UpstreamConnection::stillOpen() {
+  uv_os_fd_t fd;
+  if (closing() || uv_fileno(reinterpret_cast<uv_handle_t*>(tcp()), &fd) != 0) return false;
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // EAGAIN: nothing to read, the connection is open. 0: the server closed it. Data: the
+  // server spoke out of turn (e.g. a 408), so the connection is unusable either way.
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void UpstreamConnection::onRead(const char* data, size_t len) {
+  if (state_ == State::kTunnel) {
+    if (handler_) handler_->onUpstreamTunnelData(data, len);
+    return;
+  }
+  if (state_ != State::kBusy || handler_ == nullptr) {
+    // Bytes on an idle connection: nothing was asked, so the connection cannot be trusted.
+    close();
+    return;
+  }
+  response_started_ = true;
+  in_decode_ = true;
+  release_pending_ = false;
+  http::DecodeResult r = decoder_.decode(data, len);
+  in_decode_ = false;
+  {
+    switch (r.status) {
+      case http::DecodeStatus::kNeedMore:
+        break;
+      case http::DecodeStatus::kMessageComplete:
+        decoder_.resume();
+        // onResponseComplete already ran; more bytes would be an unsolicited response.
+        if (r.consumed < len) {
+          handler_ = nullptr;
+          close();
+          return;
+        }
+        break;
+      case http::DecodeStatus::kUpgrade: {
+        state_ = State::kTunnel;
+        if (r.consumed < len && handler_) {
+          handler_->onUpstreamTunnelData(data + r.consumed, len - r.consumed);
+        }
+        return;
+      }
+      case http::DecodeStatus::kError:
+        fail(FailureReason::kProtocolError);
+        return;
+    }
+  }
+  if (release_pending_) {
+    release_pending_ = false;
+    finishRelease(release_reusable_);
+  }
+}
+
+void UpstreamConnection::onReadEof() {
+  if (state_ == State::kTunnel) {
+    ResponseHandler* h = handler_;
+    handler_ = nullptr;
+    close();
+    if (h) h->onUpstreamTunnelEnd();
+    return;
+  }
+  if (state_ == State::kBusy && handler_ && response_started_) {
+    http::DecodeResult r = decoder_.finish();
+    if (r.status == http::DecodeStatus::kMessageComplete) {
+      // A body delimited by the close: complete, and the connection is done.
+      close();
+      return;
+    }
+  }
+  fail(FailureReason::kConnectionTermination);
+}
+
+void UpstreamConnection::onReadError(int uv_error) {
+  if (state_ == State::kTunnel) {
+    onReadEof();
+    return;
+  }
+  fail(uv_error == UV_ECONNRESET ? FailureReason::kRemoteReset
+                                 : FailureReason::kConnectionTermination);
+}
+
+void UpstreamConnection::onWriteError(int uv_error) {
+  if (state_ == State::kTunnel) {
+    onReadEof();
+    return;
+  }
+  fail(uv_error == UV_ECONNRESET || uv_error == UV_EPIPE ? FailureReason::kRemoteReset
+                                                          : FailureReason::kConnectionTermination);
+}
+
+void UpstreamConnection::onDrained() {
+  if (handler_) handler_->onUpstreamDrained();
+}
+
+void UpstreamConnection::onTimer() {
+  if (state_ == State::kConnecting) {
+    observe::WorkerCounters::inc(pool_.counters().upstream_cx_connect_fail);
+    fail(FailureReason::kConnectFailure);
+  } else if (state_ == State::kIdle) {
+    close();  // pool idle timeout
+  }
+}
+
+void UpstreamConnection::fail(FailureReason reason) {
+  ResponseHandler* h = handler_;
+  handler_ = nullptr;
+  bool started = response_started_;
+  if (state_ != State::kConnecting && state_ != State::kIdle && !response_complete_) {
+    observe::WorkerCounters::inc(pool_.counters().upstream_rq_reset);
+  }
+  close();
+  if (h) h->onUpstreamFailure(reason, started);
+}
+
+void UpstreamConnection::onClosed() { pool_.connectionClosed(this); }
+
+void UpstreamConnection::onInformational(http::ResponseHead& head) {
+  if (handler_) handler_->onUpstreamInformational(head);
+}
+
+void UpstreamConnection::onResponseHead(http::ResponseHead& head) {
+  if (handler_) handler_->onUpstreamResponseHead(head);
+}
+
+void UpstreamConnection::onResponseBody(std::string_view data) {
+  if (handler_) handler_->onUpstreamResponseBody(data);
+}
+
+void UpstreamConnection::onResponseTrailers(http::HeaderMap& trailers) {
+  if (handler_) handler_->onUpstreamResponseTrailers(trailers);
+}
+
+void UpstreamConnection::onResponseComplete() {
+  response_complete_ = true;
+  if (handler_) handler_->onUpstreamResponseComplete();
+}
+
+}  // namespace weft::upstream
