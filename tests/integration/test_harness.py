@@ -1,8 +1,6 @@
 """Self-checks of the test harness (the upstream server and the raw client), without the proxy.
 If these fail, the other integration tests' verdicts cannot be trusted."""
 
-import socket
-import threading
 import time
 
 import pytest

@@ -350,6 +350,7 @@ class Upstream:
       /chunked               chunked response (3 chunks) with trailer x-trailer: done
       /stream/<bytes>        a Content-Length body of that many bytes (64 KiB writes)
       /sink                  reads the request body without keeping it; answers its length + crc32
+      /slow-sink             the same after waiting 2 s before reading the body
       /close-mid             Content-Length 100000, sends 1000 bytes, then RST
       /close-mid-chunked     chunked, sends one chunk, then RST
       /reset                 reads the request, then RST without a response
@@ -506,7 +507,9 @@ class Upstream:
         if "100-continue" in hmap.get("expect", "").lower():
             s.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-        sink = path.startswith("/sink")
+        sink = path.startswith("/sink") or path.startswith("/slow-sink")
+        if path.startswith("/slow-sink"):
+            time.sleep(2.0)  # let the sender fill every buffer on the way
         body = bytearray()
         body_len = 0
         crc = 0
@@ -615,7 +618,7 @@ class Upstream:
                 sent += len(chunk)
             return not client_close
 
-        if p == "/sink":
+        if p in ("/sink", "/slow-sink"):
             payload = json.dumps({"upstream": self.name, "body_len": body_len,
                                   "crc32": crc}).encode()
             return send(200, "OK", [("Content-Type", "application/json"),
@@ -646,8 +649,7 @@ class Upstream:
         extra = []
         if p == "/hop":
             extra = [("Connection", "x-resp-hop"), ("X-Resp-Hop", "1"),
-                     ("Keep-Alive", "timeout=5"), ("Proxy-Authenticate", "Basic"),
-                     ("X-End-To-End", "kept")]
+                     ("Keep-Alive", "timeout=5"), ("X-End-To-End", "kept")]
         payload = json.dumps({
             "upstream": self.name, "method": method, "path": path, "version": version,
             "headers": hmap, "header_list": hdrs,
