@@ -1,0 +1,324 @@
+// MetricsRegistry: owns every destination's series storage (kept for the life of the process
+// so counters never go backwards across snapshot swaps), the per-worker WorkerCounters, and the
+// scrape: sum the workers into prometheus::MetricFamily objects and serialize them as text.
+#include "observe/metrics.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+#include "observe/request_stats.h"
+
+namespace weft::observe {
+
+using detail::DestinationStats;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+namespace {
+
+struct alignas(64) PaddedCounters {
+  WorkerCounters counters;
+};
+
+class SnapshotStatsImpl final : public SnapshotStats {
+ public:
+  std::vector<std::shared_ptr<DestinationStats>> outbound_;
+  std::shared_ptr<DestinationStats> no_route_;
+  std::shared_ptr<DestinationStats> inbound_;
+
+  RequestStats& outbound(uint32_t cluster_index) const override {
+    // An index from another snapshot is a caller bug; counting it as "no route" beats a crash.
+    return cluster_index < outbound_.size() ? *outbound_[cluster_index] : *no_route_;
+  }
+  RequestStats& outboundNoRoute() const override { return *no_route_; }
+  RequestStats& inbound() const override { return *inbound_; }
+};
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void addLabel(ClientMetric& m, std::string_view name, std::string value) {
+  m.label.push_back({std::string(name), std::move(value)});
+}
+
+// Istio's label order: the fixed labels up to request_protocol, then the per-request ones
+// interleaved as Istio's stats filter emits them.
+ClientMetric requestMetric(const DestinationLabels& l, const std::string& code,
+                           const std::string& flags) {
+  ClientMetric m;
+  m.label.reserve(kLabelCount + 2);
+  for (int i = 0; i <= kRequestProtocol; ++i) addLabel(m, kLabelNames[i], l.values[i]);
+  addLabel(m, "response_flags", flags);
+  addLabel(m, kLabelNames[kConnectionSecurityPolicy], l[kConnectionSecurityPolicy]);
+  addLabel(m, "response_code", code);
+  addLabel(m, kLabelNames[kGrpcResponseStatus], l[kGrpcResponseStatus]);
+  return m;
+}
+
+// istio_tcp_* carry no response_code/grpc_response_status, and request_protocol "tcp".
+ClientMetric tcpMetric(const DestinationLabels& l) {
+  ClientMetric m;
+  for (int i = 0; i < kRequestProtocol; ++i) addLabel(m, kLabelNames[i], l.values[i]);
+  addLabel(m, kLabelNames[kRequestProtocol], "tcp");
+  addLabel(m, "response_flags", "-");
+  addLabel(m, kLabelNames[kConnectionSecurityPolicy], l[kConnectionSecurityPolicy]);
+  return m;
+}
+
+template <size_t N>
+ClientMetric::Histogram histogram(const std::array<uint64_t, N>& bounds, double scale,
+                                  const uint64_t* cells, double sum) {
+  ClientMetric::Histogram h;
+  uint64_t cumulative = 0;
+  h.bucket.reserve(N + 1);
+  for (size_t i = 0; i < N; ++i) {
+    cumulative += cells[i];
+    h.bucket.push_back({cumulative, static_cast<double>(bounds[i]) / scale});
+  }
+  cumulative += cells[N];
+  h.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  h.sample_count = cumulative;
+  h.sample_sum = sum;
+  return h;
+}
+
+struct RequestFamilies {
+  MetricFamily requests =
+      family("istio_requests_total", "Requests handled by this proxy (Istio standard metric).",
+             MetricType::Counter);
+  MetricFamily duration = family("istio_request_duration_milliseconds",
+                                 "Request duration in milliseconds, first request byte to last "
+                                 "response byte (Istio standard metric).",
+                                 MetricType::Histogram);
+  MetricFamily request_bytes =
+      family("istio_request_bytes", "Request body sizes in bytes (Istio standard metric).",
+             MetricType::Histogram);
+  MetricFamily response_bytes =
+      family("istio_response_bytes", "Response body sizes in bytes (Istio standard metric).",
+             MetricType::Histogram);
+  MetricFamily tcp_sent = family("istio_tcp_sent_bytes_total",
+                                 "Bytes sent to the downstream on TCP connections (Istio "
+                                 "standard metric).",
+                                 MetricType::Counter);
+  MetricFamily tcp_received = family("istio_tcp_received_bytes_total",
+                                     "Bytes received from the downstream on TCP connections "
+                                     "(Istio standard metric).",
+                                     MetricType::Counter);
+  MetricFamily tcp_opened =
+      family("istio_tcp_connections_opened_total",
+             "TCP connections opened (Istio standard metric).", MetricType::Counter);
+  MetricFamily tcp_closed =
+      family("istio_tcp_connections_closed_total",
+             "TCP connections closed (Istio standard metric).", MetricType::Counter);
+
+  void addEntry(const DestinationLabels& l, const std::string& code, const std::string& flags,
+                const detail::EntryTotals& t) {
+    ClientMetric base = requestMetric(l, code, flags);
+    ClientMetric m = base;
+    m.counter.value = static_cast<double>(t.count());
+    requests.metric.push_back(std::move(m));
+    m = base;
+    m.histogram = histogram(detail::kDurationBoundsUs, 1000.0, t.duration,
+                            static_cast<double>(t.duration_sum_us) / 1000.0);
+    duration.metric.push_back(std::move(m));
+    m = base;
+    m.histogram = histogram(detail::kBytesBounds, 1.0, t.request_bytes,
+                            static_cast<double>(t.request_bytes_sum));
+    request_bytes.metric.push_back(std::move(m));
+    base.histogram = histogram(detail::kBytesBounds, 1.0, t.response_bytes,
+                               static_cast<double>(t.response_bytes_sum));
+    response_bytes.metric.push_back(std::move(base));
+  }
+
+  void addTcp(const DestinationLabels& l, const detail::TcpTotals& t) {
+    ClientMetric base = tcpMetric(l);
+    const auto add = [&](MetricFamily& f, uint64_t v) {
+      ClientMetric m = base;
+      m.counter.value = static_cast<double>(v);
+      f.metric.push_back(std::move(m));
+    };
+    add(tcp_sent, t.sent);
+    add(tcp_received, t.received);
+    add(tcp_opened, t.opened);
+    add(tcp_closed, t.closed);
+  }
+
+  void moveInto(std::vector<MetricFamily>& out) {
+    for (MetricFamily* f : {&requests, &duration, &request_bytes, &response_bytes, &tcp_sent,
+                            &tcp_received, &tcp_opened, &tcp_closed}) {
+      if (!f->metric.empty()) out.push_back(std::move(*f));
+    }
+  }
+};
+
+ClientMetric valueMetric(double v, MetricType type) {
+  ClientMetric m;
+  if (type == MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  return m;
+}
+
+}  // namespace
+
+struct MetricsRegistry::Impl {
+  explicit Impl(int n) : workers(n), counters(std::make_unique<PaddedCounters[]>(n)) {}
+
+  const int workers;
+  std::unique_ptr<PaddedCounters[]> counters;
+  std::atomic<uint64_t> config_version{0};
+  std::atomic<bool> last_reload_ok{false};
+
+  // bind() and serialize() run on the main thread; the lock only keeps a stray caller from
+  // elsewhere (tests, a future admin thread) from racing them. Workers never take it.
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<DestinationStats>> by_key;
+  std::vector<std::shared_ptr<DestinationStats>> in_order;  // stable output order
+
+  std::shared_ptr<DestinationStats> intern(DestinationLabels labels) {
+    std::string key = labels.key();
+    auto it = by_key.find(key);
+    if (it != by_key.end()) return it->second;
+    auto stats = std::make_shared<DestinationStats>(std::move(labels), workers);
+    by_key.emplace(std::move(key), stats);
+    in_order.push_back(stats);
+    return stats;
+  }
+
+  void addWorkerFamilies(std::vector<MetricFamily>& out) const;
+};
+
+void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) const {
+  struct Def {
+    const char* name;
+    const char* help;
+    MetricType type;
+    double (*read)(const WorkerCounters&);
+  };
+  // Gauges are int64 per worker; reading through double keeps a transient negative per-worker
+  // value (a connection counted on one worker, closed on another) from wrapping.
+#define WEFT_READ(field)                                                 \
+  [](const WorkerCounters& c) {                                          \
+    return static_cast<double>(c.field.load(std::memory_order_relaxed)); \
+  }
+  static const Def defs[] = {
+      {"weft_downstream_cx_active", "Downstream connections open now.", MetricType::Gauge,
+       WEFT_READ(downstream_cx_active)},
+      {"weft_downstream_cx_total", "Downstream connections accepted.", MetricType::Counter,
+       WEFT_READ(downstream_cx_total)},
+      {"weft_downstream_rq_total", "Downstream requests received.", MetricType::Counter,
+       WEFT_READ(downstream_rq_total)},
+      {"weft_downstream_rq_active", "Downstream requests in flight now.", MetricType::Gauge,
+       WEFT_READ(downstream_rq_active)},
+      {"weft_downstream_protocol_errors_total",
+       "Downstream requests rejected by the HTTP codec (400/431).", MetricType::Counter,
+       WEFT_READ(downstream_protocol_errors)},
+      {"weft_upstream_cx_active", "Upstream connections open now.", MetricType::Gauge,
+       WEFT_READ(upstream_cx_active)},
+      {"weft_upstream_cx_idle", "Upstream connections pooled and idle now.", MetricType::Gauge,
+       WEFT_READ(upstream_cx_idle)},
+      {"weft_upstream_cx_total", "Upstream connections opened.", MetricType::Counter,
+       WEFT_READ(upstream_cx_total)},
+      {"weft_upstream_cx_connect_fail_total", "Upstream connection attempts that failed.",
+       MetricType::Counter, WEFT_READ(upstream_cx_connect_fail)},
+      {"weft_upstream_rq_reset_total", "Upstream requests reset or closed before a full response.",
+       MetricType::Counter, WEFT_READ(upstream_rq_reset)},
+      {"weft_upstream_rq_stale_retry_total",
+       "Upstream requests resent after a pooled connection turned out closed.", MetricType::Counter,
+       WEFT_READ(upstream_rq_stale_retry)},
+      {"weft_upstream_cx_pool_reuse_total", "Upstream requests sent on a pooled connection.",
+       MetricType::Counter, WEFT_READ(upstream_cx_pool_reuse)},
+  };
+#undef WEFT_READ
+  for (const Def& d : defs) {
+    MetricFamily f = family(d.name, d.help, d.type);
+    double total = 0;
+    for (int w = 0; w < workers; ++w) total += d.read(counters[w].counters);
+    f.metric.push_back(valueMetric(total, d.type));
+    out.push_back(std::move(f));
+  }
+}
+
+MetricsRegistry::MetricsRegistry(int workers)
+    : impl_(std::make_unique<Impl>(workers < 1 ? 1 : workers)) {}
+
+MetricsRegistry::~MetricsRegistry() = default;
+
+std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(const mesh::Snapshot& snapshot) {
+  auto stats = std::make_shared<SnapshotStatsImpl>();
+  const mesh::NodeIdentity& node = snapshot.bootstrap.node;
+  std::lock_guard lock(impl_->mutex);
+  stats->outbound_.reserve(snapshot.clusters.size());
+  for (const auto& cluster : snapshot.clusters) {
+    stats->outbound_.push_back(impl_->intern(outboundLabels(node, cluster)));
+  }
+  stats->no_route_ = impl_->intern(noRouteLabels(node));
+  stats->inbound_ = impl_->intern(inboundLabels(node, snapshot.inbound_app));
+  return stats;
+}
+
+WorkerCounters& MetricsRegistry::worker(int index) {
+  // Out of range is a caller bug; clamping keeps it from writing outside the array.
+  if (index < 0 || index >= impl_->workers) index = 0;
+  return impl_->counters[index].counters;
+}
+
+void MetricsRegistry::setConfig(uint64_t version, bool last_reload_ok) {
+  impl_->config_version.store(version, std::memory_order_relaxed);
+  impl_->last_reload_ok.store(last_reload_ok, std::memory_order_relaxed);
+}
+
+std::string MetricsRegistry::serialize() {
+  std::vector<MetricFamily> families;
+  RequestFamilies rf;
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& dest : impl_->in_order) {
+      const detail::DestinationTotals totals = dest->collect();
+      const DestinationLabels& l = dest->labels();
+      for (const auto& [key, t] : totals.by_key) {
+        rf.addEntry(l, std::to_string(key >> 32),
+                    formatResponseFlags(static_cast<uint32_t>(key & 0xffffffffu)), t);
+      }
+      // The overflow entry mixes codes; "other" keeps it visible without inventing a code.
+      if (totals.overflow.count() > 0) rf.addEntry(l, "other", "other", totals.overflow);
+      const auto& tcp = totals.tcp;
+      if (tcp.opened + tcp.closed + tcp.sent + tcp.received > 0) rf.addTcp(l, tcp);
+    }
+  }
+  rf.moveInto(families);
+  impl_->addWorkerFamilies(families);
+
+  MetricFamily version = family("weft_config_version",
+                                "Version of the configuration snapshot in use.", MetricType::Gauge);
+  version.metric.push_back(
+      valueMetric(static_cast<double>(impl_->config_version.load(std::memory_order_relaxed)),
+                  MetricType::Gauge));
+  families.push_back(std::move(version));
+  MetricFamily ok = family("weft_config_last_reload_success",
+                           "1 if the last configuration load was applied, 0 if it was rejected.",
+                           MetricType::Gauge);
+  ok.metric.push_back(valueMetric(impl_->last_reload_ok.load(std::memory_order_relaxed) ? 1.0 : 0.0,
+                                  MetricType::Gauge));
+  families.push_back(std::move(ok));
+  MetricFamily workers = family("weft_workers", "Worker threads.", MetricType::Gauge);
+  workers.metric.push_back(valueMetric(impl_->workers, MetricType::Gauge));
+  families.push_back(std::move(workers));
+
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace weft::observe
