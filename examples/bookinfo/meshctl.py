@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Helpers for run.sh (standard library only).
+
+    meshctl.py plan BOOTSTRAP...        one line per sidecar:
+                                        workload service version app_port admin outbound inbound file
+    meshctl.py wait-ready TIMEOUT PORT...   wait until every admin port's /ready answers 200
+    meshctl.py traffic SECONDS URL HOST     drive requests (some as end-user jason); print counts
+    meshctl.py summary NAME=PORT...         table of requests per source -> destination from
+                                            each sidecar's /metrics, with p50 latency
+"""
+
+import re
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def section(text: str, key: str) -> str:
+    """The text of a top-level YAML key: its flow map on the same line or its indented block."""
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if re.match(rf"^{key}\s*:", ln):
+            out = [ln.split(":", 1)[1]]
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and not nxt.startswith((" ", "\t", "#")):
+                    break
+                out.append(nxt)
+            return "\n".join(out)
+    return ""
+
+
+def field(text: str, name: str, default: str = "") -> str:
+    m = re.search(rf"(?:^|[\s{{,]){name}\s*:\s*([^\s,}}#]+)", text)
+    return m.group(1).strip("'\"") if m else default
+
+
+def plan(files):
+    for f in files:
+        text = open(f).read()
+        node, inbound = section(text, "node"), section(text, "inbound")
+        workload = field(node, "workload")
+        service = field(node, "service")
+        version = field(node, "version", "v1")
+        app = field(inbound, "app")
+        app_port = app.rsplit(":", 1)[-1] if app else ""
+        vals = [workload, service, version, app_port, field(section(text, "admin"), "port"),
+                field(section(text, "outbound"), "port"), field(inbound, "port"), f]
+        if not all(vals):
+            sys.exit(f"meshctl: cannot read node/admin/outbound/inbound from {f}: {vals}")
+        print(" ".join(vals))
+
+
+def http_get(url: str, headers=None, timeout: float = 5.0):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with NO_PROXY.open(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_ready(timeout: float, ports):
+    deadline = time.monotonic() + timeout
+    pending = set(ports)
+    while pending and time.monotonic() < deadline:
+        for p in list(pending):
+            if http_get(f"http://127.0.0.1:{p}/ready", timeout=1)[0] == 200:
+                pending.discard(p)
+        time.sleep(0.1)
+    if pending:
+        sys.exit("not ready: admin port(s) " + " ".join(sorted(pending)))
+
+
+def traffic(seconds: float, url: str, host: str):
+    codes = defaultdict(int)
+    users = defaultdict(int)
+    end = time.monotonic() + seconds
+    n = 0
+
+    def one(i):
+        hdrs = {"Host": host}
+        if i % 4 == 0:
+            hdrs["end-user"] = "jason"
+        return http_get(url, hdrs)[0], hdrs.get("end-user", "anonymous")
+
+    with ThreadPoolExecutor(4) as pool:
+        while time.monotonic() < end:
+            for code, user in pool.map(one, range(n, n + 8)):
+                codes[code] += 1
+                users[user] += 1
+            n += 8
+            time.sleep(0.02)
+    total = sum(codes.values())
+    print(f"  sent {total} requests in {seconds:.0f}s "
+          f"({', '.join(f'{v} x {k or chr(45)}' for k, v in sorted(codes.items()))}; "
+          f"{users['jason']} as end-user jason)")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text: str):
+    for ln in text.splitlines():
+        if ln.startswith("#") or not ln.strip():
+            continue
+        m = SAMPLE.match(ln)
+        if m:
+            yield m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))
+
+
+def p50(buckets):
+    """Median from cumulative histogram buckets [(le, count)], linear within a bucket."""
+    buckets = sorted(buckets, key=lambda b: b[0])
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    target, prev_le, prev_c = total / 2, 0.0, 0.0
+    for le, c in buckets:
+        if c >= target:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * ((target - prev_c) / max(c - prev_c, 1e-9))
+        prev_le, prev_c = le, c
+    return prev_le
+
+
+def summary(pairs):
+    rows = defaultdict(lambda: defaultdict(float))
+    hist = defaultdict(lambda: defaultdict(float))
+    failed = []
+    for pair in pairs:
+        name, port = pair.split("=")
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+        if status != 200:
+            failed.append(f"{name} (admin :{port} answered {status or 'nothing'})")
+            continue
+        for metric, labels, value in parse(body.decode(errors="replace")):
+            rep = labels.get("reporter", "?")
+            src = labels.get("source_workload", "unknown")
+            dst = labels.get("destination_service_name") or labels.get("destination_service", "?")
+            dv = labels.get("destination_version", "")
+            if dv and dv != "unknown":
+                dst = f"{dst} ({dv})"
+            key = (rep, src, dst)
+            if metric == "istio_requests_total":
+                rows[key][(labels.get("response_code", "?"),
+                           labels.get("response_flags", "-"))] += value
+            elif metric == "istio_request_duration_milliseconds_bucket":
+                le = labels.get("le", "+Inf")
+                hist[key][float("inf") if le == "+Inf" else float(le)] += value
+    print(f"  {'reported by':<12} {'source -> destination':<44} {'requests':>8}  "
+          f"{'codes (flags)':<28} {'p50 ms':>7}")
+    print("  " + "-" * 104)
+    for key in sorted(rows, key=lambda k: (k[0] != "source", k[1], k[2])):
+        rep, src, dst = key
+        codes = rows[key]
+        total = sum(codes.values())
+        cs = ", ".join(f"{int(v)}x{c}" + ("" if f == "-" else f"({f})")
+                       for (c, f), v in sorted(codes.items()))
+        med = p50(list(hist[key].items()))
+        print(f"  {('sidecar' if rep == 'source' else 'destination'):<12} "
+              f"{src + ' -> ' + dst:<44} {int(total):>8}  {cs:<28} "
+              f"{('%.1f' % med) if med is not None else '-':>7}")
+    if not rows:
+        print("  (no istio_requests_total series found)")
+    for f in failed:
+        print(f"  could not read /metrics of {f}")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "plan":
+        plan(args)
+    elif cmd == "wait-ready":
+        wait_ready(float(args[0]), args[1:])
+    elif cmd == "traffic":
+        traffic(float(args[0]), args[1], args[2])
+    elif cmd == "summary":
+        summary(args)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
