@@ -278,10 +278,12 @@ bool overlaps(const SocketAddress& a, const SocketAddress& b) {
 void checkPortClashes(YamlContext& ctx, const std::vector<PortUse>& uses) {
   for (size_t i = 0; i < uses.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (overlaps(uses[i].address, uses[j].address)) {
-        ctx.error(uses[i].mark, uses[i].what + " " + toString(uses[i].address) + " clashes with " +
-                                    uses[j].what + " " + toString(uses[j].address));
-      }
+      if (!overlaps(uses[i].address, uses[j].address)) continue;
+      // Reported where the file sets one of the two.
+      const PortUse& at = uses[i].set || !uses[j].set ? uses[i] : uses[j];
+      const PortUse& other = &at == &uses[i] ? uses[j] : uses[i];
+      ctx.error(at.mark, at.what + " " + toString(at.address) + " clashes with " + other.what +
+                             " " + toString(other.address));
     }
   }
 }
@@ -329,6 +331,7 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
           if (auto addr = parseSocketAddress(*v)) {
             b.inbound_app = *addr;
             ports[3].mark = app->Mark();
+            ports[3].set = true;
           } else {
             ctx.error(app->Mark(),
                       "'app' must be <numeric ip>:<port> (\"127.0.0.1:9080\", "
