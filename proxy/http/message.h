@@ -23,7 +23,7 @@ struct RequestHead {
 
   // Framing and connection semantics, decided by the decoder from the headers.
   bool keep_alive = true;
-  bool chunked = false;                   // Transfer-Encoding: chunked
+  bool chunked = false;                    // Transfer-Encoding: chunked
   std::optional<uint64_t> content_length;  // Content-Length, when given
   bool upgrade = false;                    // Connection: upgrade + Upgrade (or CONNECT)
   bool expect_continue = false;            // Expect: 100-continue

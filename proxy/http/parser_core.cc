@@ -61,6 +61,18 @@ const llhttp_settings_t kSettings = [] {
   return s;
 }();
 
+// Result of scanning backwards over SP/HTAB from the end of `bytes`.
+enum class Before : uint8_t { kLineFeed, kOther, kStart };
+
+Before scanBack(const char* begin, const char* end) {
+  while (end != begin) {
+    const char c = *--end;
+    if (c == '\n') return Before::kLineFeed;
+    if (c != ' ' && c != '\t') return Before::kOther;
+  }
+  return Before::kStart;
+}
+
 bool hasForbiddenValueByte(std::string_view v) {
   return v.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos;
 }
@@ -105,7 +117,7 @@ DecodeResult ParserCore::run(const char* data, size_t len) {
       const char* pos = llhttp_get_error_pos(&parser_);
       used = (pos >= slice_ && pos <= slice_ + n) ? static_cast<size_t>(pos - slice_) : 0;
     }
-    if (used > 0) last_byte_ = slice_[used - 1];
+    updateLfTail(slice_, used);
     if (in_head && !head_complete_) head_bytes_ += used;
     off += used;
     switch (err) {
@@ -137,6 +149,19 @@ void ParserCore::resume() {
   state_ = State::kRunning;
   head_complete_ = false;
   head_bytes_ = 0;
+}
+
+void ParserCore::updateLfTail(const char* data, size_t len) {
+  switch (scanBack(data, data + len)) {
+    case Before::kLineFeed:
+      lf_tail_ = true;
+      break;
+    case Before::kOther:
+      lf_tail_ = false;
+      break;
+    case Before::kStart:
+      break;  // only whitespace (or nothing): the earlier tail still decides
+  }
 }
 
 int ParserCore::fail(uint16_t status, const char* reason) {
@@ -201,10 +226,14 @@ int ParserCore::onHeaderFieldComplete() {
 }
 
 int ParserCore::onHeaderValue(const char* at, size_t len) {
-  // A value span that starts right after a line break is an obs-fold continuation line
-  // (RFC 9112 §5.2); llhttp 8.1.0 accepts it even in strict mode.
-  const char before = at != slice_ ? at[-1] : last_byte_;
-  if (before == '\n') return fail(400, "obsolete line folding");
+  // A value span preceded (across whitespace) by a line break is an obs-fold continuation
+  // line (RFC 9112 §5.2); llhttp 8.1.0 accepts it even in strict mode. The whitespace matters
+  // for an empty first line ("X:\r\n two"), where llhttp skips it as leading OWS.
+  // An empty value is reported as a zero-length span placed after its CRLF: not a fold.
+  if (len == 0) return 0;
+  Before before = scanBack(slice_, at);
+  if (before == Before::kStart) before = lf_tail_ ? Before::kLineFeed : Before::kOther;
+  if (before == Before::kLineFeed) return fail(400, "obsolete line folding");
   if (in_trailers_) {
     trailer_bytes_ += len;
     if (trailer_bytes_ > limits_.max_header_bytes) return fail(431, "trailer section too large");

@@ -50,6 +50,7 @@ class ParserCore {
 
   // Records an error found by the decoder itself; the callback then returns -1.
   int fail(uint16_t status, const char* reason);
+  void updateLfTail(const char* data, size_t len);
   DecodeResult errorResult(size_t consumed);
   DecodeResult setError(llhttp_errno_t err, size_t consumed);
 
@@ -84,9 +85,10 @@ class ParserCore {
   size_t header_count_ = 0;
   size_t trailer_bytes_ = 0;
   bool in_trailers_ = false;
-  // Obs-fold detection needs the byte before a value span, which may lie in an earlier read.
+  // Obs-fold detection looks at the bytes before a value span, which may lie in earlier
+  // reads: `lf_tail_` says whether everything passed to llhttp so far ends in LF *(SP/HTAB).
   const char* slice_ = nullptr;
-  char last_byte_ = 0;
+  bool lf_tail_ = false;
   std::string field_;
   std::string value_;
   HeaderMap trailers_;

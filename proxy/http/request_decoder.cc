@@ -64,6 +64,24 @@ bool parseTarget(RequestHead& head, bool connect) {
   return true;
 }
 
+// "Content_Length" / "Transfer_Encoding": harmless to llhttp, but servers that map '_' to '-'
+// (CGI-style environments) would frame the body differently from us.
+bool hasUnderscoreFramingName(const HeaderMap& headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const std::string_view n = headers.name(i);
+    if (n.size() != 14 && n.size() != 17) continue;
+    if (n.find('_') == std::string_view::npos) continue;
+    std::string_view want = n.size() == 14 ? "content-length" : "transfer-encoding";
+    bool same = true;
+    for (size_t j = 0; j < n.size() && same; ++j) {
+      const char c = n[j] == '_' ? '-' : n[j];
+      same = equalsIgnoreCase({&c, 1}, want.substr(j, 1));
+    }
+    if (same) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct RequestDecoder::Impl final : ParserCore {
@@ -92,6 +110,8 @@ struct RequestDecoder::Impl final : ParserCore {
       // An absolute-form or authority-form target wins over Host (RFC 9112 §3.2.2).
       if (head.authority.empty()) head.authority.assign(host);
     }
+
+    if (hasUnderscoreFramingName(head.headers)) return fail(400, "ambiguous framing field name");
 
     const bool flag_chunked = (parser_.flags & F_CHUNKED) != 0;
     switch (classifyTransferEncoding(head.headers)) {
