@@ -126,8 +126,10 @@ void Parser::document(const YAML::Node& doc) {
   std::optional<ObjectMeta> m;
   if (const YAML::Node* n = top->require("metadata")) m = meta(*n, doc.Mark());
   const YAML::Node* spec = top->require("spec");
-  if (!m || !spec) return;
-  if (!seen_.insert({*kind, m->namespace_name, m->name}).second) {
+  if (!spec) return;
+  // A resource with a bad name is still checked, under an empty name.
+  if (!m) m = ObjectMeta{{}, "default", ctx_.pos(doc.Mark())};
+  if (!m->name.empty() && !seen_.insert({*kind, m->namespace_name, m->name}).second) {
     ctx_.error(m->pos, "duplicate " + *kind + " " + m->namespace_name + "/" + m->name);
     return;
   }
