@@ -6,8 +6,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <limits>
 #include <mutex>
-#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -208,8 +208,8 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
     MetricType type;
     double (*read)(const WorkerCounters&);
   };
-  // Gauges are int64 per worker; reading through double keeps a transient negative per-worker
-  // value (a connection counted on one worker, closed on another) from wrapping.
+  // Gauge cells are signed: converting each cell to double before summing keeps the sign
+  // instead of wrapping through uint64_t.
 #define WEFT_READ(field)                                                 \
   [](const WorkerCounters& c) {                                          \
     return static_cast<double>(c.field.load(std::memory_order_relaxed)); \
