@@ -208,16 +208,25 @@ int ParserCore::onFirstLineSpan(const char* at, size_t len) {
   return 0;
 }
 
+bool ParserCore::keepTrailerBytes(size_t len) {
+  if (!in_trailers_) return true;
+  trailer_bytes_ += len;
+  return trailer_bytes_ <= limits_.max_header_bytes;
+}
+
+bool ParserCore::trailersTooLarge() const {
+  return in_trailers_ && trailer_bytes_ > limits_.max_header_bytes;
+}
+
 int ParserCore::onHeaderField(const char* at, size_t len) {
-  if (in_trailers_) {
-    trailer_bytes_ += len;
-    if (trailer_bytes_ > limits_.max_header_bytes) return fail(431, "trailer section too large");
-  }
-  field_.append(at, len);
+  // Past the trailer limit the bytes are dropped, and the 431 waits for the end of the token:
+  // failing mid-token would make the verdict depend on where reads happen to split it.
+  if (keepTrailerBytes(len)) field_.append(at, len);
   return 0;
 }
 
 int ParserCore::onHeaderFieldComplete() {
+  if (trailersTooLarge()) return fail(431, "trailer section too large");
   if (++header_count_ > limits_.max_headers) {
     return fail(431, in_trailers_ ? "too many trailer fields" : "too many header fields");
   }
@@ -234,15 +243,12 @@ int ParserCore::onHeaderValue(const char* at, size_t len) {
   Before before = scanBack(slice_, at);
   if (before == Before::kStart) before = lf_tail_ ? Before::kLineFeed : Before::kOther;
   if (before == Before::kLineFeed) return fail(400, "obsolete line folding");
-  if (in_trailers_) {
-    trailer_bytes_ += len;
-    if (trailer_bytes_ > limits_.max_header_bytes) return fail(431, "trailer section too large");
-  }
-  value_.append(at, len);
+  if (keepTrailerBytes(len)) value_.append(at, len);
   return 0;
 }
 
 int ParserCore::onHeaderValueComplete() {
+  if (trailersTooLarge()) return fail(431, "trailer section too large");
   // llhttp skips leading OWS but hands over trailing SP/HTAB as part of the value.
   while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
   if (hasForbiddenValueByte(value_)) return fail(400, "invalid byte in field value");

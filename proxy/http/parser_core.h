@@ -51,6 +51,9 @@ class ParserCore {
   // Records an error found by the decoder itself; the callback then returns -1.
   int fail(uint16_t status, const char* reason);
   void updateLfTail(const char* data, size_t len);
+  // Counts trailer bytes; false once over the limit (the caller then stops accumulating).
+  bool keepTrailerBytes(size_t len);
+  bool trailersTooLarge() const;
   DecodeResult errorResult(size_t consumed);
   DecodeResult setError(llhttp_errno_t err, size_t consumed);
 

@@ -205,6 +205,29 @@ TEST(RequestDecoder, ConnectStopsAtFirstTunnelByte) {
   EXPECT_EQ(requestLog(in, 1), requestLog(in, 0));
 }
 
+TEST(RequestDecoder, UpgradeWithBodyStopsAfterTheBody) {
+  const std::string msg =
+      "POST /up HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
+      "Content-Length: 4\r\n\r\nbody";
+  const std::string log = requestLog(msg + "TUNNEL", 0);
+  EXPECT_NE(log.find("up=1"), std::string::npos) << log;
+  EXPECT_NE(log.find("B{body}CU@" + std::to_string(msg.size())), std::string::npos) << log;
+}
+
+TEST(RequestDecoder, ObsFoldSplitRightAfterTheLineBreak) {
+  // The continuation line starts a new read: the byte before it is in the previous one.
+  for (std::string_view second : {" two\r\n\r\n", "\ttwo\r\n\r\n", "  \t two\r\n\r\n"}) {
+    RequestRecorder rec;
+    RequestDecoder d(rec, DecoderLimits{});
+    std::string_view first = "GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n";
+    EXPECT_EQ(d.decode(first.data(), first.size()).status, DecodeStatus::kNeedMore);
+    const DecodeResult r = d.decode(second.data(), second.size());
+    EXPECT_EQ(r.status, DecodeStatus::kError) << second;
+    EXPECT_EQ(r.http_status, 400);
+    EXPECT_STREQ(r.reason, "obsolete line folding");
+  }
+}
+
 TEST(RequestDecoder, ConnectNeedsHostAndPort) {
   EXPECT_EQ(requestLog("CONNECT db.svc HTTP/1.1\r\nHost: db.svc\r\n\r\n", 0), "E400");
   EXPECT_EQ(requestLog("CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n", 0), "E400");

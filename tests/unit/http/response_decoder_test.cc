@@ -167,6 +167,20 @@ TEST(ResponseDecoder, ChunkedWithTrailers) {
                 at(in.size()));
 }
 
+TEST(ResponseDecoder, TrailerLimitsGive502) {
+  DecoderLimits limits;
+  limits.max_headers = 2;
+  ResponseRecorder rec;
+  ResponseDecoder d(rec, limits);
+  d.expectResponseTo("GET");
+  std::string_view in =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+  const DecodeResult r = d.decode(in.data(), in.size());
+  EXPECT_EQ(r.status, DecodeStatus::kError);
+  EXPECT_EQ(r.http_status, 502);
+  EXPECT_STREQ(r.reason, "too many trailer fields");
+}
+
 TEST(ResponseDecoder, SameEventsAtEverySplit) {
   const std::string in = std::string("HTTP/1.1 100 Continue\r\n\r\n") + std::string(kOk) +
                          "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n" +
