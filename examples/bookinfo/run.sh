@@ -103,7 +103,7 @@ say "all sidecars ready"
 
 URL="http://127.0.0.1:$PP_INBOUND/productpage"
 say "one request: curl -H 'Host: productpage:9080' $URL"
-curl -sS --max-time 10 -D "$RUN_DIR/first.headers" -o "$RUN_DIR/first.body" \
+curl -sS --noproxy '*' --max-time 10 -D "$RUN_DIR/first.headers" -o "$RUN_DIR/first.body" \
   -H 'Host: productpage:9080' "$URL" || true
 sed -n '1p;/^x-request-id/Ip;/^traceparent/Ip' "$RUN_DIR/first.headers" | sed 's/^/    /'
 "$PY" - "$RUN_DIR/first.body" <<'EOF' || true

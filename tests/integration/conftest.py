@@ -17,6 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import weftlib  # noqa: E402
 from weftlib import Proxy, ProxyError, Upstream  # noqa: E402
 
+# The tests talk to 127.0.0.1 directly; a proxy from the caller's environment must not interfere
+# (tests that want http_proxy set it themselves).
+for _v in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    os.environ.pop(_v, None)
+
 # Sanitized builds are several times slower: scale waits when the binary is one.
 if "WEFT_TEST_SLOWDOWN" not in os.environ and "build-asan" in str(weftlib.BIN_DIR):
     weftlib.SLOW = 3.0
