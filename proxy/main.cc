@@ -31,13 +31,18 @@ int main(int argc, char** argv) {
   weft::server::ServerOptions options;
   bool validate_only = false;
   std::string log_level = "info";
-  app.add_option("-c,--config", options.config_path, "bootstrap YAML file")->required();
+  // Not ->required(): CLI11 would then report a missing --config before an unknown flag.
+  app.add_option("-c,--config", options.config_path, "bootstrap YAML file");
   app.add_option("--concurrency", options.concurrency, "worker threads (default: one per core)")
       ->check(CLI::Range(0, 256));
   app.add_option("--log-level", log_level, "trace, debug, info, warning, error or off");
   app.add_flag("--validate", validate_only,
                "check the configuration, print every error as file:line:col, and exit");
   CLI11_PARSE(app, argc, argv);
+  if (options.config_path.empty()) {
+    std::cerr << "--config is required\nRun with --help for more information.\n";
+    return 2;
+  }
 
   weft::server::LogLevel level;
   if (!weft::server::parseLogLevel(log_level, level)) {

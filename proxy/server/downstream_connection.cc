@@ -142,6 +142,9 @@ void DownstreamConnection::processInput(const char* data, size_t len) {
     http::DecodeResult r = decoder_.decode(data, len);
     in_decode_ = false;
     if (closing()) return;
+    // Request bytes go to the upstream only once the whole read has parsed cleanly, so a
+    // request that is malformed within the bytes already read never reaches it.
+    if (r.status != http::DecodeStatus::kError) flushPendingToUpstream();
     switch (r.status) {
       case http::DecodeStatus::kNeedMore:
         return;
@@ -221,14 +224,21 @@ void DownstreamConnection::onClosed() {
 
 void DownstreamConnection::protocolError(const http::DecodeResult& r) {
   observe::WorkerCounters::inc(worker_.counters().downstream_protocol_errors);
+  uint16_t status = r.http_status ? r.http_status : 400;
   if (in_flight_) {
-    // The body was malformed after the request had started: nothing sane can follow.
-    abortExchange(observe::kDownstreamProtocolError);
-    close();
+    // The body turned out malformed after the head was accepted. If no response has started,
+    // the client still gets its 400; either way the connection cannot go on.
+    close_after_response_ = true;
+    if (!response_head_sent_) {
+      localReply(status, r.reason, observe::kDownstreamProtocolError);
+    } else {
+      abortExchange(observe::kDownstreamProtocolError);
+      close();
+    }
     return;
   }
   http::ResponseHead h;
-  h.status = r.http_status ? r.http_status : 400;
+  h.status = status;
   h.reason = http::reasonPhrase(h.status);
   std::string body = "weft: ";
   body += r.reason;
@@ -385,16 +395,22 @@ void DownstreamConnection::connectUpstream(bool allow_reuse) {
   }
 }
 
+void DownstreamConnection::flushPendingToUpstream() {
+  if (!in_flight_ || !upstream_ready_ || upstream_ == nullptr || to_upstream_.empty()) return;
+  flushToUpstream();
+  if (upstream_ && upstream_->aboveHighWatermark()) blockReading(kBlockBackpressure);
+}
+
 void DownstreamConnection::sendToUpstream(std::string_view bytes) {
   to_upstream_.append(bytes);
-  if (upstream_ready_) flushToUpstream();
+  if (upstream_ready_ && !in_decode_) flushToUpstream();
   // Back-pressure: stop reading the client while the upstream cannot keep up.
   size_t queued = to_upstream_.size() + (upstream_ready_ ? upstream_->queuedBytes() : 0);
   if (queued > kHighWatermark) blockReading(kBlockBackpressure);
 }
 
 void DownstreamConnection::flushToUpstream() {
-  if (to_upstream_.empty()) return;
+  if (to_upstream_.empty() || upstream_ == nullptr) return;
   if (replayable_) {
     if (replay_.size() + to_upstream_.size() <= kReplayLimit) {
       replay_.append(to_upstream_);
@@ -446,6 +462,7 @@ void DownstreamConnection::onRequestComplete() {
 
 void DownstreamConnection::onUpstreamConnected() {
   upstream_ready_ = true;
+  if (in_decode_) return;  // flushed when the read has been parsed
   flushToUpstream();
   if (upstream_ && upstream_->aboveHighWatermark()) {
     blockReading(kBlockBackpressure);

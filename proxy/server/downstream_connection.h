@@ -73,6 +73,7 @@ class DownstreamConnection final : public net::TcpStream,
   void connectUpstream(bool allow_reuse);
   void sendToUpstream(std::string_view bytes);
   void flushToUpstream();
+  void flushPendingToUpstream();
   void localReply(uint16_t status, std::string_view reason, uint32_t flags);
   void finishExchange();
   bool requestDone() const;

@@ -237,6 +237,9 @@ void UpstreamConnection::onResponseTrailers(http::HeaderMap& trailers) {
 
 void UpstreamConnection::onResponseComplete() {
   response_complete_ = true;
+  // A 101 (or a 2xx to CONNECT) ends the HTTP exchange but the connection lives on as a
+  // tunnel: the handler already switched on the head.
+  if (state_ == State::kTunnel) return;
   if (handler_) handler_->onUpstreamResponseComplete();
 }
 
