@@ -188,7 +188,8 @@ std::string toJson(const Snapshot& s) {
   for (const auto& c : s.clusters) clusters.push_back(clusterJson(c));
   j["clusters"] = std::move(clusters);
   j["inbound_app"] = clusterJson(s.inbound_app);
-  return j.dump(2);
+  // Names come from YAML files: invalid UTF-8 is replaced (U+FFFD) rather than thrown on.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace weft::mesh

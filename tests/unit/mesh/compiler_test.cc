@@ -620,3 +620,20 @@ TEST(LoadStaticTest, ReportsBootstrapAndResourceErrors) {
 
 }  // namespace
 }  // namespace weft::mesh
+
+namespace weft::mesh {
+namespace {
+
+TEST(CompilerTest, JsonSurvivesInvalidUtf8) {
+  LoadResult r = testing::compileText(
+      "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\n"
+      "spec:\n  hosts: [a.example.com]\n  ports: [{number: 80}]\n  resolution: STATIC\n"
+      "  endpoints: [{address: 10.0.0.1, labels: {k: \"a\xc3\x28\"}}]\n");
+  ASSERT_TRUE(r.snapshot) << testing::formatAll(r.errors);
+  std::string json;
+  EXPECT_NO_THROW(json = toJson(*r.snapshot));
+  EXPECT_NE(json.find("\xEF\xBF\xBD"), std::string::npos);  // U+FFFD
+}
+
+}  // namespace
+}  // namespace weft::mesh
