@@ -559,6 +559,9 @@ void DownstreamConnection::onUpstreamResponseComplete() {
     response_chunked_ = false;
   }
   response_complete_ = true;
+  // Recorded before the last bytes leave, so a client that has its answer also finds it in
+  // the metrics and the access log.
+  recordRequest();
   flush();
   finishExchange();
 }
@@ -655,6 +658,7 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
   response_body_bytes_ = body.size();
+  recordRequest();
   flush();
   finishExchange();
 }
