@@ -1,12 +1,13 @@
 """Routing on the outbound listener: Host forms, absolute-form, VirtualService matches, weights,
 rewrites and header operations, 404 NR; the inbound listener goes to the local app."""
 
+import time
 from collections import Counter
 
 import pytest
 
 from weftlib import (RawConn, curl, destination_rule, get, join_docs, metric_sum, request,
-                     service_entry)
+                     service_entry, wait_for)
 
 VS_REVIEWS = """apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
@@ -137,7 +138,7 @@ def test_absolute_form_with_curl_proxy(env):
     p = curl("-x", f"http://127.0.0.1:{env.proxy.outbound_port}", "-D", "-",
              "http://details:9080/abs?q=1")
     assert p.returncode == 0, f"curl -x failed: {p.stderr}"
-    head, _, body = p.stdout.partition("\r\n\r\n")
+    head, _, body = p.stdout.replace("\r\n", "\n").partition("\n\n")
     assert head.startswith("HTTP/1.1 200"), f"curl -x through the outbound listener: {head}"
     import json
     seen = json.loads(body)
@@ -185,14 +186,16 @@ def test_no_matching_route_is_404_nr(env):
 
 
 def test_404_nr_in_metrics(env):
-    before = metric_sum(env.proxy.metrics(), "istio_requests_total", response_code="404",
-                        response_flags="NR")
+    def count():
+        return metric_sum(env.proxy.metrics(), "istio_requests_total", response_code="404",
+                          response_flags="NR")
+    time.sleep(0.2)  # let earlier requests be recorded
+    before = count()
     for _ in range(3):
         env.proxy.get_out("nowhere", "/")
-    after = metric_sum(env.proxy.metrics(), "istio_requests_total", response_code="404",
-                       response_flags="NR")
-    assert after - before == 3, f"istio_requests_total{{response_code=404,response_flags=NR}} " \
-                                f"went from {before} to {after}, expected +3"
+    wait_for(lambda: count() - before == 3, timeout=3,
+             what=f"istio_requests_total{{response_code=404,response_flags=NR}} to grow by "
+                  f"exactly 3 from {before}")
 
 
 def test_header_match(env):

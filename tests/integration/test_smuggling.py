@@ -11,7 +11,9 @@ from weftlib import SLOW, RawConn, join_docs, service_entry
 H = b"Host: web\r\n"
 
 # (id, raw bytes). Every one must be answered 400 and the connection closed, and the upstream
-# must see no request at all.
+# must see no request at all. (An unknown transfer coding may get 501 instead, as RFC 9112
+# suggests.)
+ALSO_OK = {"te-unknown": (501,)}
 CORPUS = [
     ("cl-and-te", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 6\r\n"
      b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n" + H + b"\r\n"),
@@ -64,8 +66,8 @@ def env(module_mesh):
     return e
 
 
-@pytest.mark.parametrize("raw", [c[1] for c in CORPUS], ids=[c[0] for c in CORPUS])
-def test_smuggling_shape_rejected(env, raw):
+@pytest.mark.parametrize("name,raw", CORPUS, ids=[c[0] for c in CORPUS])
+def test_smuggling_shape_rejected(env, name, raw):
     env.web.reset_log()
     with RawConn(env.proxy.outbound_port, timeout=5) as c:
         c.send(raw)
@@ -73,7 +75,8 @@ def test_smuggling_shape_rejected(env, raw):
             r = c.read_response()
         except EOFError as e:
             pytest.fail(f"no response before close ({e}); expected 400")
-        assert r.status == 400, f"expected 400 for {raw!r}, got {r.describe()}"
+        allowed = (400,) + ALSO_OK.get(name, ())
+        assert r.status in allowed, f"expected {allowed} for {raw!r}, got {r.describe()}"
         assert c.closed_within(3), "the connection must be closed after a 400 for a bad request"
         assert b"HTTP/1.1" not in c.buf, f"a second response followed the 400: {c.buf[:200]!r}"
     time.sleep(0.05)

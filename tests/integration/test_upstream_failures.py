@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from weftlib import RawConn, free_port, join_docs, metric_series, service_entry
+from weftlib import RawConn, free_port, join_docs, metric_series, service_entry, wait_for
 
 FQDN = "{}.default.svc.cluster.local"
 
@@ -36,9 +36,16 @@ def env(module_mesh):
 
 
 def flags_for(proxy, service, code):
-    series = metric_series(proxy.metrics(), "istio_requests_total", reporter="source",
-                           destination_service=FQDN.format(service), response_code=str(code))
-    return {l.get("response_flags", "<missing>"): v for l, v in series}
+    """{response_flags: count} of istio_requests_total for service/code (waits up to 2 s for
+    the series: a request is recorded just after its response is written)."""
+    def get():
+        series = metric_series(proxy.metrics(), "istio_requests_total", reporter="source",
+                               destination_service=FQDN.format(service), response_code=str(code))
+        return {l.get("response_flags", "<missing>"): v for l, v in series}
+    try:
+        return wait_for(get, timeout=2, what=f"istio_requests_total for {service}/{code}")
+    except AssertionError:
+        return {}
 
 
 def test_refused_is_503_uf(env):
