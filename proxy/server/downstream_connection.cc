@@ -328,9 +328,8 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
     appendNumber(v, *head.content_length);
     head.headers.set("content-length", v);
   }
-  std::string head_bytes;
-  http::encodeRequestHead(head, head_bytes);
-  sendToUpstream(head_bytes);
+  http::encodeRequestHead(head, to_upstream_);
+  sendToUpstream({});
   connectUpstream(true);
 }
 
@@ -737,7 +736,8 @@ void DownstreamConnection::recordRequest() {
   info.request_id = request_id_;
   info.traceparent = traceparent_;
   if (route_) info.route_name = route_->name;
-  std::string upstream_host;
+  std::string& upstream_host = upstream_host_;
+  upstream_host.clear();
   if (cluster_) {
     info.cluster_name = cluster_->name;
     if (endpoint_index_ >= 0 && static_cast<size_t>(endpoint_index_) < cluster_->endpoints.size()) {

@@ -106,6 +106,7 @@ class DownstreamConnection final : public net::TcpStream,
   std::string traceparent_;
   std::string authority_;  // as the client sent it, for logs
   std::string path_;       // as the client sent it, for logs
+  std::string upstream_host_;  // "ip:port" of the endpoint, for logs
   const mesh::Route* route_ = nullptr;
   const mesh::RouteDestination* destination_ = nullptr;
   uint32_t cluster_index_ = 0;
