@@ -5,6 +5,7 @@
 // or compaction), and clear() keeps the capacity of both the buffer and the entry vector.
 #include "http/header_map.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -85,9 +86,21 @@ void HeaderMap::maybeCompact(std::string_view name, std::string_view value) {
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
   maybeCompact(name, value);
-  // Append both before recording offsets: the second append may move the first's source.
-  const uint32_t name_off = append(name);
-  const uint32_t value_off = append(value);
+  // Either argument may be a view of this map: note where it lives, then grow the buffer
+  // once, so that neither copy can be invalidated by the other's reallocation.
+  const bool name_inside = aliases(name);
+  const bool value_inside = aliases(value);
+  const size_t name_src = name_inside ? static_cast<size_t>(name.data() - buf_.data()) : 0;
+  const size_t value_src = value_inside ? static_cast<size_t>(value.data() - buf_.data()) : 0;
+  const size_t total = buf_.size() + name.size() + value.size();
+  if (total > std::numeric_limits<uint32_t>::max()) {
+    throw std::length_error("HeaderMap buffer over 4 GiB");
+  }
+  if (total > buf_.capacity()) buf_.reserve(std::max(total, 2 * buf_.capacity()));
+  const auto name_off = static_cast<uint32_t>(buf_.size());
+  buf_.append(name_inside ? buf_.data() + name_src : name.data(), name.size());
+  const auto value_off = static_cast<uint32_t>(buf_.size());
+  buf_.append(value_inside ? buf_.data() + value_src : value.data(), value.size());
   entries_.push_back(Entry{name_off, static_cast<uint32_t>(name.size()), value_off,
                            static_cast<uint32_t>(value.size())});
   bytes_ += name.size() + value.size();

@@ -14,6 +14,8 @@
 namespace weft::http {
 namespace {
 
+using namespace std::string_literals;
+
 struct Case {
   const char* name;
   std::string raw;
@@ -56,8 +58,8 @@ const std::vector<Case>& corpus() {
       {"bare LF line endings", "GET / HTTP/1.1\nHost: h\n\n", 400},
       {"bare LF after one header", req("Content-Length: 0\n\r\n"), 400},
       {"bare CR inside a value", req("X: a\rb\r\nContent-Length: 0\r\n\r\n"), 400},
-      {"NUL in a value", req(std::string("X: a\0b\r\nContent-Length: 0\r\n\r\n", 33)), 400},
-      {"NUL in a name", req(std::string("X\0Y: a\r\nContent-Length: 0\r\n\r\n", 29)), 400},
+      {"NUL in a value", req("X: a\0b\r\nContent-Length: 0\r\n\r\n"s), 400},
+      {"NUL in a name", req("X\0Y: a\r\nContent-Length: 0\r\n\r\n"s), 400},
 
       // --- obs-fold (CVE-2024-27982 shape) ---
       {"obs-fold with SP", req("X-A: one\r\n two\r\nContent-Length: 0\r\n\r\n"), 400},
