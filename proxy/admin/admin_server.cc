@@ -14,7 +14,9 @@ class AdminConnection final : public net::TcpStream, private http::RequestDecode
  public:
   AdminConnection(uv_loop_t* loop, const AdminServer::Handler& handler,
                   std::unordered_set<net::TcpStream*>& registry)
-      : TcpStream(loop), handler_(handler), registry_(registry),
+      : TcpStream(loop),
+        handler_(handler),
+        registry_(registry),
         decoder_(*this, http::DecoderLimits{}) {
     registry_.insert(this);
   }
@@ -54,8 +56,7 @@ class AdminConnection final : public net::TcpStream, private http::RequestDecode
     AdminResponse response;
     handler_(*head_, response);
     bool keep = head_->keep_alive;
-    respond(response.status, response.body, response.content_type, keep,
-            head_->method == "HEAD");
+    respond(response.status, response.body, response.content_type, keep, head_->method == "HEAD");
     if (!keep) closeAfterFlush();
   }
 

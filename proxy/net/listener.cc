@@ -15,7 +15,9 @@ int parseSocketAddress(const std::string& host, uint16_t port, sockaddr_storage&
   return uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&out));
 }
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  close();
+}
 
 int Listener::listen(const std::string& host, uint16_t port, bool reuse_port, AcceptFn on_accept) {
   sockaddr_storage addr;

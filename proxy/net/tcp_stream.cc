@@ -204,7 +204,9 @@ void TcpStream::armTimer(uint64_t timeout_ms) {
   uv_timer_start(&timer_, timerCb, timeout_ms, 0);
 }
 
-void TcpStream::disarmTimer() { uv_timer_stop(&timer_); }
+void TcpStream::disarmTimer() {
+  uv_timer_stop(&timer_);
+}
 
 void TcpStream::timerCb(uv_timer_t* t) {
   auto* self = static_cast<TcpStream*>(t->data);

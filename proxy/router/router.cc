@@ -30,7 +30,7 @@ void splitAuthority(std::string_view authority, std::string_view& host, uint16_t
     if (close == std::string_view::npos) return;
     host = authority.substr(0, close + 1);
     colon = authority.size() > close + 1 && authority[close + 1] == ':' ? close + 1
-                                                                          : std::string_view::npos;
+                                                                        : std::string_view::npos;
   } else {
     colon = authority.rfind(':');
     if (colon != std::string_view::npos) host = authority.substr(0, colon);

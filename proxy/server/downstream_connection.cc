@@ -43,7 +43,9 @@ void appendNumber(std::string& out, uint64_t v) {
 }  // namespace
 
 DownstreamConnection::DownstreamConnection(Worker& worker, bool inbound)
-    : TcpStream(worker.loop()), worker_(worker), inbound_(inbound),
+    : TcpStream(worker.loop()),
+      worker_(worker),
+      inbound_(inbound),
       decoder_(*this, limitsFor(worker)) {}
 
 void DownstreamConnection::start() {
@@ -482,7 +484,8 @@ void DownstreamConnection::onUpstreamInformational(http::ResponseHead& head) {
   interim.status = head.status;
   interim.reason = head.reason;
   if (head.status != 100) {
-    head.headers.forEach([&](std::string_view n, std::string_view v) { interim.headers.add(n, v); });
+    head.headers.forEach(
+        [&](std::string_view n, std::string_view v) { interim.headers.add(n, v); });
     http::removeHopByHopHeaders(interim.headers, false);
   }
   http::encodeResponseHead(interim, out());
@@ -577,7 +580,7 @@ void DownstreamConnection::onUpstreamTunnelEnd() {
 }
 
 void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
-                                            bool /*response_started*/) {
+                                             bool /*response_started*/) {
   upstream_ = nullptr;
   upstream_ready_ = false;
   if (tunnel_) {
@@ -607,7 +610,8 @@ void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
     localReply(502, "upstream protocol error", flag);
     return;
   }
-  std::string reason_text = "upstream connect error or disconnect/reset before headers. reset reason: ";
+  std::string reason_text =
+      "upstream connect error or disconnect/reset before headers. reset reason: ";
   reason_text += upstream::toString(reason);
   localReply(503, reason_text, flag);
 }
@@ -685,8 +689,10 @@ void DownstreamConnection::finishExchange() {
     closeAfterFlush();
     return;
   }
-  if (!in_decode_) resumeInput();
-  else unblockReading(kBlockPipeline);
+  if (!in_decode_)
+    resumeInput();
+  else
+    unblockReading(kBlockPipeline);
 }
 
 void DownstreamConnection::abortExchange(uint32_t flags) {

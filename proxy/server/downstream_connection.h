@@ -104,8 +104,8 @@ class DownstreamConnection final : public net::TcpStream,
   std::chrono::system_clock::time_point start_system_;
   std::string request_id_;
   std::string traceparent_;
-  std::string authority_;  // as the client sent it, for logs
-  std::string path_;       // as the client sent it, for logs
+  std::string authority_;      // as the client sent it, for logs
+  std::string path_;           // as the client sent it, for logs
   std::string upstream_host_;  // "ip:port" of the endpoint, for logs
   const mesh::Route* route_ = nullptr;
   const mesh::RouteDestination* destination_ = nullptr;

@@ -28,10 +28,18 @@ bool parseLogLevel(std::string_view text, LogLevel& out) {
   return false;
 }
 
-const char* toString(LogLevel level) { return kNames[static_cast<int>(level)]; }
-void setLogLevel(LogLevel level) { current_level.store(static_cast<int>(level)); }
-LogLevel logLevel() { return static_cast<LogLevel>(current_level.load()); }
-bool logEnabled(LogLevel level) { return static_cast<int>(level) >= current_level.load(); }
+const char* toString(LogLevel level) {
+  return kNames[static_cast<int>(level)];
+}
+void setLogLevel(LogLevel level) {
+  current_level.store(static_cast<int>(level));
+}
+LogLevel logLevel() {
+  return static_cast<LogLevel>(current_level.load());
+}
+bool logEnabled(LogLevel level) {
+  return static_cast<int>(level) >= current_level.load();
+}
 
 void logLine(LogLevel level, std::string_view message) {
   if (!logEnabled(level)) return;

@@ -33,8 +33,8 @@ Server::~Server() = default;
 RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
   auto rt = std::make_shared<Runtime>();
   rt->stats = metrics_->bind(*snapshot);
-  rt->endpoint_counters =
-      std::make_shared<upstream::EndpointCountersTable>(*snapshot, static_cast<int>(workers_.size()));
+  rt->endpoint_counters = std::make_shared<upstream::EndpointCountersTable>(
+      *snapshot, static_cast<int>(workers_.size()));
   rt->snapshot = std::move(snapshot);
   return rt;
 }
@@ -81,7 +81,8 @@ int Server::run(const ServerOptions& options) {
     }
   }
   admin_ = std::make_unique<admin::AdminServer>(
-      &loop_, [this](const http::RequestHead& rq, admin::AdminResponse& rs) { handleAdmin(rq, rs); });
+      &loop_,
+      [this](const http::RequestHead& rq, admin::AdminResponse& rs) { handleAdmin(rq, rs); });
   if (exit_code == 0) {
     if (int rc = admin_->listen(b.admin.host, b.admin.port)) {
       logLine(LogLevel::kError, "admin listener " + b.admin.host + ":" +
@@ -108,12 +109,11 @@ int Server::run(const ServerOptions& options) {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
   ready_ = true;
-  logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + " ready: outbound " + b.outbound.host +
-                               ":" + std::to_string(b.outbound.port) + ", inbound " +
-                               b.inbound.host + ":" + std::to_string(b.inbound.port) +
-                               ", admin " + b.admin.host + ":" + std::to_string(b.admin.port) +
-                               ", " + std::to_string(workers) + " worker(s), config " +
-                               current_->snapshot->version_info);
+  logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + " ready: outbound " + b.outbound.host + ":" +
+                               std::to_string(b.outbound.port) + ", inbound " + b.inbound.host +
+                               ":" + std::to_string(b.inbound.port) + ", admin " + b.admin.host +
+                               ":" + std::to_string(b.admin.port) + ", " + std::to_string(workers) +
+                               " worker(s), config " + current_->snapshot->version_info);
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -137,8 +137,8 @@ void Server::reload() {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
   }
   if (!loaded.snapshot) {
-    logLine(LogLevel::kError, "reload rejected; still serving config " +
-                                  current_->snapshot->version_info);
+    logLine(LogLevel::kError,
+            "reload rejected; still serving config " + current_->snapshot->version_info);
     metrics_->setConfig(current_->snapshot->version, false);
     return;
   }

@@ -53,7 +53,9 @@ void Worker::start(RuntimePtr runtime) {
   thread_ = std::thread([this] { run(); });
 }
 
-void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
 
 void Worker::postRuntime(RuntimePtr runtime) {
   {

@@ -83,7 +83,7 @@ class Worker {
   upstream::PoolSettings pool_settings_;
   std::vector<upstream::ClusterState> clusters_;
   std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
-  DownstreamConnection* connections_ = nullptr;  // intrusive list
+  DownstreamConnection* connections_ = nullptr;                       // intrusive list
   bool draining_ = false;
 
   // Mailbox from the main thread (uv_async_send coalesces, so state is read on wake-up).

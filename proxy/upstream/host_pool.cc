@@ -13,7 +13,9 @@ HostPool::HostPool(uv_loop_t* loop, const sockaddr_storage& address, std::string
       settings_(settings),
       counters_(counters) {}
 
-HostPool::~HostPool() { closeIdle(); }
+HostPool::~HostPool() {
+  closeIdle();
+}
 
 UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* method,
                                       bool allow_reuse) {

@@ -19,7 +19,7 @@ EndpointCounters& EndpointCountersTable::at(int worker, uint32_t cluster, uint32
 }
 
 EndpointCountersTable::Totals EndpointCountersTable::total(uint32_t cluster,
-                                                          uint32_t endpoint) const {
+                                                           uint32_t endpoint) const {
   Totals t;
   for (int w = 0; w < workers_; ++w) {
     const EndpointCounters& c =

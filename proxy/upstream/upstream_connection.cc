@@ -98,7 +98,9 @@ void UpstreamConnection::abort() {
   reset();
 }
 
-void UpstreamConnection::enterTunnel() { state_ = State::kTunnel; }
+void UpstreamConnection::enterTunnel() {
+  state_ = State::kTunnel;
+}
 
 bool UpstreamConnection::stillOpen() {
   uv_os_fd_t fd;
@@ -190,7 +192,7 @@ void UpstreamConnection::onWriteError(int uv_error) {
     return;
   }
   fail(uv_error == UV_ECONNRESET || uv_error == UV_EPIPE ? FailureReason::kRemoteReset
-                                                          : FailureReason::kConnectionTermination);
+                                                         : FailureReason::kConnectionTermination);
 }
 
 void UpstreamConnection::onDrained() {
@@ -217,7 +219,9 @@ void UpstreamConnection::fail(FailureReason reason) {
   if (h) h->onUpstreamFailure(reason, started);
 }
 
-void UpstreamConnection::onClosed() { pool_.connectionClosed(this); }
+void UpstreamConnection::onClosed() {
+  pool_.connectionClosed(this);
+}
 
 void UpstreamConnection::onInformational(http::ResponseHead& head) {
   if (handler_) handler_->onUpstreamInformational(head);
