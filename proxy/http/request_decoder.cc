@@ -125,8 +125,11 @@ struct RequestDecoder::Impl final : ParserCore {
         break;
       case TransferCodings::kChunkedLast:
       case TransferCodings::kNotChunked:
-        // Well-formed but not a coding the proxy can pass through unchanged.
-        return fail(501, "unsupported Transfer-Encoding");
+        // Well-formed but not a coding the proxy can pass through unchanged. RFC 9112 allows
+        // 501 here; 400 is used because these shapes ("xchunked", "gzip, chunked") are the
+        // classic obfuscations of request smuggling, and the client must see them rejected
+        // as malformed framing, the same as the other smuggling shapes.
+        return fail(400, "unsupported Transfer-Encoding");
       case TransferCodings::kChunkedNotLast:
       case TransferCodings::kMalformed:
         return fail(400, "invalid Transfer-Encoding");
