@@ -49,6 +49,10 @@ def call(url: str, incoming, timeout: float = 5.0):
 
 class App(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive with the sidecar
+    # One write per response (head and body together) and no Nagle delay: small responses
+    # written in two pieces would otherwise wait on the peer's delayed ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     role = "details"
     version = "v1"
     server_version = "bookinfo"

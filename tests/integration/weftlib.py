@@ -737,7 +737,8 @@ class Proxy:
         self.app_port = app_port or free_port()
         self.workload = workload
         self.service = service
-        self.timeouts = dict(timeouts or {})
+        # A short drain by default: every test's teardown sends SIGTERM and waits for it.
+        self.timeouts = {"drain": "1s", **(timeouts or {})}
         self.limits = dict(limits or {})
         self.access_log = access_log
         self.concurrency = concurrency
