@@ -293,13 +293,9 @@ void checkPortClashes(YamlContext& ctx, const std::vector<PortUse>& uses) {
 BootstrapResult parseBootstrap(const std::string& text, const std::string& name) {
   BootstrapResult result;
   YamlContext ctx(name, result.errors);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    ctx.error(e.mark, e.msg);
-    return result;
-  }
+  auto loaded = loadYamlDocuments(ctx, text);
+  if (!loaded) return result;
+  const std::vector<YAML::Node>& docs = *loaded;
   if (docs.empty() || docs[0].IsNull()) {
     ctx.error(SourcePos{name, 0, 0}, "the bootstrap is empty");
     return result;

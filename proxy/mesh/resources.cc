@@ -775,15 +775,10 @@ ParseResult parseResources(const std::vector<ResourceFile>& files) {
   Parser::Seen seen;
   for (const auto& file : files) {
     YamlContext ctx(file.name, result.errors);
-    std::vector<YAML::Node> docs;
-    try {
-      docs = YAML::LoadAll(file.text);
-    } catch (const YAML::Exception& e) {
-      ctx.error(e.mark, e.msg);
-      continue;
-    }
+    auto docs = loadYamlDocuments(ctx, file.text);
+    if (!docs) continue;
     Parser parser(ctx, result.resources, seen);
-    for (const auto& doc : docs) {
+    for (const auto& doc : *docs) {
       if (doc.IsNull()) continue;
       parser.document(doc);
     }

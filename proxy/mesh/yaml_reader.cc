@@ -3,9 +3,13 @@
 
 #include <arpa/inet.h>
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <sstream>
 
 namespace weft::mesh {
 
@@ -58,6 +62,57 @@ void YamlContext::warning(const SourcePos& p, std::string message) {
 
 void YamlContext::unsupported(const YAML::Mark& mark, std::string_view field) {
   warning(mark, "field " + quoted(field) + " is not supported yet and is ignored");
+}
+
+// === Documents ===
+
+namespace {
+
+// Records where each document starts, and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  YAML::Mark last = YAML::Mark::null_mark();
+};
+
+}  // namespace
+
+std::optional<std::vector<YAML::Node>> loadYamlDocuments(YamlContext& ctx,
+                                                         const std::string& text) {
+  try {
+    // yaml-cpp 0.7 never returns from LoadAll on some inputs (a stray ',' at the top level
+    // yields endless empty documents without consuming it). Walk the documents first and stop
+    // when one starts where the previous one did.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    int previous = -1;
+    while (parser.HandleNextDocument(starts)) {
+      if (starts.last.pos == previous) {
+        std::string what = static_cast<size_t>(previous) < text.size()
+                               ? "'" + std::string(1, text[static_cast<size_t>(previous)]) + "'"
+                               : "end of input";
+        ctx.error(starts.last, "unexpected " + what + ": the YAML parser cannot continue here");
+        return std::nullopt;
+      }
+      previous = starts.last.pos;
+    }
+    return YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    ctx.error(e.mark, e.msg);
+    return std::nullopt;
+  }
 }
 
 std::string describeNode(const YAML::Node& node) {

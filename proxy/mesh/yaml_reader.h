@@ -47,6 +47,10 @@ class YamlContext {
   size_t error_count_ = 0;
 };
 
+// Parses every document of `text`; reports syntax errors (and inputs the YAML library cannot
+// parse) with their position and returns nullopt. Empty documents come back as null nodes.
+std::optional<std::vector<YAML::Node>> loadYamlDocuments(YamlContext& ctx, const std::string& text);
+
 // Appends a ConfigError with the position of `pos`.
 void addError(ConfigErrors& errors, const SourcePos& pos, std::string message, bool warning);
 

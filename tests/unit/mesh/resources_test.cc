@@ -509,3 +509,23 @@ TEST(StringMatchTest, Matches) {
 
 }  // namespace
 }  // namespace weft::mesh
+
+namespace weft::mesh {
+namespace {
+
+// yaml-cpp 0.7 loops forever on these in LoadAll; the loader must report them instead.
+TEST(ResourcesTest, InputsTheYamlLibraryCannotParse) {
+  for (const char* text : {",", "a: b\n---\n,\n", "]", "kind: x\n}"}) {
+    ParseResult r = parseResources({{"mesh.yaml", text}});
+    ASSERT_FALSE(r.errors.empty()) << text;
+    EXPECT_TRUE(hasErrors(r.errors)) << text;
+    EXPECT_GT(r.errors[0].line, 0) << text;
+  }
+  ParseResult r = parseResources({{"mesh.yaml", "a: b\n---\n,\n"}});
+  EXPECT_ENTRY(r.errors, "mesh.yaml:3:1: unexpected ',': the YAML parser cannot continue here");
+  BootstrapResult b = parseBootstrap(",", "b.yaml");
+  EXPECT_ENTRY(b.errors, "b.yaml:1:1: unexpected ',': the YAML parser cannot continue here");
+}
+
+}  // namespace
+}  // namespace weft::mesh
