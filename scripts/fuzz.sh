@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (*_fuzz) of a configured fuzz build directory and runs each
-# for FUZZ_SECONDS. Seeds: tests/fuzz/corpus/<name> (name with or without the _fuzz suffix).
+# for FUZZ_SECONDS. Seeds: tests/fuzz/corpus/<name> (name with or without the _fuzz suffix,
+# or its first word: corpus/http for http_codec_fuzz).
 # New inputs found go to <build dir>/corpus/<name>; crashes to <build dir>/crashes/.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ JOBS=${JOBS:-2}
 [[ -f $FUZZ_DIR/build.ninja ]] || { echo "fuzz: $FUZZ_DIR is not configured (run make fuzz)" >&2; exit 1; }
 
 mapfile -t targets < <(ninja -C "$FUZZ_DIR" -t targets all 2>/dev/null \
-  | sed -n 's/^\([A-Za-z0-9_]*_fuzz\): phony$/\1/p' | sort -u)
+  | sed -n 's/^\([A-Za-z0-9_]*_fuzz\): phony$/\1/p' | grep -v '^cmake_' | sort -u)
 if [[ ${#targets[@]} -eq 0 ]]; then
   echo "==> fuzz: no *_fuzz targets defined (tests/fuzz/ has none yet); nothing to run"
   exit 0
@@ -30,8 +31,8 @@ for t in "${targets[@]}"; do
   corpus=$FUZZ_DIR/corpus/$name
   mkdir -p "$corpus"
   seeds=()
-  for d in "tests/fuzz/corpus/$name" "tests/fuzz/corpus/$t"; do
-    [[ -d $d ]] && seeds+=("$d")
+  for d in "tests/fuzz/corpus/$name" "tests/fuzz/corpus/$t" "tests/fuzz/corpus/${name%%_*}"; do
+    [[ -d $d ]] && [[ ! " ${seeds[*]} " == *" $d "* ]] && seeds+=("$d")
   done
   dict=()
   for f in "tests/fuzz/$name.dict" "tests/fuzz/$t.dict"; do
