@@ -31,16 +31,24 @@ int Listener::listen(const std::string& host, uint16_t port, bool reuse_port, Ac
     return rc;
   }
   open_ = true;
+  int rc = 0;
   if (reuse_port) {
     uv_os_fd_t fd;
-    if (int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(handle_), &fd)) return rc;
+    rc = uv_fileno(reinterpret_cast<uv_handle_t*>(handle_), &fd);
     int on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-      return uv_translate_sys_error(errno);
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      rc = uv_translate_sys_error(errno);
     }
   }
-  if (int rc = uv_tcp_bind(handle_, reinterpret_cast<const sockaddr*>(&addr), 0)) return rc;
-  return uv_listen(reinterpret_cast<uv_stream_t*>(handle_), 1024, connectionCb);
+  if (rc == 0) rc = uv_tcp_bind(handle_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle_), 1024, connectionCb);
+  if (rc != 0) {
+    // Not listening: release the socket so the object can be used (or destroyed) cleanly.
+    close();
+    open_ = false;
+    closing_ = false;
+  }
+  return rc;
 }
 
 void Listener::connectionCb(uv_stream_t* server, int status) {
