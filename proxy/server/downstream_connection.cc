@@ -527,8 +527,8 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     head.headers.set("connection", "keep-alive");
   }
   head.version_minor = 1;
+  // Written with the body bytes of the same read, in one write (see onUpstreamReadDone).
   http::encodeResponseHead(head, out());
-  flush();
   if (upgrading) {
     tunnel_ = true;
     if (upstream_) upstream_->enterTunnel();
@@ -545,8 +545,6 @@ void DownstreamConnection::onUpstreamResponseBody(std::string_view data) {
   } else {
     out().append(data);
   }
-  flush();
-  if (aboveHighWatermark() && upstream_) upstream_->blockReading(kBlockBackpressure);
 }
 
 void DownstreamConnection::onUpstreamResponseTrailers(http::HeaderMap& trailers) {
@@ -570,7 +568,12 @@ void DownstreamConnection::onUpstreamResponseComplete() {
 
 void DownstreamConnection::onUpstreamTunnelData(const char* data, size_t len) {
   out().append(data, len);
+}
+
+void DownstreamConnection::onUpstreamReadDone() {
   flush();
+  // Back-pressure is decided after the write: only bytes the kernel refused count, and they
+  // come back through onDrained() once the client reads them.
   if (aboveHighWatermark() && upstream_) upstream_->blockReading(kBlockBackpressure);
 }
 

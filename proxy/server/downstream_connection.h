@@ -65,6 +65,7 @@ class DownstreamConnection final : public net::TcpStream,
   void onUpstreamTunnelEnd() override;
   void onUpstreamFailure(upstream::FailureReason reason, bool response_started) override;
   void onUpstreamDrained() override;
+  void onUpstreamReadDone() override;
 
   // --- request steps
   void processInput(const char* data, size_t len);

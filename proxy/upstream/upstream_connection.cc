@@ -114,7 +114,10 @@ bool UpstreamConnection::stillOpen() {
 
 void UpstreamConnection::onRead(const char* data, size_t len) {
   if (state_ == State::kTunnel) {
-    if (handler_) handler_->onUpstreamTunnelData(data, len);
+    if (handler_) {
+      handler_->onUpstreamTunnelData(data, len);
+      if (handler_) handler_->onUpstreamReadDone();
+    }
     return;
   }
   if (state_ != State::kBusy || handler_ == nullptr) {
@@ -123,35 +126,36 @@ void UpstreamConnection::onRead(const char* data, size_t len) {
     return;
   }
   response_started_ = true;
+  // The handler is remembered because onResponseComplete may release the connection (and
+  // detach the handler) before this read has been fully handled.
+  ResponseHandler* handler = handler_;
   in_decode_ = true;
   release_pending_ = false;
   http::DecodeResult r = decoder_.decode(data, len);
   in_decode_ = false;
-  {
-    switch (r.status) {
-      case http::DecodeStatus::kNeedMore:
-        break;
-      case http::DecodeStatus::kMessageComplete:
-        decoder_.resume();
-        // onResponseComplete already ran; more bytes would be an unsolicited response.
-        if (r.consumed < len) {
-          handler_ = nullptr;
-          close();
-          return;
-        }
-        break;
-      case http::DecodeStatus::kUpgrade: {
-        state_ = State::kTunnel;
-        if (r.consumed < len && handler_) {
-          handler_->onUpstreamTunnelData(data + r.consumed, len - r.consumed);
-        }
+  switch (r.status) {
+    case http::DecodeStatus::kNeedMore:
+      break;
+    case http::DecodeStatus::kMessageComplete:
+      decoder_.resume();
+      // onResponseComplete already ran; more bytes would be an unsolicited response.
+      if (r.consumed < len) {
+        handler_ = nullptr;
+        close();
         return;
       }
-      case http::DecodeStatus::kError:
-        fail(FailureReason::kProtocolError);
-        return;
-    }
+      break;
+    case http::DecodeStatus::kUpgrade:
+      state_ = State::kTunnel;
+      if (r.consumed < len && handler_) {
+        handler_->onUpstreamTunnelData(data + r.consumed, len - r.consumed);
+      }
+      break;
+    case http::DecodeStatus::kError:
+      fail(FailureReason::kProtocolError);
+      return;
   }
+  if (handler_ == handler && handler_ != nullptr) handler_->onUpstreamReadDone();
   if (release_pending_) {
     release_pending_ = false;
     finishRelease(release_reusable_);

@@ -40,6 +40,9 @@ class ResponseHandler {
   virtual void onUpstreamFailure(FailureReason reason, bool response_started) = 0;
   // The connection's write queue fell below its low watermark.
   virtual void onUpstreamDrained() = 0;
+  // Everything in one read from the upstream has been delivered: the moment to send what the
+  // callbacks above produced in one write.
+  virtual void onUpstreamReadDone() = 0;
 };
 
 class UpstreamConnection final : public net::TcpStream, private http::ResponseDecoder::Callbacks {

@@ -156,6 +156,7 @@ class TestRequest : public ResponseHandler {
   }
   void onUpstreamTunnelData(const char*, size_t) override {}
   void onUpstreamTunnelEnd() override {}
+  void onUpstreamReadDone() override {}
   void onUpstreamFailure(FailureReason r, bool started) override {
     failed = true;
     reason = r;
