@@ -10,18 +10,36 @@ namespace weft::http {
 
 namespace {
 
-// Fields that are hop-by-hop whether or not Connection names them (RFC 9110 §7.6.1, plus
-// the non-standard Proxy-Connection and Keep-Alive that old clients still send).
-constexpr std::array<std::string_view, 7> kHopByHop = {
-    "keep-alive",        "proxy-connection", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade"};
-
 // The k-th Connection field value, if any.
 std::optional<std::string_view> connectionValue(const HeaderMap& headers, size_t k) {
   for (size_t i = 0; i < headers.size(); ++i) {
     if (equalsIgnoreCase(headers.name(i), "connection") && k-- == 0) return headers.value(i);
   }
   return std::nullopt;
+}
+
+// True for the fields that are hop-by-hop whether or not Connection names them (RFC 9110
+// §7.6.1, plus the non-standard Proxy-Connection and Keep-Alive that old clients still send),
+// and Connection itself. Dispatches on length first:
+// this runs over every header of every request and response.
+bool isFixedHopByHop(std::string_view name, bool keep_upgrade) {
+  switch (name.size()) {
+    case 2:
+      return equalsIgnoreCase(name, "te");
+    case 7:
+      return equalsIgnoreCase(name, "trailer") ||
+             (!keep_upgrade && equalsIgnoreCase(name, "upgrade"));
+    case 10:
+      return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
+    case 16:
+      return equalsIgnoreCase(name, "proxy-connection");
+    case 17:
+      return equalsIgnoreCase(name, "transfer-encoding");
+    case 19:
+      return equalsIgnoreCase(name, "proxy-authorization");
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -34,18 +52,14 @@ void removeHopByHopHeaders(HeaderMap& headers, bool keep_upgrade) {
     const auto value = connectionValue(headers, k);
     if (!value) break;
     forEachListElement(*value, [&](std::string_view name) {
-      if (name.empty() || equalsIgnoreCase(name, "connection")) return;
+      if (name.empty() || isFixedHopByHop(name, keep_upgrade)) return;
       if (keep_upgrade && equalsIgnoreCase(name, "upgrade")) return;
       // A client must not be able to strip the routing identity of its own request.
       if (equalsIgnoreCase(name, "host")) return;
       headers.remove(name);
     });
   }
-  headers.remove("connection");
-  for (std::string_view name : kHopByHop) {
-    if (keep_upgrade && name == "upgrade") continue;
-    headers.remove(name);
-  }
+  headers.removeIf([&](std::string_view name) { return isFixedHopByHop(name, keep_upgrade); });
   if (keep_upgrade && headers.has("upgrade")) headers.add("Connection", "upgrade");
 }
 

@@ -38,6 +38,22 @@ class HeaderMap {
   size_t byteSize() const { return bytes_; }
   void clear();
 
+  // Removes every field for whose name `pred(name)` is true, in one pass; returns how many.
+  template <class Pred>
+  size_t removeIf(Pred&& pred) {
+    size_t out = 0;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (pred(name(i))) {
+        bytes_ -= entries_[i].name_len + entries_[i].value_len;
+      } else {
+        entries_[out++] = entries_[i];
+      }
+    }
+    const size_t removed = entries_.size() - out;
+    entries_.resize(out);
+    return removed;
+  }
+
   template <class F>
   void forEach(F&& f) const {
     for (size_t i = 0; i < entries_.size(); ++i) f(name(i), value(i));

@@ -55,8 +55,10 @@ struct Xoshiro {
 constexpr char kHex[] = "0123456789abcdef";
 
 void appendHex(std::string& out, uint64_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4)
-    out.push_back(kHex[(v >> shift) & 0xf]);
+  // Formatted on the stack and appended once: this runs several times per request.
+  char buf[16];
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) buf[i] = kHex[v & 0xf];
+  out.append(buf, static_cast<size_t>(digits));
 }
 
 // W3C Trace Context allows lower-case hex only (HEXDIGLC).

@@ -5,6 +5,10 @@
 
 namespace weft::upstream {
 
+namespace {
+constexpr uint64_t kPeekAfterIdleNs = 5'000'000;  // 5 ms
+}  // namespace
+
 HostPool::HostPool(uv_loop_t* loop, const sockaddr_storage& address, std::string address_text,
                    const PoolSettings& settings, observe::WorkerCounters& counters)
     : loop_(loop),
@@ -22,7 +26,12 @@ UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* meth
   while (allow_reuse && idle_head_ != nullptr) {
     UpstreamConnection* c = idle_head_;
     removeIdle(c);
-    if (!c->stillOpen()) {
+    // Idle connections keep reading, so a close that arrived before this loop turn is already
+    // handled. The peek (one syscall) covers a close that arrived since; it is skipped for a
+    // connection used within the last few milliseconds, which a server practically never
+    // closes, and a request that still meets a closed connection is resent (see
+    // DownstreamConnection::retryOnFreshConnection).
+    if (uv_hrtime() - c->idleSinceNs() >= kPeekAfterIdleNs && !c->stillOpen()) {
       c->close();
       continue;
     }

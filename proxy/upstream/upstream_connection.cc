@@ -89,6 +89,7 @@ void UpstreamConnection::finishRelease(bool reusable) {
     return;
   }
   state_ = State::kIdle;
+  idle_since_ns_ = uv_hrtime();
   pool_.addIdle(this);
   armTimer(pool_.settings().idle_timeout_ms);
 }

@@ -69,6 +69,8 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   // True if the server has not closed it (a non-blocking peek; for idle connections).
   bool stillOpen();
   HostPool& pool() { return pool_; }
+  // uv_hrtime() when the connection last went back to the pool.
+  uint64_t idleSinceNs() const { return idle_since_ns_; }
 
  private:
   void onRead(const char* data, size_t len) override;
@@ -95,6 +97,7 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   uv_connect_t connect_req_;
   State state_ = State::kConnecting;
   uint32_t requests_ = 0;
+  uint64_t idle_since_ns_ = 0;
   bool response_started_ = false;
   bool response_complete_ = false;
   bool in_pool_list_ = false;
