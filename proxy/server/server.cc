@@ -66,7 +66,8 @@ int Server::run(const ServerOptions& options) {
   uv_loop_init(&loop_);
   metrics_ = std::make_unique<observe::MetricsRegistry>(workers);
   for (int i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, metrics_->worker(i), access_log_));
+    workers_.push_back(std::make_unique<Worker>(i, metrics_->worker(i), access_log_,
+                                                workers == 1 ? &loop_ : nullptr));
   }
   current_ = buildRuntime(loaded.snapshot);
   metrics_->setConfig(current_->snapshot->version, true);
@@ -92,8 +93,9 @@ int Server::run(const ServerOptions& options) {
   }
   if (exit_code != 0) {
     admin_->close();
-    workers_.clear();
+    for (auto& w : workers_) w->stop();
     uv_run(&loop_, UV_RUN_DEFAULT);
+    workers_.clear();
     uv_loop_close(&loop_);
     return exit_code;
   }
@@ -116,6 +118,8 @@ int Server::run(const ServerOptions& options) {
                                " worker(s), config " + current_->snapshot->version_info);
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  // Workers go only now: one that ran on this loop had handles closing until the loop ended.
+  workers_.clear();
   uv_loop_close(&loop_);
   logLine(LogLevel::kInfo, "weft-proxy stopped");
   return 0;
@@ -171,7 +175,6 @@ void Server::beginShutdown(const char* why) {
 
 void Server::finishShutdown() {
   for (auto& w : workers_) w->stop();
-  workers_.clear();
   admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);

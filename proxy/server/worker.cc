@@ -7,12 +7,17 @@
 namespace weft::server {
 
 Worker::Worker(int index, observe::WorkerCounters& counters,
-               std::shared_ptr<observe::AccessLogFile> access_log)
-    : index_(index), counters_(counters), outbound_listener_(&loop_), inbound_listener_(&loop_) {
-  uv_loop_init(&loop_);
-  uv_async_init(&loop_, &async_, asyncCb);
+               std::shared_ptr<observe::AccessLogFile> access_log, uv_loop_t* main_loop)
+    : index_(index),
+      loop_(main_loop ? main_loop : &own_loop_),
+      on_main_loop_(main_loop != nullptr),
+      counters_(counters),
+      outbound_listener_(loop_),
+      inbound_listener_(loop_) {
+  if (!on_main_loop_) uv_loop_init(&own_loop_);
+  uv_async_init(loop_, &async_, asyncCb);
   async_.data = this;
-  uv_check_init(&loop_, &flush_check_);
+  uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   if (access_log) access_log_ = std::make_unique<observe::AccessLogWriter>(std::move(access_log));
 }
@@ -21,16 +26,19 @@ Worker::~Worker() {
   if (thread_.joinable()) stop();
   outbound_listener_.close();
   inbound_listener_.close();
+  // On the main loop, stop() has closed everything and the owner has run that loop to the end
+  // before destroying this worker; the loop is not ours to close.
+  if (on_main_loop_) return;
   // Close whatever is left (only when the thread never ran), then free the loop.
   uv_walk(
-      &loop_,
+      &own_loop_,
       [](uv_handle_t* h, void*) {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(&own_loop_, UV_RUN_DEFAULT);
   pools_.clear();
-  uv_loop_close(&loop_);
+  uv_loop_close(&own_loop_);
 }
 
 std::string Worker::listen(const mesh::Bootstrap& b) {
@@ -50,14 +58,18 @@ std::string Worker::listen(const mesh::Bootstrap& b) {
 void Worker::start(RuntimePtr runtime) {
   applyRuntime(std::move(runtime));
   uv_check_start(&flush_check_, flushCb);
-  thread_ = std::thread([this] { run(); });
+  if (!on_main_loop_) thread_ = std::thread([this] { run(); });
 }
 
 void Worker::run() {
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(&own_loop_, UV_RUN_DEFAULT);
 }
 
 void Worker::postRuntime(RuntimePtr runtime) {
+  if (on_main_loop_) {
+    applyRuntime(std::move(runtime));
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mailbox_mutex_);
     pending_runtime_ = std::move(runtime);
@@ -66,6 +78,10 @@ void Worker::postRuntime(RuntimePtr runtime) {
 }
 
 void Worker::postDrain() {
+  if (on_main_loop_) {
+    beginDrain();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mailbox_mutex_);
     pending_drain_ = true;
@@ -74,6 +90,10 @@ void Worker::postDrain() {
 }
 
 void Worker::stop() {
+  if (on_main_loop_) {
+    shutdown();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mailbox_mutex_);
     pending_stop_ = true;
@@ -112,7 +132,7 @@ upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e) {
   }
   sockaddr_storage addr;
   if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
-  auto pool = std::make_unique<upstream::HostPool>(&loop_, addr, key, pool_settings_, counters_);
+  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, key, pool_settings_, counters_);
   upstream::HostPool* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
