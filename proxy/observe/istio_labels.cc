@@ -1,6 +1,6 @@
 // Label values of Istio's standard metrics, derived the way Istio's stats filter does where
-// Weft has the same information, and "unknown" (Istio's own placeholder) where it does not yet
-// (no peer metadata exchange, no mTLS peer identity).
+// Weft has the same information (its own identity, the cluster, the peer's exchanged
+// metadata), and "unknown" (Istio's own placeholder) where it does not (no mTLS identity yet).
 #include "observe/istio_labels.h"
 
 #include <stdexcept>
@@ -163,6 +163,20 @@ DestinationLabels inboundLabels(const mesh::NodeIdentity& node, const mesh::Clus
   l[kConnectionSecurityPolicy] = "none";
   l[kGrpcResponseStatus] = "";
   return l;
+}
+
+void applyPeer(DestinationLabels& l, const PeerMetadata& peer, bool peer_is_source) {
+  const auto at = [&](LabelIndex source, LabelIndex destination) -> std::string& {
+    return l[peer_is_source ? source : destination];
+  };
+  at(kSourceWorkload, kDestinationWorkload) = orUnknown(peer.workload);
+  at(kSourceWorkloadNamespace, kDestinationWorkloadNamespace) = orUnknown(peer.namespace_name);
+  at(kSourceApp, kDestinationApp) = orUnknown(peer.app);
+  at(kSourceVersion, kDestinationVersion) = orUnknown(peer.version);
+  at(kSourceCanonicalService, kDestinationCanonicalService) = orUnknown(peer.canonical_service);
+  at(kSourceCanonicalRevision, kDestinationCanonicalRevision) =
+      peer.canonical_revision.empty() ? std::string(kLatest) : peer.canonical_revision;
+  at(kSourceCluster, kDestinationCluster) = orUnknown(peer.cluster);
 }
 
 }  // namespace weft::observe

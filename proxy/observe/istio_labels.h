@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "mesh/snapshot.h"
+#include "observe/peer_metadata.h"
 
 namespace weft::observe {
 
@@ -58,5 +59,8 @@ DestinationLabels outboundLabels(const mesh::NodeIdentity& node, const mesh::Clu
 DestinationLabels noRouteLabels(const mesh::NodeIdentity& node);
 // reporter="destination": mesh traffic to the local app (`app` is Snapshot::inbound_app).
 DestinationLabels inboundLabels(const mesh::NodeIdentity& node, const mesh::Cluster& app);
+// The peer's workload labels from its exchanged metadata: source_* when `peer_is_source`
+// (inbound), destination_* otherwise (outbound). The principal stays unknown without mTLS.
+void applyPeer(DestinationLabels& labels, const PeerMetadata& peer, bool peer_is_source);
 
 }  // namespace weft::observe

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "observe/peer_metadata.h"
 #include "observe/request_stats.h"
 
 namespace weft::observe {
@@ -26,11 +27,37 @@ struct alignas(64) PaddedCounters {
   WorkerCounters counters;
 };
 
+// Creates (or finds) the series of a label set; implemented by the registry.
+class PeerSeries {
+ public:
+  virtual ~PeerSeries() = default;
+  // The series for `labels`, or `fallback` when the peer series bound is reached.
+  virtual DestinationStats& internPeer(DestinationLabels labels, DestinationStats& fallback) = 0;
+};
+
 class SnapshotStatsImpl final : public SnapshotStats {
  public:
   std::vector<std::shared_ptr<DestinationStats>> outbound_;
   std::shared_ptr<DestinationStats> no_route_;
   std::shared_ptr<DestinationStats> inbound_;
+  PeerSeries* peers_ = nullptr;  // the registry, which outlives every snapshot's stats
+
+  RequestStats& inboundFrom(std::string_view header) const override {
+    PeerMetadata peer;
+    if (header.empty() || !parsePeerMetadata(header, peer)) return *inbound_;
+    DestinationLabels l = inbound_->labels();
+    applyPeer(l, peer, /*peer_is_source=*/true);
+    return peers_->internPeer(std::move(l), *inbound_);
+  }
+  RequestStats& outboundTo(uint32_t cluster_index, std::string_view header) const override {
+    if (cluster_index >= outbound_.size()) return *no_route_;
+    DestinationStats& plain = *outbound_[cluster_index];
+    PeerMetadata peer;
+    if (header.empty() || !parsePeerMetadata(header, peer)) return plain;
+    DestinationLabels l = plain.labels();
+    applyPeer(l, peer, /*peer_is_source=*/false);
+    return peers_->internPeer(std::move(l), plain);
+  }
 
   RequestStats& outbound(uint32_t cluster_index) const override {
     // An index from another snapshot is a caller bug; counting it as "no route" beats a crash.
@@ -174,7 +201,7 @@ ClientMetric valueMetric(double v, MetricType type) {
 
 }  // namespace
 
-struct MetricsRegistry::Impl {
+struct MetricsRegistry::Impl final : PeerSeries {
   explicit Impl(int n) : workers(n), counters(std::make_unique<PaddedCounters[]>(n)) {}
 
   const int workers;
@@ -182,8 +209,8 @@ struct MetricsRegistry::Impl {
   std::atomic<uint64_t> config_version{0};
   std::atomic<bool> last_reload_ok{false};
 
-  // bind() and serialize() run on the main thread; the lock only keeps a stray caller from
-  // elsewhere (tests, a future admin thread) from racing them. Workers never take it.
+  // Guards the series index: bind() and serialize() on the main thread, and workers when they
+  // meet a new peer (once per connection and peer, never per request).
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<DestinationStats>> by_key;
   std::vector<std::shared_ptr<DestinationStats>> in_order;  // stable output order
@@ -196,6 +223,22 @@ struct MetricsRegistry::Impl {
     by_key.emplace(std::move(key), stats);
     in_order.push_back(stats);
     return stats;
+  }
+
+  size_t peer_series = 0;
+
+  // Called by workers, once per connection and peer (the result is cached there).
+  DestinationStats& internPeer(DestinationLabels labels, DestinationStats& fallback) override {
+    std::lock_guard lock(mutex);
+    std::string key = labels.key();
+    auto it = by_key.find(key);
+    if (it != by_key.end()) return *it->second;
+    if (peer_series >= SnapshotStats::kMaxPeerSeries) return fallback;
+    ++peer_series;
+    auto stats = std::make_shared<DestinationStats>(std::move(labels), workers);
+    by_key.emplace(std::move(key), stats);
+    in_order.push_back(stats);
+    return *stats;
   }
 
   void addWorkerFamilies(std::vector<MetricFamily>& out) const;
@@ -252,6 +295,35 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
   }
 }
 
+bool PeerSeriesCache::hit(const SnapshotStats& stats, uint32_t cluster,
+                          std::string_view header) const {
+  return series_ != nullptr && stats_ == &stats && cluster_ == cluster && header_ == header;
+}
+
+void PeerSeriesCache::remember(const SnapshotStats& stats, uint32_t cluster,
+                               std::string_view header, RequestStats& series) {
+  stats_ = &stats;
+  cluster_ = cluster;
+  header_.assign(header);
+  series_ = &series;
+}
+
+RequestStats& PeerSeriesCache::inbound(const SnapshotStats& stats, std::string_view header) {
+  constexpr uint32_t kInbound = std::numeric_limits<uint32_t>::max();
+  if (hit(stats, kInbound, header)) return *series_;
+  RequestStats& series = stats.inboundFrom(header);
+  remember(stats, kInbound, header, series);
+  return series;
+}
+
+RequestStats& PeerSeriesCache::outbound(const SnapshotStats& stats, uint32_t cluster,
+                                        std::string_view header) {
+  if (hit(stats, cluster, header)) return *series_;
+  RequestStats& series = stats.outboundTo(cluster, header);
+  remember(stats, cluster, header, series);
+  return series;
+}
+
 MetricsRegistry::MetricsRegistry(int workers)
     : impl_(std::make_unique<Impl>(workers < 1 ? 1 : workers)) {}
 
@@ -259,6 +331,7 @@ MetricsRegistry::~MetricsRegistry() = default;
 
 std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(const mesh::Snapshot& snapshot) {
   auto stats = std::make_shared<SnapshotStatsImpl>();
+  stats->peers_ = impl_.get();
   const mesh::NodeIdentity& node = snapshot.bootstrap.node;
   std::lock_guard lock(impl_->mutex);
   stats->outbound_.reserve(snapshot.clusters.size());

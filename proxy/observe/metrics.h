@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mesh/snapshot.h"
 #include "observe/request_info.h"
@@ -39,6 +40,35 @@ class SnapshotStats {
   virtual RequestStats& outbound(uint32_t cluster_index) const = 0;
   virtual RequestStats& outboundNoRoute() const = 0;  // destination unknown (404 NR)
   virtual RequestStats& inbound() const = 0;
+  // The series of one peer, named by its x-weft-peer header (see peer_metadata.h): for mesh
+  // traffic from that peer, or for calls answered by it. An absent or invalid header, or a
+  // registry that already holds kMaxPeerSeries peer series, gives the plain series above.
+  // A new series is created under the registry's lock: callers cache the result per
+  // connection and peer, so the request path stays lock-free.
+  virtual RequestStats& inboundFrom(std::string_view peer_header) const = 0;
+  virtual RequestStats& outboundTo(uint32_t cluster_index, std::string_view peer_header) const = 0;
+
+  // Bound on peer series, so that clients inventing peers cannot grow memory without limit.
+  static constexpr size_t kMaxPeerSeries = 1024;
+};
+
+// One remembered peer series: the registry is consulted only when the peer, the cluster or the
+// snapshot's stats change, which in practice is once per connection.
+class PeerSeriesCache {
+ public:
+  RequestStats& inbound(const SnapshotStats& stats, std::string_view peer_header);
+  RequestStats& outbound(const SnapshotStats& stats, uint32_t cluster_index,
+                         std::string_view peer_header);
+
+ private:
+  bool hit(const SnapshotStats& stats, uint32_t cluster, std::string_view header) const;
+  void remember(const SnapshotStats& stats, uint32_t cluster, std::string_view header,
+                RequestStats& series);
+
+  const SnapshotStats* stats_ = nullptr;
+  uint32_t cluster_ = 0;
+  std::string header_;
+  RequestStats* series_ = nullptr;
 };
 
 // Weft's internals, one set per worker (weft_* metrics). Written only by their worker.
@@ -47,13 +77,13 @@ struct WorkerCounters {
   std::atomic<uint64_t> downstream_cx_total{0};
   std::atomic<uint64_t> downstream_rq_total{0};
   std::atomic<int64_t> downstream_rq_active{0};
-  std::atomic<uint64_t> downstream_protocol_errors{0};   // 400/431 from the codec
+  std::atomic<uint64_t> downstream_protocol_errors{0};  // 400/431 from the codec
   std::atomic<int64_t> upstream_cx_active{0};
-  std::atomic<int64_t> upstream_cx_idle{0};               // pooled, ready for reuse
+  std::atomic<int64_t> upstream_cx_idle{0};  // pooled, ready for reuse
   std::atomic<uint64_t> upstream_cx_total{0};
   std::atomic<uint64_t> upstream_cx_connect_fail{0};
-  std::atomic<uint64_t> upstream_rq_reset{0};             // reset/closed before a full response
-  std::atomic<uint64_t> upstream_rq_stale_retry{0};       // resent after a stale pooled conn
+  std::atomic<uint64_t> upstream_rq_reset{0};        // reset/closed before a full response
+  std::atomic<uint64_t> upstream_rq_stale_retry{0};  // resent after a stale pooled conn
   std::atomic<uint64_t> upstream_cx_pool_reuse{0};
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) {

@@ -12,24 +12,24 @@ namespace weft::observe {
 
 // Envoy's response flags (%RESPONSE_FLAGS%), as a bit set.
 enum ResponseFlag : uint32_t {
-  kNoHealthyUpstream = 1u << 0,               // UH
-  kUpstreamConnectionFailure = 1u << 1,       // UF
-  kUpstreamOverflow = 1u << 2,                // UO
-  kNoRoute = 1u << 3,                         // NR
-  kUpstreamRetryLimitExceeded = 1u << 4,      // URX
-  kNoClusterFound = 1u << 5,                  // NC
-  kUpstreamRequestTimeout = 1u << 6,          // UT
-  kLocalReset = 1u << 7,                      // LR
-  kUpstreamRemoteReset = 1u << 8,             // UR
-  kUpstreamConnectionTermination = 1u << 9,   // UC
+  kNoHealthyUpstream = 1u << 0,                 // UH
+  kUpstreamConnectionFailure = 1u << 1,         // UF
+  kUpstreamOverflow = 1u << 2,                  // UO
+  kNoRoute = 1u << 3,                           // NR
+  kUpstreamRetryLimitExceeded = 1u << 4,        // URX
+  kNoClusterFound = 1u << 5,                    // NC
+  kUpstreamRequestTimeout = 1u << 6,            // UT
+  kLocalReset = 1u << 7,                        // LR
+  kUpstreamRemoteReset = 1u << 8,               // UR
+  kUpstreamConnectionTermination = 1u << 9,     // UC
   kDownstreamConnectionTermination = 1u << 10,  // DC
-  kDelayInjected = 1u << 11,                  // DI
-  kFaultInjected = 1u << 12,                  // FI
-  kRateLimited = 1u << 13,                    // RL
-  kDownstreamProtocolError = 1u << 14,        // DPE
-  kUpstreamProtocolError = 1u << 15,          // UPE
-  kStreamIdleTimeout = 1u << 16,              // SI
-  kInvalidHeader = 1u << 17,                  // IH
+  kDelayInjected = 1u << 11,                    // DI
+  kFaultInjected = 1u << 12,                    // FI
+  kRateLimited = 1u << 13,                      // RL
+  kDownstreamProtocolError = 1u << 14,          // DPE
+  kUpstreamProtocolError = 1u << 15,            // UPE
+  kStreamIdleTimeout = 1u << 16,                // SI
+  kInvalidHeader = 1u << 17,                    // IH
 };
 
 // "UF,URX" in Envoy's order, "-" for none.
@@ -43,7 +43,7 @@ enum class Direction : uint8_t {
 struct RequestInfo {
   Direction direction = Direction::kOutbound;
   std::chrono::system_clock::time_point start_time;
-  uint64_t duration_us = 0;  // first request byte to last response byte
+  uint64_t duration_us = 0;    // first request byte to last response byte
   uint16_t response_code = 0;  // 0: no response was sent (client went away)
   uint32_t response_flags = 0;
   uint64_t request_bytes = 0;   // request body bytes received from downstream
@@ -57,9 +57,9 @@ struct RequestInfo {
   std::string_view traceparent;
   std::string_view route_name;
   std::string_view cluster_name;
-  std::string_view upstream_host;  // "ip:port" of the endpoint used, empty if none
+  std::string_view upstream_host;      // "ip:port" of the endpoint used, empty if none
   std::string_view downstream_remote;  // "ip:port" of the client
-  uint32_t attempts = 0;  // upstream attempts made
+  uint32_t attempts = 0;               // upstream attempts made
 };
 
 }  // namespace weft::observe

@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "observe/peer_metadata.h"
 #include "observe/trace.h"
 #include "router/router.h"
 #include "server/worker.h"
@@ -286,6 +287,7 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   request_body_bytes_ = 0;
   response_body_bytes_ = 0;
   attempts_ = 0;
+  series_ = nullptr;
   observe::WorkerCounters::inc(worker_.counters().downstream_rq_total);
   observe::WorkerCounters::add(worker_.counters().downstream_rq_active, 1);
 
@@ -304,6 +306,16 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   std::string_view incoming_trace = head.headers.get("traceparent").value_or(std::string_view());
   observe::nextTraceparent(incoming_trace, traceparent_);
   head.headers.set("traceparent", traceparent_);
+
+  // Peer metadata exchange: an inbound request names the calling workload (for the source_*
+  // labels); an outbound one carries ours. The app never sees the header.
+  if (inbound_) {
+    std::string_view peer = head.headers.get(observe::kPeerHeader).value_or(std::string_view());
+    series_ = &peer_series_.inbound(*runtime_->stats, peer);
+    head.headers.remove(observe::kPeerHeader);
+  } else {
+    head.headers.set(observe::kPeerHeader, runtime_->peer_header);
+  }
 
   if (!routeRequest(head)) return;
 
@@ -504,6 +516,15 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     if (destination_) router::applyHeaderOperations(destination_->response_headers, head.headers);
   }
   head.headers.set("x-request-id", request_id_);
+  if (inbound_) {
+    head.headers.set(observe::kPeerHeader, runtime_->peer_header);
+  } else {
+    std::string_view peer = head.headers.get(observe::kPeerHeader).value_or(std::string_view());
+    if (upstream_) {
+      series_ = &upstream_->peerSeries().outbound(*runtime_->stats, cluster_index_, peer);
+    }
+    head.headers.remove(observe::kPeerHeader);
+  }
   response_chunked_ = false;
   response_until_close_ = false;
   if (!head.no_body && !upgrading) {
@@ -760,7 +781,9 @@ void DownstreamConnection::recordRequest() {
   info.downstream_remote = remote_address_;
   info.attempts = attempts_;
   observe::RequestStats* stats;
-  if (inbound_) {
+  if (series_) {
+    stats = series_;
+  } else if (inbound_) {
     stats = &rt.stats->inbound();
   } else if (cluster_) {
     stats = &rt.stats->outbound(cluster_index_);

@@ -12,6 +12,7 @@
 
 #include "http/codec.h"
 #include "net/tcp_stream.h"
+#include "observe/metrics.h"
 #include "observe/request_info.h"
 #include "server/runtime.h"
 #include "upstream/upstream_connection.h"
@@ -95,6 +96,7 @@ class DownstreamConnection final : public net::TcpStream,
   bool decoder_paused_ = false;
   bool close_after_response_ = false;
   bool tunnel_ = false;
+  observe::PeerSeriesCache peer_series_;  // inbound: the peer sidecar behind this connection
 
   // === The exchange in flight ===
   bool in_flight_ = false;
@@ -131,6 +133,7 @@ class DownstreamConnection final : public net::TcpStream,
   uint64_t request_body_bytes_ = 0;
   uint64_t response_body_bytes_ = 0;
   uint32_t attempts_ = 0;
+  observe::RequestStats* series_ = nullptr;  // set when the peer's metadata names the series
 };
 
 }  // namespace weft::server

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "mesh/snapshot.h"
 #include "observe/metrics.h"
@@ -14,6 +15,7 @@ struct Runtime {
   mesh::SnapshotPtr snapshot;
   std::shared_ptr<const observe::SnapshotStats> stats;
   std::shared_ptr<upstream::EndpointCountersTable> endpoint_counters;
+  std::string peer_header;  // this sidecar's x-weft-peer value (observe/peer_metadata.h)
 };
 
 using RuntimePtr = std::shared_ptr<const Runtime>;

@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "observe/peer_metadata.h"
 #include "server/log.h"
 
 namespace weft::server {
@@ -33,6 +34,7 @@ Server::~Server() = default;
 RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
   auto rt = std::make_shared<Runtime>();
   rt->stats = metrics_->bind(*snapshot);
+  rt->peer_header = observe::encodePeerMetadata(snapshot->bootstrap.node);
   rt->endpoint_counters = std::make_shared<upstream::EndpointCountersTable>(
       *snapshot, static_cast<int>(workers_.size()));
   rt->snapshot = std::move(snapshot);

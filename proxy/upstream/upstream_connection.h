@@ -9,6 +9,7 @@
 
 #include "http/codec.h"
 #include "net/tcp_stream.h"
+#include "observe/metrics.h"
 
 namespace weft::upstream {
 
@@ -69,6 +70,8 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   // True if the server has not closed it (a non-blocking peek; for idle connections).
   bool stillOpen();
   HostPool& pool() { return pool_; }
+  // The series of the peer behind this connection (one endpoint, so one peer).
+  observe::PeerSeriesCache& peerSeries() { return peer_series_; }
   // uv_hrtime() when the connection last went back to the pool.
   uint64_t idleSinceNs() const { return idle_since_ns_; }
 
@@ -98,6 +101,7 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   State state_ = State::kConnecting;
   uint32_t requests_ = 0;
   uint64_t idle_since_ns_ = 0;
+  observe::PeerSeriesCache peer_series_;
   bool response_started_ = false;
   bool response_complete_ = false;
   bool in_pool_list_ = false;
