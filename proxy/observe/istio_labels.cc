@@ -166,17 +166,18 @@ DestinationLabels inboundLabels(const mesh::NodeIdentity& node, const mesh::Clus
 }
 
 void applyPeer(DestinationLabels& l, const PeerMetadata& peer, bool peer_is_source) {
-  const auto at = [&](LabelIndex source, LabelIndex destination) -> std::string& {
-    return l[peer_is_source ? source : destination];
+  // A field the peer leaves out keeps what was known without it (unknown, or the outbound
+  // cluster's endpoint labels).
+  const auto set = [&](LabelIndex source, LabelIndex destination, const std::string& v) {
+    if (!v.empty()) l[peer_is_source ? source : destination] = v;
   };
-  at(kSourceWorkload, kDestinationWorkload) = orUnknown(peer.workload);
-  at(kSourceWorkloadNamespace, kDestinationWorkloadNamespace) = orUnknown(peer.namespace_name);
-  at(kSourceApp, kDestinationApp) = orUnknown(peer.app);
-  at(kSourceVersion, kDestinationVersion) = orUnknown(peer.version);
-  at(kSourceCanonicalService, kDestinationCanonicalService) = orUnknown(peer.canonical_service);
-  at(kSourceCanonicalRevision, kDestinationCanonicalRevision) =
-      peer.canonical_revision.empty() ? std::string(kLatest) : peer.canonical_revision;
-  at(kSourceCluster, kDestinationCluster) = orUnknown(peer.cluster);
+  set(kSourceWorkload, kDestinationWorkload, peer.workload);
+  set(kSourceWorkloadNamespace, kDestinationWorkloadNamespace, peer.namespace_name);
+  set(kSourceApp, kDestinationApp, peer.app);
+  set(kSourceVersion, kDestinationVersion, peer.version);
+  set(kSourceCanonicalService, kDestinationCanonicalService, peer.canonical_service);
+  set(kSourceCanonicalRevision, kDestinationCanonicalRevision, peer.canonical_revision);
+  set(kSourceCluster, kDestinationCluster, peer.cluster);
 }
 
 }  // namespace weft::observe
