@@ -9,26 +9,11 @@ import threading
 import time
 
 
-from weftlib import SLOW, destination_rule, get, join_docs, service_entry, wait_for
-
-
-def vs_reviews(subset):
-    return f"""apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {{name: reviews, namespace: default}}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {{host: reviews, subset: {subset}}}
-"""
+from weftlib import SLOW, get, join_docs, service_entry, two_version_service, wait_for
 
 
 def reviews_mesh(v1, v2, subset):
-    return join_docs(
-        service_entry("reviews", [{"port": v1.port, "labels": {"version": "v1"}},
-                                  {"port": v2.port, "labels": {"version": "v2"}}]),
-        destination_rule("reviews", ["v1", "v2"]), vs_reviews(subset))
+    return two_version_service("reviews", v1, v2, subset)
 
 
 def in_thread(fn):

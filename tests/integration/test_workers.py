@@ -6,30 +6,15 @@ import signal
 import threading
 from collections import Counter
 
-from weftlib import destination_rule, join_docs, service_entry, wait_for
+from weftlib import two_version_service, wait_for
 
 
 def threads_of(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def vs(subset):
-    return f"""apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {{name: reviews, namespace: default}}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {{host: reviews, subset: {subset}}}
-"""
-
-
 def reviews(v1, v2, subset):
-    return join_docs(
-        service_entry("reviews", [{"port": v1.port, "labels": {"version": "v1"}},
-                                  {"port": v2.port, "labels": {"version": "v2"}}]),
-        destination_rule("reviews", ["v1", "v2"]), vs(subset))
+    return two_version_service("reviews", v1, v2, subset)
 
 
 def hammer(p, clients=8, each=25):

@@ -711,6 +711,28 @@ def destination_rule(name: str, subsets: list[str], namespace: str = "default") 
     return "\n".join(lines) + "\n"
 
 
+def route_to_subset(name: str, subset: str, namespace: str = "default") -> str:
+    """A VirtualService sending every request for `name` to one subset."""
+    return "\n".join([
+        "apiVersion: networking.istio.io/v1beta1",
+        "kind: VirtualService",
+        f"metadata: {{name: {name}, namespace: {namespace}}}",
+        "spec:",
+        f"  hosts: [{name}]",
+        "  http:",
+        "  - route:",
+        f"    - destination: {{host: {name}, subset: {subset}}}",
+    ]) + "\n"
+
+
+def two_version_service(name: str, v1, v2, subset: str) -> str:
+    """Service `name` with endpoints v1 and v2 (test upstreams), routed to `subset`."""
+    return join_docs(
+        service_entry(name, [{"port": v1.port, "labels": {"version": "v1"}},
+                             {"port": v2.port, "labels": {"version": "v2"}}]),
+        destination_rule(name, ["v1", "v2"]), route_to_subset(name, subset))
+
+
 def join_docs(*docs: str) -> str:
     return "---\n".join(d if d.endswith("\n") else d + "\n" for d in docs)
 
