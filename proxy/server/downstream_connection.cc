@@ -1,6 +1,7 @@
 // DownstreamConnection: the HTTP/1.1 connection manager (see downstream_connection.h).
 #include "server/downstream_connection.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "observe/peer_metadata.h"
@@ -13,8 +14,10 @@ namespace weft::server {
 
 namespace {
 
-// Request bytes kept to resend a request whose reused connection turned out to be closed.
+// Request body bytes kept to send a request again (a retry, or a resend after the keep-alive
+// race). A request whose body outgrows it is not retried.
 constexpr size_t kReplayLimit = 64 * 1024;
+constexpr uint32_t kMillion = 1'000'000;
 
 http::DecoderLimits limitsFor(Worker& w) {
   const mesh::Bootstrap& b = w.runtime()->snapshot->bootstrap;
@@ -47,7 +50,9 @@ DownstreamConnection::DownstreamConnection(Worker& worker, bool inbound)
     : TcpStream(worker.loop()),
       worker_(worker),
       inbound_(inbound),
-      decoder_(*this, limitsFor(worker)) {}
+      decoder_(*this, limitsFor(worker)),
+      route_timer_(worker.loop(), &DownstreamConnection::onRouteTimeout, this),
+      attempt_timer_(worker.loop(), &DownstreamConnection::onAttemptTimer, this) {}
 
 void DownstreamConnection::start() {
   uv_tcp_nodelay(tcp(), 1);
@@ -160,7 +165,7 @@ void DownstreamConnection::processInput(const char* data, size_t len) {
         // Bytes after the head belong to the tunnel: the upstream gets them after the head.
         decoder_paused_ = true;
         request_complete_ = true;
-        if (r.consumed < len) sendToUpstream(std::string_view(data + r.consumed, len - r.consumed));
+        if (r.consumed < len) sendBody(std::string_view(data + r.consumed, len - r.consumed));
         blockReading(kBlockPipeline);
         return;
       case http::DecodeStatus::kError:
@@ -270,13 +275,22 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   destination_ = nullptr;
   cluster_ = nullptr;
   endpoint_index_ = -1;
+  endpoint_held_ = false;
   upstream_ = nullptr;
   upstream_ready_ = false;
   upstream_reused_ = false;
   retried_stale_ = false;
   to_upstream_.clear();
-  replay_.clear();
-  replayable_ = false;
+  request_body_.clear();
+  body_replayable_ = true;
+  attempt_active_ = false;
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  retries_ = 0;
+  retry_counted_ = false;
+  cluster_counted_ = false;
+  fault_abort_ = false;
+  tried_count_ = 0;
+  details_ = "";
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
@@ -342,9 +356,211 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
     appendNumber(v, *head.content_length);
     head.headers.set("content-length", v);
   }
-  http::encodeRequestHead(head, to_upstream_);
-  sendToUpstream({});
-  connectUpstream(true);
+  runtime_generation_ = worker_.runtimeGeneration();
+
+  // Fault injection (VirtualService http[].fault), before anything reaches the upstream:
+  // the delay comes first, then the abort, each rolled independently per request.
+  if (route_ && route_->fault.active()) {
+    const mesh::FaultPolicy& f = route_->fault;
+    fault_abort_ = f.abort_ppm > 0 && observe::random64() % kMillion < f.abort_ppm;
+    if (f.delay_ppm > 0 && observe::random64() % kMillion < f.delay_ppm) {
+      response_flags_ |= observe::kDelayInjected;
+      attempt_timer_mode_ = AttemptTimer::kFaultDelay;
+      attempt_timer_.arm(f.delay_ms);
+      return;
+    }
+    if (fault_abort_) {
+      localReply(f.abort_status, "fault filter abort", observe::kFaultInjected);
+      return;
+    }
+  }
+  startAttempt(false);
+}
+
+// === Attempts: one per try at the upstream (retries, timeouts, faults) ===
+
+void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  if (runtime_generation_ != worker_.runtimeGeneration()) {
+    // The configuration changed during a delay or back-off: the cluster state this request
+    // was routed with is gone.
+    localReply(503, "configuration changed before the request was sent",
+               observe::kNoHealthyUpstream);
+    return;
+  }
+  if (!resend_same_endpoint && !pickEndpoint()) {
+    localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
+    return;
+  }
+  ++attempts_;
+  if (route_) {
+    // Istio enables Envoy's attempt count header: the server can tell a retry from a first try.
+    char n[12];
+    auto [end, ec] = std::to_chars(n, n + sizeof(n), attempts_);
+    head_->headers.set("x-envoy-attempt-count", std::string_view(n, end - n));
+    if (attempts_ == 1 && route_->timeout_ms > 0) route_timer_.arm(route_->timeout_ms);
+    if (route_->retry.per_try_timeout_ms > 0) {
+      attempt_timer_mode_ = AttemptTimer::kPerTry;
+      attempt_timer_.arm(route_->retry.per_try_timeout_ms);
+    }
+  }
+  to_upstream_.clear();
+  http::encodeRequestHead(*head_, to_upstream_);
+  to_upstream_.append(request_body_);
+  if (request_body_.size() > kReplayLimit) {
+    // Grown past the buffer while no attempt could take it: sent once, never again.
+    body_replayable_ = false;
+    request_body_.clear();
+  }
+  attempt_active_ = true;
+  unblockReading(kBlockBackpressure);
+  connectUpstream(!resend_same_endpoint);
+}
+
+bool DownstreamConnection::pickEndpoint() {
+  releaseEndpoint();
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  // Envoy's previous_hosts predicate, as Istio configures it: a retry prefers an endpoint not
+  // tried yet, re-selecting up to five times.
+  int pick = -1;
+  for (int selection = 0; selection < 6; ++selection) {
+    pick = upstream::pickEndpoint(cs, &observe::random64);
+    if (pick < 0) return false;
+    bool tried = std::find(tried_, tried_ + tried_count_, pick) != tried_ + tried_count_;
+    if (!tried) break;
+  }
+  if (tried_count_ < kMaxTried) tried_[tried_count_++] = pick;
+  endpoint_index_ = pick;
+  upstream::EndpointState& es = cs.endpoints[pick];
+  endpoint_snapshot_index_ = es.index;
+  endpoint_held_ = true;
+  ++es.active_requests;
+  es.counters->rq_total.store(es.counters->rq_total.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+  observe::WorkerCounters::add(es.counters->rq_active, 1);
+  if (!cluster_counted_) {
+    ++cs.active_requests;
+    cluster_counted_ = true;
+  }
+  return true;
+}
+
+void DownstreamConnection::releaseEndpoint() {
+  if (!endpoint_held_) return;
+  endpoint_held_ = false;
+  if (runtime_generation_ != worker_.runtimeGeneration()) return;
+  upstream::EndpointState& es = worker_.cluster(cluster_index_).endpoints[endpoint_index_];
+  if (es.active_requests > 0) --es.active_requests;
+  observe::WorkerCounters::add(es.counters->rq_active, -1);
+}
+
+uint32_t DownstreamConnection::retryConditions(const http::ResponseHead& head) const {
+  using R = mesh::RetryPolicy;
+  const uint16_t s = head.status;
+  uint32_t c = 0;
+  if (s >= 500) c |= R::k5xx;
+  if (s == 502 || s == 503 || s == 504) c |= R::kGatewayError;
+  if (s == 409) c |= R::kRetriable4xx;
+  const auto& codes = route_->retry.retriable_status_codes;
+  if (std::find(codes.begin(), codes.end(), s) != codes.end()) c |= R::kRetriableStatusCodes;
+  if (auto grpc = head.headers.get("grpc-status")) {
+    if (*grpc == "1") c |= R::kCancelled;
+    if (*grpc == "4") c |= R::kDeadlineExceeded;
+    if (*grpc == "8") c |= R::kResourceExhausted;
+    if (*grpc == "13") c |= R::kInternal;
+    if (*grpc == "14") c |= R::kUnavailable;
+  }
+  return c;
+}
+
+bool DownstreamConnection::maybeRetry(uint32_t conditions) {
+  if (route_ == nullptr || response_head_sent_) return false;
+  const mesh::RetryPolicy& p = route_->retry;
+  if ((p.retry_on & conditions) == 0) return false;
+  if (retries_ >= p.attempts) {
+    response_flags_ |= observe::kUpstreamRetryLimitExceeded;
+    return false;
+  }
+  if (!body_replayable_) {
+    details_ = "retry skipped: request body larger than the retry buffer";
+    return false;
+  }
+  if (runtime_generation_ != worker_.runtimeGeneration()) return false;
+  // Retry storms: connectionPool.http.maxRetries and the retry budget (retries may add at
+  // most a share of the cluster's active requests) cap concurrent retries. Overflow is
+  // counted, and the failure goes to the client as it is.
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  const mesh::Cluster& cluster = *cs.cluster;
+  auto budget = static_cast<uint32_t>(cluster.retry_budget.percent / 100.0 * cs.active_requests);
+  uint32_t allowed = std::max(cluster.retry_budget.min_retry_concurrency, budget);
+  allowed = std::min(allowed, cluster.pool.max_retries);
+  if (!retry_counted_ && cs.active_retries >= allowed) {
+    observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry_overflow);
+    details_ = "retry overflow";
+    return false;
+  }
+  if (!retry_counted_) {
+    ++cs.active_retries;
+    retry_counted_ = true;
+  }
+  ++retries_;
+  observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry);
+  releaseEndpoint();
+  attempt_active_ = false;
+  if (upstream_) {
+    upstream::UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    u->abort();
+  }
+  upstream_ready_ = false;
+  // Envoy's back-off: fully jittered exponential, U[0, (2^n - 1) x base), capped at 10 x base.
+  uint64_t base = p.backoff_base_ms;
+  uint64_t ceiling = std::min(((uint64_t{1} << std::min(retries_, 20u)) - 1) * base, 10 * base);
+  attempt_timer_mode_ = AttemptTimer::kBackoff;
+  attempt_timer_.arm(ceiling > 0 ? observe::random64() % ceiling : 0);
+  return true;
+}
+
+void DownstreamConnection::onRouteTimeout(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
+  if (!self->in_flight_ || self->closing()) return;
+  self->attempt_timer_.cancel();
+  self->attempt_timer_mode_ = AttemptTimer::kNone;
+  if (self->response_head_sent_) {
+    // Too late for a 504: cut the connection so the partial response cannot look complete.
+    self->abortExchange(observe::kUpstreamRequestTimeout);
+    self->reset();
+    return;
+  }
+  self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
+}
+
+void DownstreamConnection::onAttemptTimer(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
+  if (!self->in_flight_ || self->closing()) return;
+  AttemptTimer mode = self->attempt_timer_mode_;
+  self->attempt_timer_mode_ = AttemptTimer::kNone;
+  switch (mode) {
+    case AttemptTimer::kNone:
+      return;
+    case AttemptTimer::kFaultDelay:
+      if (self->fault_abort_) {
+        self->localReply(self->route_->fault.abort_status, "fault filter abort",
+                         observe::kFaultInjected);
+      } else {
+        self->startAttempt(false);
+      }
+      return;
+    case AttemptTimer::kBackoff:
+      self->startAttempt(false);
+      return;
+    case AttemptTimer::kPerTry:
+      if (self->response_head_sent_) return;
+      // Istio: a per-try timeout is retried only when retryOn has 5xx or gateway-error.
+      if (self->maybeRetry(mesh::RetryPolicy::k5xx | mesh::RetryPolicy::kGatewayError)) return;
+      self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
+      return;
+  }
 }
 
 bool DownstreamConnection::routeRequest(http::RequestHead& head) {
@@ -376,26 +592,14 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
   }
   // An absolute-form target becomes origin-form with Host, as an origin server expects.
   if (head.absolute_form) head.headers.set("host", head.authority);
-  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
-  endpoint_index_ = upstream::pickEndpoint(cs, &observe::random64);
-  if (endpoint_index_ < 0) {
-    localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
-    return false;
-  }
-  runtime_generation_ = worker_.runtimeGeneration();
-  upstream::EndpointState& es = cs.endpoints[endpoint_index_];
-  ++es.active_requests;
-  es.counters->rq_total.store(es.counters->rq_total.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_relaxed);
-  observe::WorkerCounters::add(es.counters->rq_active, 1);
   return true;
 }
 
 void DownstreamConnection::connectUpstream(bool allow_reuse) {
   upstream::ClusterState& cs = worker_.cluster(cluster_index_);
   upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
-  ++attempts_;
   upstream_ready_ = false;
+  upstream_reused_ = false;
   upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse);
   if (upstream_ == nullptr) {
     onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
@@ -403,7 +607,6 @@ void DownstreamConnection::connectUpstream(bool allow_reuse) {
   }
   if (upstream_->state() == upstream::UpstreamConnection::State::kBusy) {
     upstream_reused_ = true;
-    replayable_ = true;
     onUpstreamConnected();
   }
 }
@@ -424,36 +627,47 @@ void DownstreamConnection::sendToUpstream(std::string_view bytes) {
 
 void DownstreamConnection::flushToUpstream() {
   if (to_upstream_.empty() || upstream_ == nullptr) return;
-  if (replayable_) {
-    if (replay_.size() + to_upstream_.size() <= kReplayLimit) {
-      replay_.append(to_upstream_);
-    } else {
-      replayable_ = false;
-      replay_.clear();
-    }
-  }
   upstream_->out().append(to_upstream_);
   to_upstream_.clear();
   upstream_->flush();
+}
+
+void DownstreamConnection::sendBody(std::string_view framed) {
+  // Kept for a retry while it fits the buffer; while no attempt runs (fault delay, back-off)
+  // it is the only copy, so it is kept whatever its size and reading stops instead.
+  if (body_replayable_) {
+    if (!attempt_active_ || request_body_.size() + framed.size() <= kReplayLimit) {
+      request_body_.append(framed);
+    } else {
+      body_replayable_ = false;
+      request_body_.clear();
+    }
+  }
+  if (attempt_active_) {
+    sendToUpstream(framed);
+  } else if (request_body_.size() > kHighWatermark) {
+    blockReading(kBlockBackpressure);
+  }
 }
 
 void DownstreamConnection::onRequestBody(std::string_view data) {
   request_body_bytes_ += data.size();
   if (!in_flight_ || response_complete_) return;
   if (request_chunked_) {
-    http::encodeChunk(data, to_upstream_);
-    sendToUpstream({});
+    framed_.clear();
+    http::encodeChunk(data, framed_);
+    sendBody(framed_);
   } else {
-    sendToUpstream(data);
+    sendBody(data);
   }
 }
 
 void DownstreamConnection::onRequestTrailers(http::HeaderMap& trailers) {
   if (!in_flight_ || response_complete_ || !request_chunked_) return;
-  std::string last;
-  http::encodeLastChunk(&trailers, last);
+  framed_.clear();
+  http::encodeLastChunk(&trailers, framed_);
   request_chunked_ = false;  // the last chunk is written
-  sendToUpstream(last);
+  sendBody(framed_);
 }
 
 void DownstreamConnection::onRequestComplete() {
@@ -464,10 +678,10 @@ void DownstreamConnection::onRequestComplete() {
     return;
   }
   if (request_chunked_) {
-    std::string last;
-    http::encodeLastChunk(nullptr, last);
+    framed_.clear();
+    http::encodeLastChunk(nullptr, framed_);
     request_chunked_ = false;
-    sendToUpstream(last);
+    sendBody(framed_);
   }
 }
 
@@ -505,10 +719,18 @@ void DownstreamConnection::onUpstreamInformational(http::ResponseHead& head) {
 }
 
 void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
+  if (attempt_timer_mode_ == AttemptTimer::kPerTry) {
+    attempt_timer_.cancel();
+    attempt_timer_mode_ = AttemptTimer::kNone;
+  }
+  // A retriable answer is dropped (the upstream connection with it) before any byte of it
+  // reaches the client.
+  if (route_ != nullptr && head.status >= 200 && maybeRetry(retryConditions(head))) return;
   response_head_sent_ = true;
   response_code_ = head.status;
-  replayable_ = false;
-  replay_.clear();
+  // The answer is going to the client: no retry can follow, the body copy is not needed.
+  body_replayable_ = false;
+  request_body_.clear();
   bool upgrading = head.status == 101;
   http::removeHopByHopHeaders(head.headers, upgrading);
   if (route_) {
@@ -604,23 +826,36 @@ void DownstreamConnection::onUpstreamTunnelEnd() {
 }
 
 void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
-                                             bool /*response_started*/) {
+                                             bool response_started) {
   upstream_ = nullptr;
   upstream_ready_ = false;
+  attempt_active_ = false;
   if (tunnel_) {
     closeAfterFlush();
     return;
   }
   if (!in_flight_) return;
-  if (!response_head_sent_ && retryOnFreshConnection()) return;
+  if (attempt_timer_mode_ == AttemptTimer::kPerTry) {
+    attempt_timer_.cancel();
+    attempt_timer_mode_ = AttemptTimer::kNone;
+  }
   uint32_t flag = flagFor(reason);
-  if (reason == upstream::FailureReason::kConnectFailure) {
-    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
-    if (runtime_generation_ == worker_.runtimeGeneration() && endpoint_index_ >= 0) {
-      auto* c = cs.endpoints[endpoint_index_].counters;
-      c->cx_connect_fail.store(c->cx_connect_fail.load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
+  if (reason == upstream::FailureReason::kConnectFailure && endpoint_held_ &&
+      runtime_generation_ == worker_.runtimeGeneration()) {
+    auto* c = worker_.cluster(cluster_index_).endpoints[endpoint_index_].counters;
+    c->cx_connect_fail.store(c->cx_connect_fail.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+  }
+  if (!response_head_sent_) {
+    if (!response_started && retryOnFreshConnection(reason)) return;
+    using R = mesh::RetryPolicy;
+    uint32_t conditions = R::k5xx | R::kGatewayError;
+    if (reason == upstream::FailureReason::kConnectFailure) {
+      conditions |= R::kConnectFailure;
+    } else if (reason != upstream::FailureReason::kProtocolError) {
+      conditions |= R::kReset;
     }
+    if (maybeRetry(conditions)) return;
   }
   if (response_head_sent_) {
     // Part of the response is with the client already: the only honest signal left is to
@@ -640,20 +875,19 @@ void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
   localReply(503, reason_text, flag);
 }
 
-bool DownstreamConnection::retryOnFreshConnection() {
+bool DownstreamConnection::retryOnFreshConnection(upstream::FailureReason reason) {
   // The keep-alive race: a pooled connection the server closed just as we reused it. No
-  // response byte came back, so the server never processed the request: resend it once on a
-  // fresh connection, whatever its method, provided every byte sent so far was kept.
-  if (!upstream_reused_ || retried_stale_ || !replayable_) return false;
+  // response byte came back, so the server never processed the request: send it again, once,
+  // on a fresh connection to the same endpoint, whatever its method, provided every byte sent
+  // so far was kept. This is not a retry in the VirtualService sense and counts as none.
+  if (!upstream_reused_ || retried_stale_ || !body_replayable_) return false;
+  if (reason != upstream::FailureReason::kConnectionTermination &&
+      reason != upstream::FailureReason::kRemoteReset) {
+    return false;
+  }
   retried_stale_ = true;
-  upstream_reused_ = false;
-  replayable_ = false;
   observe::WorkerCounters::inc(worker_.counters().upstream_rq_stale_retry);
-  std::string resend;
-  resend.swap(replay_);
-  resend.append(to_upstream_);
-  to_upstream_.swap(resend);
-  connectUpstream(false);
+  startAttempt(true);
   return true;
 }
 
@@ -731,20 +965,28 @@ void DownstreamConnection::abortExchange(uint32_t flags) {
   runtime_.reset();
 }
 
+void DownstreamConnection::endExchange() {
+  route_timer_.cancel();
+  attempt_timer_.cancel();
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  if (runtime_generation_ == worker_.runtimeGeneration() && cluster_counted_) {
+    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (cs.active_requests > 0) --cs.active_requests;
+    if (retry_counted_ && cs.active_retries > 0) --cs.active_retries;
+  }
+  cluster_counted_ = false;
+  retry_counted_ = false;
+  releaseEndpoint();
+}
+
 void DownstreamConnection::recordRequest() {
   if (!runtime_) return;
   observe::WorkerCounters::add(worker_.counters().downstream_rq_active, -1);
   const Runtime& rt = *runtime_;
-  if (endpoint_index_ >= 0) {
-    if (runtime_generation_ == worker_.runtimeGeneration()) {
-      upstream::EndpointState& es = worker_.cluster(cluster_index_).endpoints[endpoint_index_];
-      if (es.active_requests > 0) --es.active_requests;
-    }
-    auto& c = rt.endpoint_counters->at(worker_.index(), cluster_index_, endpoint_index_);
-    observe::WorkerCounters::add(c.rq_active, -1);
-    if (response_code_ >= 500 || response_code_ == 0) {
-      c.rq_error.store(c.rq_error.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
+  endExchange();
+  if (endpoint_index_ >= 0 && (response_code_ >= 500 || response_code_ == 0)) {
+    auto& c = rt.endpoint_counters->at(worker_.index(), cluster_index_, endpoint_snapshot_index_);
+    c.rq_error.store(c.rq_error.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   observe::RequestInfo info;
   info.direction = inbound_ ? observe::Direction::kInbound : observe::Direction::kOutbound;
@@ -770,8 +1012,8 @@ void DownstreamConnection::recordRequest() {
   upstream_host.clear();
   if (cluster_) {
     info.cluster_name = cluster_->name;
-    if (endpoint_index_ >= 0 && static_cast<size_t>(endpoint_index_) < cluster_->endpoints.size()) {
-      const mesh::Endpoint& e = cluster_->endpoints[endpoint_index_];
+    if (endpoint_index_ >= 0 && endpoint_snapshot_index_ < cluster_->endpoints.size()) {
+      const mesh::Endpoint& e = cluster_->endpoints[endpoint_snapshot_index_];
       upstream_host = e.address;
       upstream_host += ':';
       appendNumber(upstream_host, e.port);
@@ -780,6 +1022,7 @@ void DownstreamConnection::recordRequest() {
   }
   info.downstream_remote = remote_address_;
   info.attempts = attempts_;
+  info.details = details_;
   observe::RequestStats* stats;
   if (series_) {
     stats = series_;

@@ -12,6 +12,7 @@
 
 #include "http/codec.h"
 #include "net/tcp_stream.h"
+#include "net/timer.h"
 #include "observe/metrics.h"
 #include "observe/request_info.h"
 #include "server/runtime.h"
@@ -82,7 +83,16 @@ class DownstreamConnection final : public net::TcpStream,
   void abortExchange(uint32_t flags);
   void recordRequest();
   void setTimer(TimerMode mode);
-  bool retryOnFreshConnection();
+  bool retryOnFreshConnection(upstream::FailureReason reason);
+  void startAttempt(bool resend_same_endpoint);
+  bool pickEndpoint();
+  void releaseEndpoint();
+  uint32_t retryConditions(const http::ResponseHead& head) const;
+  bool maybeRetry(uint32_t conditions);
+  void sendBody(std::string_view framed);
+  void endExchange();
+  static void onRouteTimeout(void* owner);
+  static void onAttemptTimer(void* owner);
   void protocolError(const http::DecodeResult& r);
 
   Worker& worker_;
@@ -113,15 +123,33 @@ class DownstreamConnection final : public net::TcpStream,
   const mesh::Route* route_ = nullptr;
   const mesh::RouteDestination* destination_ = nullptr;
   uint32_t cluster_index_ = 0;
-  int endpoint_index_ = -1;
+  int endpoint_index_ = -1;               // into the worker's ClusterState::endpoints
+  uint32_t endpoint_snapshot_index_ = 0;  // into mesh::Cluster::endpoints
+  bool endpoint_held_ = false;            // counted in that endpoint's active requests
   const mesh::Cluster* cluster_ = nullptr;
   upstream::UpstreamConnection* upstream_ = nullptr;
   bool upstream_ready_ = false;
   bool upstream_reused_ = false;
   bool retried_stale_ = false;
-  std::string to_upstream_;  // request bytes not yet handed to the upstream connection
-  std::string replay_;       // request bytes sent on a reused connection, for a stale retry
-  bool replayable_ = false;
+  std::string to_upstream_;      // request bytes not yet handed to the upstream connection
+  std::string request_body_;     // the request body as sent upstream, kept for another attempt
+  bool body_replayable_ = true;  // false once the body outgrew the buffer
+  std::string framed_;           // scratch for chunk framing
+
+  // === Attempts: retries, timeouts, fault injection ===
+  enum class AttemptTimer : uint8_t { kNone, kFaultDelay, kPerTry, kBackoff };
+  static constexpr uint8_t kMaxTried = 8;
+  net::Timer route_timer_;    // VirtualService timeout: the whole request, retries included
+  net::Timer attempt_timer_;  // fault delay, per-try timeout or back-off, one at a time
+  AttemptTimer attempt_timer_mode_ = AttemptTimer::kNone;
+  bool attempt_active_ = false;  // an upstream attempt is connecting or running
+  uint32_t retries_ = 0;
+  bool retry_counted_ = false;    // holds one of the cluster's active retries
+  bool cluster_counted_ = false;  // counted in the cluster's active requests
+  bool fault_abort_ = false;      // abort after the injected delay
+  int tried_[kMaxTried] = {};
+  uint8_t tried_count_ = 0;
+  const char* details_ = "";  // why the exchange ended as it did (access log)
   bool request_chunked_ = false;
   bool request_complete_ = false;
   bool response_head_sent_ = false;

@@ -155,6 +155,7 @@ void Worker::applyRuntime(RuntimePtr runtime) {
       upstream::HostPool* pool = poolFor(e);
       if (pool == nullptr || e.weight == 0) continue;
       upstream::EndpointState es;
+      es.index = i;
       es.pool = pool;
       es.weight = e.weight;
       es.counters = &runtime_->endpoint_counters->at(index_, index, i);

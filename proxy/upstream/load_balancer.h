@@ -47,6 +47,7 @@ class EndpointCountersTable {
 };
 
 struct EndpointState {
+  uint32_t index = 0;  // the endpoint's index in mesh::Cluster::endpoints
   HostPool* pool = nullptr;
   uint32_t weight = 1;
   uint32_t active_requests = 0;
@@ -58,6 +59,10 @@ struct ClusterState {
   const mesh::Cluster* cluster = nullptr;
   std::vector<EndpointState> endpoints;
   uint64_t total_weight = 0;
+  // For the retry budget and connectionPool.http.maxRetries: this worker's requests to the
+  // cluster in flight, and how many of them are retries.
+  uint32_t active_requests = 0;
+  uint32_t active_retries = 0;
 };
 
 // Index of the endpoint for the next request, or -1 when the cluster has none.

@@ -1,0 +1,159 @@
+"""Traffic policy on the outbound path, with Istio's semantics: retries (Istio's default policy,
+retryOn conditions, attempt counts, body replay), route and per-try timeouts, fault injection."""
+
+import json
+import time
+
+from weftlib import free_port, join_docs, metric_series, metric_sum, request, service_entry
+
+
+def vs(http_rule: str, host: str = "svc") -> str:
+    """A VirtualService for `host` with one http rule (YAML lines, indented for `http:`)."""
+    return f"""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {host}, namespace: default}}
+spec:
+  hosts: [{host}]
+  http:
+  - route:
+    - destination: {{host: {host}}}
+{http_rule}"""
+
+
+def flags(proxy, code):
+    series = metric_series(proxy.metrics(), "istio_requests_total", reporter="source",
+                           destination_service_name="svc", response_code=str(code))
+    return {l["response_flags"]: v for l, v in series}
+
+
+def attempts_seen(upstream):
+    return [r.header("x-envoy-attempt-count") for r in upstream.requests]
+
+
+def test_default_policy_retries_connect_failures_on_another_endpoint(mesh):
+    up = mesh.upstream("up")
+    dead = free_port()  # nothing listens there: connection refused
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": dead}, {"port": up.port}])))
+    for i in range(20):
+        r = p.get_out("svc", f"/r/{i}")
+        assert r.status == 200, f"Istio's default retries connect failures: {r.describe()}"
+    assert metric_sum(p.metrics(), "weft_upstream_rq_retry_total") > 0
+    # Each request went to the live endpoint at most once, with its attempt number.
+    assert len(up.requests) == 20
+    assert set(attempts_seen(up)) <= {"1", "2"}
+
+
+def test_default_policy_does_not_retry_a_503_answer(mesh):
+    up = mesh.upstream("up")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}])))
+    r = p.get_out("svc", "/status/503")
+    assert r.status == 503
+    assert len(up.requests) == 1, "since Istio 1.24 a 503 answer is not retried by default"
+
+
+def test_retry_on_5xx_until_attempts_run_out(mesh):
+    up = mesh.upstream("up")
+    rule = "    retries: {attempts: 3, retryOn: 5xx}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    r = p.get_out("svc", "/status/503")
+    assert r.status == 503, r.describe()
+    assert attempts_seen(up) == ["1", "2", "3", "4"], "attempts counts retries: 1 + 3 tries"
+    assert "URX" in ",".join(flags(p, 503)), f"retries exhausted must say URX: {flags(p, 503)}"
+
+
+def test_retry_on_listed_status_code(mesh):
+    up = mesh.upstream("up")
+    rule = '    retries: {attempts: 1, retryOn: "409,retriable-4xx"}\n'
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    assert p.get_out("svc", "/status/409").status == 409
+    assert len(up.requests) == 2
+    up.reset_log()
+    assert p.get_out("svc", "/status/404").status == 404
+    assert len(up.requests) == 1, "404 is not in retryOn"
+
+
+def test_attempts_zero_disables_retries(mesh):
+    dead = free_port()
+    rule = "    retries: {attempts: 0}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": dead}]), vs(rule)))
+    r = p.get_out("svc", "/")
+    assert r.status == 503 and r.header("x-weft-error"), r.describe()
+    assert metric_sum(p.metrics(), "weft_upstream_rq_retry_total") == 0
+    assert "UF" in ",".join(flags(p, 503))
+
+
+def test_retried_request_carries_its_body_each_time(mesh):
+    up = mesh.upstream("up")
+    rule = "    retries: {attempts: 2, retryOn: 5xx}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    body = b"x" * 3000
+    r = request(p.outbound_port, "POST", "/status/503", headers={"Host": "svc"}, body=body)
+    assert r.status == 503
+    assert [q.body_len for q in up.requests] == [3000, 3000, 3000]
+
+
+def test_body_over_the_retry_buffer_is_not_retried(mesh):
+    up = mesh.upstream("up")
+    rule = "    retries: {attempts: 2, retryOn: 5xx}\n"
+    log = "access.log"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)),
+                   access_log=log)
+    r = request(p.outbound_port, "POST", "/status/503", headers={"Host": "svc"},
+                body=b"y" * (200 * 1024))
+    assert r.status == 503
+    assert len(up.requests) == 1, "a body larger than the 64 KiB retry buffer cannot be replayed"
+    p.stop()
+    lines = [json.loads(x) for x in (p.dir / log).read_text().splitlines() if x.strip()]
+    assert any("retry buffer" in x.get("response_code_details", "") for x in lines), lines
+
+
+def test_route_timeout_gives_504_ut(mesh):
+    up = mesh.upstream("up")
+    rule = "    timeout: 0.3s\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/delay/3000/slow", timeout=10)
+    elapsed = time.monotonic() - t0
+    assert r.status == 504, r.describe()
+    assert r.body.startswith(b"upstream request timeout")
+    assert r.header("x-weft-error") == "upstream request timeout"
+    assert 0.25 < elapsed < 2.0, f"answered after {elapsed:.2f}s with a 0.3s timeout"
+    assert "UT" in ",".join(flags(p, 504))
+
+
+def test_per_try_timeout_is_retried_for_5xx(mesh):
+    up = mesh.upstream("up")
+    rule = "    retries: {attempts: 1, perTryTimeout: 0.2s, retryOn: gateway-error}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    r = p.get_out("svc", "/delay/2000/x", timeout=10)
+    assert r.status == 504, r.describe()
+    assert attempts_seen(up) == ["1", "2"]
+
+
+def test_fault_abort_never_reaches_the_upstream(mesh):
+    up = mesh.upstream("up")
+    rule = "    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    r = p.get_out("svc", "/")
+    assert r.status == 418, r.describe()
+    assert r.body.startswith(b"fault filter abort")
+    assert up.requests == []
+    assert "FI" in ",".join(flags(p, 418))
+
+
+def test_fault_without_percentage_injects_nothing(mesh):
+    up = mesh.upstream("up")
+    rule = "    fault: {abort: {httpStatus: 418}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    assert all(p.get_out("svc", "/").status == 200 for _ in range(10))
+
+
+def test_fault_delay_is_applied_and_flagged(mesh):
+    up = mesh.upstream("up")
+    rule = "    fault: {delay: {fixedDelay: 0.4s, percentage: {value: 100}}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/")
+    assert r.status == 200
+    assert time.monotonic() - t0 >= 0.4
+    assert "DI" in ",".join(flags(p, 200))
