@@ -4,6 +4,8 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <tuple>
@@ -74,8 +76,25 @@ class Parser {
 
   std::optional<ServicePort> servicePort(const YAML::Node& node);
   std::optional<WorkloadEndpoint> workloadEndpoint(const YAML::Node& node);
-  std::optional<LbPolicy> trafficPolicy(const YAML::Node& node);
+  std::optional<TrafficPolicy> trafficPolicy(const YAML::Node& node);
+  void policyComponents(const YamlMap& map, PolicyComponents& out);
+  std::optional<LoadBalancerSettings> loadBalancer(const YAML::Node& node);
+  std::optional<ConsistentHashPolicy> consistentHash(const YAML::Node& node);
+  std::optional<ConnectionPoolPolicy> connectionPool(const YAML::Node& node);
+  std::optional<OutlierPolicy> outlierDetection(const YAML::Node& node);
+  std::optional<RetryBudgetPolicy> retryBudget(const YAML::Node& node);
   std::optional<Subset> subset(const YAML::Node& node);
+  std::optional<RetryPolicy> retries(const YAML::Node& node);
+  std::optional<FaultPolicy> fault(const YAML::Node& node);
+  void mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out);
+  std::optional<HttpRouteDestination> destination(const YAML::Node& node, const std::string& ns);
+  // An Istio Percent ({value: 0-100}) in parts per million.
+  std::optional<uint32_t> percentPpm(const YAML::Node& node, std::string_view field);
+  std::optional<double> percentValue(const YAML::Node& node, std::string_view field);
+  std::optional<uint32_t> duration32(const YAML::Node& node, std::string_view field,
+                                     uint64_t min_ms);
+  std::optional<uint32_t> uint32Field(const YAML::Node& node, std::string_view field,
+                                      uint64_t max = std::numeric_limits<uint32_t>::max());
   std::optional<HttpRoute> httpRoute(const YAML::Node& node, const std::string& ns);
   std::optional<HttpMatch> httpMatch(const YAML::Node& node);
   std::optional<HttpRouteDestination> routeDestination(const YAML::Node& node,
@@ -377,7 +396,7 @@ void Parser::destinationRule(ObjectMeta meta, const YAML::Node& spec) {
       ok = true;
     }
   }
-  if (const YAML::Node* n = map->find("trafficPolicy")) dr.lb = trafficPolicy(*n);
+  if (const YAML::Node* n = map->find("trafficPolicy")) dr.policy = trafficPolicy(*n);
   if (const YAML::Node* n = map->find("subsets")) {
     list(*n, "subsets", [&](const YAML::Node& item) {
       auto s = subset(item);
@@ -394,30 +413,434 @@ void Parser::destinationRule(ObjectMeta meta, const YAML::Node& spec) {
   if (ok) out_.destination_rules.push_back(std::move(dr));
 }
 
-std::optional<LbPolicy> Parser::trafficPolicy(const YAML::Node& node) {
-  auto map = YamlMap::open(ctx_, node, "'trafficPolicy'", {"loadBalancer"},
-                           {"connectionPool", "outlierDetection", "tls", "portLevelSettings",
-                            "tunnel", "proxyProtocol", "retryBudget"});
-  if (!map) return std::nullopt;
-  const YAML::Node* lb = map->find("loadBalancer");
-  if (!lb) return std::nullopt;
-  auto lbmap =
-      YamlMap::open(ctx_, *lb, "'loadBalancer'", {"simple"},
-                    {"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"});
-  if (!lbmap) return std::nullopt;
-  const YAML::Node* simple = lbmap->find("simple");
-  if (!simple) return std::nullopt;
-  auto v = readString(ctx_, *simple, "simple");
+std::optional<uint32_t> Parser::duration32(const YAML::Node& node, std::string_view field,
+                                           uint64_t min_ms) {
+  auto v = readDurationMs(ctx_, node, field, min_ms, std::numeric_limits<uint32_t>::max());
   if (!v) return std::nullopt;
-  bool ok = false;
-  auto policy = parseLbName(*v, ok);
-  if (!ok) {
-    ctx_.error(simple->Mark(),
-               "'simple' must be one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, "
-               "PASSTHROUGH, not " +
-                   q(*v));
+  return static_cast<uint32_t>(*v);
+}
+
+std::optional<uint32_t> Parser::uint32Field(const YAML::Node& node, std::string_view field,
+                                            uint64_t max) {
+  auto v = readUint(ctx_, node, field, 0, max);
+  if (!v) return std::nullopt;
+  return static_cast<uint32_t>(*v);
+}
+
+std::optional<double> Parser::percentValue(const YAML::Node& node, std::string_view field) {
+  // A plain decimal number: digits with an optional fraction (YAML 1.1 forms such as 0x10 or
+  // .inf are refused).
+  auto bad = [&](const std::string& got) {
+    ctx_.error(node.Mark(), q(field) + " must be a number between 0 and 100, not " + got);
+    return std::nullopt;
+  };
+  if (!node.IsScalar()) return bad(describeNode(node));
+  const std::string& s = node.Scalar();
+  if (node.Tag() != "?") return bad("\"" + s + "\"");
+  size_t i = 0;
+  size_t int_digits = 0;
+  size_t frac_digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
   }
-  return policy;
+  if (i != s.size() || int_digits + frac_digits == 0 || int_digits > 3) return bad(q(s));
+  double v = std::strtod(s.c_str(), nullptr);
+  if (v < 0 || v > 100) return bad(s);
+  return v;
+}
+
+std::optional<uint32_t> Parser::percentPpm(const YAML::Node& node, std::string_view field) {
+  auto map = YamlMap::open(ctx_, node, q(field), {"value"});
+  if (!map) return std::nullopt;
+  const YAML::Node* v = map->find("value");
+  if (!v) return 0u;  // Percent.value unset is 0
+  auto d = percentValue(*v, "value");
+  if (!d) return std::nullopt;
+  return static_cast<uint32_t>(std::llround(*d * 10'000.0));
+}
+
+std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'trafficPolicy'",
+      {"loadBalancer", "connectionPool", "outlierDetection", "portLevelSettings", "retryBudget"},
+      {"tls", "tunnel", "proxyProtocol"});
+  if (!map) return std::nullopt;
+  TrafficPolicy p;
+  policyComponents(*map, p.components);
+  if (const YAML::Node* n = map->find("retryBudget")) p.retry_budget = retryBudget(*n);
+  if (const YAML::Node* n = map->find("portLevelSettings")) {
+    list(*n, "portLevelSettings", [&](const YAML::Node& item) {
+      auto pm =
+          YamlMap::open(ctx_, item, "a portLevelSettings entry",
+                        {"port", "loadBalancer", "connectionPool", "outlierDetection"}, {"tls"});
+      if (!pm) return;
+      PortTrafficPolicy pl;
+      pl.pos = ctx_.pos(item.Mark());
+      const YAML::Node* port = pm->require("port");
+      if (!port) return;
+      auto portmap = YamlMap::open(ctx_, *port, "'port'", {"number"});
+      if (!portmap) return;
+      const YAML::Node* num = portmap->require("number");
+      if (!num) return;
+      auto v = readPort(ctx_, *num, "number");
+      if (!v) return;
+      pl.port = *v;
+      policyComponents(*pm, pl.components);
+      if (p.forPort(pl.port)) {
+        ctx_.warning(item.Mark(), "port " + std::to_string(pl.port) +
+                                      " appears twice in 'portLevelSettings'; the first entry "
+                                      "is used");
+        return;
+      }
+      p.port_level.push_back(std::move(pl));
+    });
+  }
+  return p;
+}
+
+void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
+  if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
+  if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
+  if (const YAML::Node* n = map.find("outlierDetection")) out.outlier = outlierDetection(*n);
+}
+
+std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'loadBalancer'", {"simple", "consistentHash"},
+                           {"localityLbSetting", "warmupDurationSecs", "warmup"});
+  if (!map) return std::nullopt;
+  LoadBalancerSettings lb;
+  const YAML::Node* simple = map->find("simple");
+  const YAML::Node* hash = map->find("consistentHash");
+  if (simple && hash) {
+    ctx_.error(map->mark(), "'loadBalancer' must have only one of simple, consistentHash");
+    return std::nullopt;
+  }
+  if (simple) {
+    auto v = readString(ctx_, *simple, "simple");
+    if (!v) return std::nullopt;
+    bool ok = false;
+    lb.simple = parseLbName(*v, ok);
+    if (!ok) {
+      ctx_.error(simple->Mark(),
+                 "'simple' must be one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, "
+                 "PASSTHROUGH, not " +
+                     q(*v));
+      return std::nullopt;
+    }
+  }
+  if (hash) {
+    auto h = consistentHash(*hash);
+    if (!h) return std::nullopt;
+    lb.hash = std::move(*h);
+  }
+  return lb;
+}
+
+std::optional<ConsistentHashPolicy> Parser::consistentHash(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'consistentHash'",
+                           {"httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName",
+                            "ringHash", "maglev", "minimumRingSize"});
+  if (!map) return std::nullopt;
+  ConsistentHashPolicy h;
+  bool ok = true;
+  int keys = 0;
+  for (const char* k : {"httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"}) {
+    if (map->has(k)) ++keys;
+  }
+  if (keys > 1) {
+    ctx_.error(map->mark(),
+               "'consistentHash' must have only one of httpHeaderName, httpCookie, "
+               "useSourceIp, httpQueryParameterName");
+    return std::nullopt;
+  }
+  if (const YAML::Node* n = map->find("httpHeaderName")) {
+    auto v = readNonEmptyString(ctx_, *n, "httpHeaderName");
+    if (v && !isHttpToken(*v)) {
+      ctx_.error(n->Mark(), "invalid header name " + q(*v));
+      v.reset();
+    }
+    if (v) {
+      h.key = ConsistentHashPolicy::Key::kHeader;
+      h.name = toLower(*v);
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("httpCookie")) {
+    auto cm = YamlMap::open(ctx_, *n, "'httpCookie'", {"name", "path", "ttl"}, {"attributes"});
+    if (!cm) return std::nullopt;
+    h.key = ConsistentHashPolicy::Key::kCookie;
+    if (const YAML::Node* c = cm->require("name")) {
+      auto v = readNonEmptyString(ctx_, *c, "name");
+      if (v && !isHttpToken(*v)) {
+        ctx_.error(c->Mark(), "invalid cookie name " + q(*v));
+        v.reset();
+      }
+      if (v) {
+        h.name = *v;
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const YAML::Node* c = cm->find("path")) {
+      if (auto v = readString(ctx_, *c, "path")) h.cookie_path = *v;
+    }
+    if (const YAML::Node* c = cm->find("ttl")) {
+      if (auto v = readDurationMs(ctx_, *c, "ttl", 0,
+                                  uint64_t{std::numeric_limits<uint32_t>::max()} * 1000)) {
+        // Whole seconds; a ttl under one second (but not 0) becomes one second.
+        h.cookie_ttl_s = static_cast<uint32_t>(*v / 1000);
+        if (*v > 0 && h.cookie_ttl_s == 0) h.cookie_ttl_s = 1;
+        h.cookie_ttl_set = true;
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("useSourceIp")) {
+    auto v = readBool(ctx_, *n, "useSourceIp");
+    if (!v) ok = false;
+    if (v && *v) h.key = ConsistentHashPolicy::Key::kSourceIp;
+  }
+  if (const YAML::Node* n = map->find("httpQueryParameterName")) {
+    if (auto v = readNonEmptyString(ctx_, *n, "httpQueryParameterName")) {
+      h.key = ConsistentHashPolicy::Key::kQueryParameter;
+      h.name = *v;
+    } else {
+      ok = false;
+    }
+  }
+  const YAML::Node* ring = map->find("ringHash");
+  const YAML::Node* maglev = map->find("maglev");
+  const YAML::Node* legacy = map->find("minimumRingSize");
+  if (ring && maglev) {
+    ctx_.error(map->mark(), "'consistentHash' must have only one of ringHash, maglev");
+    return std::nullopt;
+  }
+  constexpr uint64_t kMaxRing = 8'388'608;  // Envoy's limit
+  auto ringSize = [&](const YAML::Node& n, std::string_view field) {
+    if (auto v = readUint(ctx_, n, field, 0, kMaxRing)) {
+      if (*v != 0) h.table_size = *v;
+    } else {
+      ok = false;
+    }
+  };
+  if (ring) {
+    if (auto rm = YamlMap::open(ctx_, *ring, "'ringHash'", {"minimumRingSize"})) {
+      if (const YAML::Node* n = rm->find("minimumRingSize")) ringSize(*n, "minimumRingSize");
+    }
+  } else if (maglev) {
+    h.maglev = true;
+    h.table_size = 65537;
+    if (auto mm = YamlMap::open(ctx_, *maglev, "'maglev'", {"tableSize"})) {
+      if (const YAML::Node* n = mm->find("tableSize")) {
+        constexpr uint64_t kMaxTable = 5'000'011;  // Envoy's limit
+        if (auto v = readUint(ctx_, *n, "tableSize", 0, kMaxTable)) {
+          bool prime = *v >= 2;
+          for (uint64_t d = 2; prime && d * d <= *v; ++d) prime = *v % d != 0;
+          if (*v == 0) {
+          } else if (!prime) {
+            ctx_.error(n->Mark(), "'tableSize' must be a prime number, not " + std::to_string(*v));
+            ok = false;
+          } else {
+            h.table_size = *v;
+          }
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (legacy) {
+    if (ring || maglev) {
+      ctx_.warning(legacy->Mark(), "'minimumRingSize' is ignored next to 'ringHash' or 'maglev'");
+    } else {
+      ringSize(*legacy, "minimumRingSize");
+    }
+  }
+  if (keys == 0) {
+    ctx_.warning(map->mark(),
+                 "'consistentHash' has no hash key (httpHeaderName, httpCookie, useSourceIp or "
+                 "httpQueryParameterName): it is ignored");
+  }
+  if (!ok) return std::nullopt;
+  return h;
+}
+
+std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'connectionPool'", {"tcp", "http"});
+  if (!map) return std::nullopt;
+  ConnectionPoolPolicy p;
+  bool ok = true;
+  // Istio's fields are int32: at most 2^31-1; 0 keeps the default (unlimited).
+  constexpr uint64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  auto limit = [&](const YamlMap& m, const char* key, uint32_t& out) {
+    const YAML::Node* n = m.find(key);
+    if (!n) return;
+    if (auto v = uint32Field(*n, key, kInt32Max)) {
+      if (*v > 0) out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  if (const YAML::Node* n = map->find("tcp")) {
+    if (auto tcp =
+            YamlMap::open(ctx_, *n, "'tcp'", {"maxConnections", "connectTimeout", "tcpKeepalive"},
+                          {"maxConnectionDuration", "idleTimeout"})) {
+      limit(*tcp, "maxConnections", p.max_connections);
+      if (const YAML::Node* t = tcp->find("connectTimeout")) {
+        if (auto v = duration32(*t, "connectTimeout", 1)) {
+          p.connect_timeout_ms = *v;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* k = tcp->find("tcpKeepalive")) {
+        if (auto ka = YamlMap::open(ctx_, *k, "'tcpKeepalive'", {"probes", "time", "interval"})) {
+          p.tcp_keepalive = true;
+          if (const YAML::Node* v = ka->find("probes")) {
+            if (auto x = uint32Field(*v, "probes")) {
+              p.keepalive_probes = *x;
+            } else {
+              ok = false;
+            }
+          }
+          // Whole seconds (Envoy's unit; Istio truncates).
+          auto seconds = [&](const char* key, uint32_t& out) {
+            const YAML::Node* v = ka->find(key);
+            if (!v) return;
+            if (auto ms = readDurationMs(ctx_, *v, key, 1000,
+                                         uint64_t{std::numeric_limits<uint32_t>::max()} * 1000)) {
+              out = static_cast<uint32_t>(*ms / 1000);
+            } else {
+              ok = false;
+            }
+          };
+          seconds("time", p.keepalive_time_s);
+          seconds("interval", p.keepalive_interval_s);
+        }
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("http")) {
+    if (auto http =
+            YamlMap::open(ctx_, *n, "'http'",
+                          {"http1MaxPendingRequests", "http2MaxRequests",
+                           "maxRequestsPerConnection", "maxRetries", "idleTimeout"},
+                          {"h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"})) {
+      limit(*http, "http1MaxPendingRequests", p.max_pending_requests);
+      limit(*http, "http2MaxRequests", p.max_requests);
+      limit(*http, "maxRequestsPerConnection", p.max_requests_per_connection);
+      limit(*http, "maxRetries", p.max_retries);
+      if (const YAML::Node* t = http->find("idleTimeout")) {
+        if (auto v = duration32(*t, "idleTimeout", 1)) {
+          p.idle_timeout_ms = *v;
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+std::optional<OutlierPolicy> Parser::outlierDetection(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'outlierDetection'",
+      {"consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime",
+       "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors",
+       "consecutiveLocalOriginFailures", "consecutiveErrors"});
+  if (!map) return std::nullopt;
+  OutlierPolicy o;
+  o.enabled = true;
+  bool ok = true;
+  auto count = [&](const char* key, uint32_t& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    if (auto v = uint32Field(*n, key)) {
+      out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  auto duration = [&](const char* key, uint32_t& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    if (auto v = duration32(*n, key, 1)) {
+      out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  count("consecutive5xxErrors", o.consecutive_5xx);
+  count("consecutiveGatewayErrors", o.consecutive_gateway);
+  duration("interval", o.interval_ms);
+  duration("baseEjectionTime", o.base_ejection_ms);
+  if (const YAML::Node* n = map->find("maxEjectionPercent")) {
+    // Istio passes only a value above 0; 0 keeps Envoy's 10%.
+    if (auto v = uint32Field(*n, "maxEjectionPercent", 100)) {
+      if (*v > 0) o.max_ejection_percent = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("minHealthPercent")) {
+    if (auto v = uint32Field(*n, "minHealthPercent", 100)) {
+      o.min_health_percent = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("splitExternalLocalOriginErrors")) {
+    if (auto v = readBool(ctx_, *n, "splitExternalLocalOriginErrors")) {
+      o.split_local_origin = *v;
+    } else {
+      ok = false;
+    }
+  }
+  count("consecutiveLocalOriginFailures", o.consecutive_local_origin);
+  for (const auto& e : map->entries()) {
+    if (e.key == "consecutiveErrors") {
+      ctx_.warning(e.key_node.Mark(),
+                   "'consecutiveErrors' is deprecated, ignored (use consecutive5xxErrors)");
+    }
+  }
+  if (!ok) return std::nullopt;
+  return o;
+}
+
+std::optional<RetryBudgetPolicy> Parser::retryBudget(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'retryBudget'", {"percent", "minRetryConcurrency"});
+  if (!map) return std::nullopt;
+  RetryBudgetPolicy b;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("percent")) {
+    if (auto pm = YamlMap::open(ctx_, *n, "'percent'", {"value"})) {
+      if (const YAML::Node* v = pm->find("value")) {
+        if (auto d = percentValue(*v, "value")) {
+          b.percent = *d;
+        } else {
+          ok = false;
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("minRetryConcurrency")) {
+    if (auto v = uint32Field(*n, "minRetryConcurrency")) {
+      b.min_retry_concurrency = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return b;
 }
 
 std::optional<Subset> Parser::subset(const YAML::Node& node) {
@@ -439,7 +862,7 @@ std::optional<Subset> Parser::subset(const YAML::Node& node) {
   if (const YAML::Node* n = map->find("labels")) {
     if (auto v = readStringMap(ctx_, *n, "labels")) s.labels = *v;
   }
-  if (const YAML::Node* n = map->find("trafficPolicy")) s.lb = trafficPolicy(*n);
+  if (const YAML::Node* n = map->find("trafficPolicy")) s.policy = trafficPolicy(*n);
   if (!ok) return std::nullopt;
   return s;
 }
@@ -495,10 +918,10 @@ void Parser::virtualService(ObjectMeta meta, const YAML::Node& spec) {
 }
 
 std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::string& ns) {
-  auto map =
-      YamlMap::open(ctx_, node, "an http route", {"name", "match", "route", "rewrite", "headers"},
-                    {"redirect", "directResponse", "delegate", "timeout", "retries", "fault",
-                     "mirror", "mirrorPercent", "mirrorPercentage", "mirrors", "corsPolicy"});
+  auto map = YamlMap::open(ctx_, node, "an http route",
+                           {"name", "match", "route", "rewrite", "headers", "timeout", "retries",
+                            "fault", "mirror", "mirrorPercent", "mirrorPercentage", "mirrors"},
+                           {"redirect", "directResponse", "delegate", "corsPolicy"});
   if (!map) return std::nullopt;
   HttpRoute r;
   r.pos = ctx_.pos(node.Mark());
@@ -562,8 +985,265 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
   if (const YAML::Node* n = map->find("headers")) {
     headers(*n, r.request_headers, r.response_headers);
   }
+  if (const YAML::Node* n = map->find("timeout")) {
+    // 0s is accepted and means no timeout.
+    if (auto v = readDurationMs(ctx_, *n, "timeout", 0, std::numeric_limits<uint32_t>::max())) {
+      r.timeout_ms = static_cast<uint32_t>(*v);
+    }
+  }
+  if (const YAML::Node* n = map->find("retries")) {
+    if (auto v = retries(*n)) r.retry = std::move(*v);
+  }
+  if (const YAML::Node* n = map->find("fault")) {
+    if (auto v = fault(*n)) r.fault = *v;
+  }
+  mirrors(*map, ns, r.mirrors);
   if (!ok) return std::nullopt;
   return r;
+}
+
+std::optional<RetryPolicy> Parser::retries(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'retries'",
+                           {"attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities",
+                            "retryIgnorePreviousHosts", "backoff"});
+  if (!map) return std::nullopt;
+  RetryPolicy p;  // Istio starts from its default policy and overrides what is set
+  bool ok = true;
+  // Istio: attempts unset or 0 disables retries altogether.
+  p.attempts = 0;
+  if (const YAML::Node* n = map->find("attempts")) {
+    if (auto v = uint32Field(*n, "attempts", std::numeric_limits<int32_t>::max())) {
+      p.attempts = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && p.attempts == 0 && map->entries().size() > (map->has("attempts") ? 1u : 0u)) {
+    ctx_.warning(map->mark(),
+                 "'retries' with attempts 0 (or without 'attempts') disables retries; its other "
+                 "fields are ignored");
+  }
+  if (const YAML::Node* n = map->find("retryOn")) {
+    if (auto v = readString(ctx_, *n, "retryOn")) {
+      if (!v->empty()) {
+        uint32_t on = 0;
+        std::vector<uint16_t> codes;
+        size_t start = 0;
+        while (start <= v->size()) {
+          size_t comma = v->find(',', start);
+          if (comma == std::string::npos) comma = v->size();
+          std::string token = v->substr(start, comma - start);
+          start = comma + 1;
+          size_t b = token.find_first_not_of(" \t");
+          size_t e = token.find_last_not_of(" \t");
+          token = b == std::string::npos ? std::string() : token.substr(b, e - b + 1);
+          if (token.empty()) continue;
+          bool digits =
+              std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+          if (digits) {
+            int code = token.size() <= 3 ? std::stoi(token) : 0;
+            if (code < 100 || code > 599) {
+              ctx_.error(n->Mark(), "retryOn status code " + q(token) +
+                                        " is not an HTTP status code (100-599)");
+              ok = false;
+            } else if (std::find(codes.begin(), codes.end(), code) == codes.end()) {
+              codes.push_back(static_cast<uint16_t>(code));
+            }
+          } else if (uint32_t bit = retryOnFromName(token)) {
+            on |= bit;
+          } else if (token == "retriable-headers" || token == "envoy-ratelimited" ||
+                     token == "http3-post-connect-failure") {
+            ctx_.warning(n->Mark(),
+                         "retryOn condition " + q(token) + " is not supported yet and is ignored");
+          } else {
+            ctx_.error(n->Mark(), "unknown retryOn condition " + q(token) +
+                                      " (expected 5xx, gateway-error, reset, connect-failure, "
+                                      "refused-stream, retriable-4xx, retriable-status-codes, "
+                                      "reset-before-request, cancelled, deadline-exceeded, "
+                                      "internal, resource-exhausted, unavailable or an HTTP "
+                                      "status code)");
+            ok = false;
+          }
+        }
+        if (!codes.empty()) on |= RetryPolicy::kRetriableStatusCodes;
+        p.retry_on = on;
+        p.retriable_status_codes = std::move(codes);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("perTryTimeout")) {
+    if (auto v = duration32(*n, "perTryTimeout", 1)) {
+      p.per_try_timeout_ms = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("backoff")) {
+    if (auto v = duration32(*n, "backoff", 1)) {
+      p.backoff_base_ms = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("retryRemoteLocalities")) {
+    if (auto v = readBool(ctx_, *n, "retryRemoteLocalities")) {
+      p.retry_remote_localities = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("retryIgnorePreviousHosts")) {
+    if (auto v = readBool(ctx_, *n, "retryIgnorePreviousHosts")) {
+      p.retry_ignore_previous_hosts = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'fault'", {"delay", "abort"});
+  if (!map) return std::nullopt;
+  FaultPolicy f;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("delay")) {
+    if (auto d = YamlMap::open(ctx_, *n, "'delay'", {"fixedDelay", "percentage", "percent"},
+                               {"exponentialDelay"})) {
+      uint32_t ppm = 0;  // a percentage that is absent means 0%
+      if (const YAML::Node* pc = d->find("percentage")) {
+        if (auto v = percentPpm(*pc, "percentage")) {
+          ppm = *v;
+        } else {
+          ok = false;
+        }
+      } else if (const YAML::Node* pc = d->find("percent")) {
+        if (auto v = uint32Field(*pc, "percent", 100)) {
+          ppm = *v * 10'000;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* fd = d->find("fixedDelay")) {
+        if (auto v = duration32(*fd, "fixedDelay", 1)) {
+          f.delay_ms = *v;
+          f.delay_ppm = ppm;
+        } else {
+          ok = false;
+        }
+      } else if (!d->has("exponentialDelay")) {
+        ctx_.error(d->mark(), "'delay' needs 'fixedDelay'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("abort")) {
+    if (auto a = YamlMap::open(ctx_, *n, "'abort'", {"httpStatus", "percentage"},
+                               {"grpcStatus", "http2Error"})) {
+      uint32_t ppm = 0;
+      if (const YAML::Node* pc = a->find("percentage")) {
+        if (auto v = percentPpm(*pc, "percentage")) {
+          ppm = *v;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* st = a->find("httpStatus")) {
+        if (auto v = readUint(ctx_, *st, "httpStatus", 200, 599)) {
+          f.abort_status = static_cast<uint16_t>(*v);
+          f.abort_ppm = ppm;
+        } else {
+          ok = false;
+        }
+      } else if (!a->has("grpcStatus") && !a->has("http2Error")) {
+        ctx_.error(a->mark(), "'abort' needs 'httpStatus'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return f;
+}
+
+void Parser::mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out) {
+  const YAML::Node* mirror = map.find("mirror");
+  const YAML::Node* list_node = map.find("mirrors");
+  if (mirror && list_node) {
+    ctx_.error(map.mark(), "an http route must have only one of 'mirror', 'mirrors'");
+    return;
+  }
+  if (mirror) {
+    auto d = destination(*mirror, ns);
+    uint32_t ppm = 1'000'000;  // absent: 100%
+    if (const YAML::Node* pc = map.find("mirrorPercentage")) {
+      auto v = percentPpm(*pc, "mirrorPercentage");
+      ppm = v.value_or(0);
+    } else if (const YAML::Node* pc = map.find("mirrorPercent")) {
+      auto v = uint32Field(*pc, "mirrorPercent", 100);
+      ppm = v.value_or(0) * 10'000;
+    }
+    // An explicit 0 means no mirroring.
+    if (d && ppm > 0) out.push_back(HttpMirror{std::move(*d), ppm});
+  } else {
+    for (const char* key : {"mirrorPercentage", "mirrorPercent"}) {
+      for (const auto& e : map.entries()) {
+        if (e.key == key) {
+          ctx_.warning(e.key_node.Mark(), q(key) + " without 'mirror' is ignored");
+        }
+      }
+    }
+  }
+  if (list_node) {
+    list(*list_node, "mirrors", [&](const YAML::Node& item) {
+      auto m = YamlMap::open(ctx_, item, "a mirrors entry", {"destination", "percentage"});
+      if (!m) return;
+      std::optional<HttpRouteDestination> d;
+      if (const YAML::Node* dn = m->require("destination")) d = destination(*dn, ns);
+      uint32_t ppm = 1'000'000;
+      if (const YAML::Node* pc = m->find("percentage")) {
+        ppm = percentPpm(*pc, "percentage").value_or(0);
+      }
+      if (d && ppm > 0) out.push_back(HttpMirror{std::move(*d), ppm});
+    });
+  }
+}
+
+std::optional<HttpRouteDestination> Parser::destination(const YAML::Node& node,
+                                                        const std::string& ns) {
+  auto dm = YamlMap::open(ctx_, node, "'destination'", {"host", "subset", "port"});
+  if (!dm) return std::nullopt;
+  HttpRouteDestination d;
+  d.pos = ctx_.pos(node.Mark());
+  bool ok = false;
+  if (const YAML::Node* h = dm->require("host")) {
+    if (auto v = host(*h, "host", ns, false)) {
+      d.host = *v;
+      ok = true;
+    }
+  }
+  if (const YAML::Node* s = dm->find("subset")) {
+    if (auto v = readString(ctx_, *s, "subset")) d.subset = *v;
+  }
+  if (const YAML::Node* p = dm->find("port")) {
+    if (auto pm = YamlMap::open(ctx_, *p, "'port'", {"number"})) {
+      if (const YAML::Node* num = pm->require("number")) {
+        if (auto v = readPort(ctx_, *num, "number")) {
+          d.port = *v;
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return d;
 }
 
 std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
@@ -686,28 +1366,9 @@ std::optional<HttpRouteDestination> Parser::routeDestination(const YAML::Node& n
   d.pos = ctx_.pos(node.Mark());
   bool ok = false;
   if (const YAML::Node* n = map->require("destination")) {
-    if (auto dm = YamlMap::open(ctx_, *n, "'destination'", {"host", "subset", "port"})) {
-      d.pos = ctx_.pos(n->Mark());
-      if (const YAML::Node* h = dm->require("host")) {
-        if (auto v = host(*h, "host", ns, false)) {
-          d.host = *v;
-          ok = true;
-        }
-      }
-      if (const YAML::Node* s = dm->find("subset")) {
-        if (auto v = readString(ctx_, *s, "subset")) d.subset = *v;
-      }
-      if (const YAML::Node* p = dm->find("port")) {
-        if (auto pm = YamlMap::open(ctx_, *p, "'port'", {"number"})) {
-          if (const YAML::Node* num = pm->require("number")) {
-            if (auto v = readPort(ctx_, *num, "number")) {
-              d.port = *v;
-            } else {
-              ok = false;
-            }
-          }
-        }
-      }
+    if (auto dest = destination(*n, ns)) {
+      d = std::move(*dest);
+      ok = true;
     }
   }
   if (const YAML::Node* n = map->find("weight")) {

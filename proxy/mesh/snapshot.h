@@ -68,15 +68,15 @@ struct RouteDestination {
 struct RetryPolicy {
   // retryOn conditions (Envoy's names, as Istio passes them through).
   enum On : uint32_t {
-    k5xx = 1u << 0,                    // "5xx": any 5xx answer, or no answer at all
-    kGatewayError = 1u << 1,           // "gateway-error": 502/503/504, or no answer
-    kReset = 1u << 2,                  // "reset": no answer (reset, disconnect, read timeout)
-    kConnectFailure = 1u << 3,         // "connect-failure"
-    kRefusedStream = 1u << 4,          // "refused-stream" (HTTP/2; never seen on HTTP/1.1)
-    kRetriable4xx = 1u << 5,           // "retriable-4xx": 409
-    kRetriableStatusCodes = 1u << 6,   // "retriable-status-codes": the listed codes
-    kResetBeforeRequest = 1u << 7,     // "reset-before-request"
-    kCancelled = 1u << 8,              // gRPC status names, matched on grpc-status
+    k5xx = 1u << 0,                   // "5xx": any 5xx answer, or no answer at all
+    kGatewayError = 1u << 1,          // "gateway-error": 502/503/504, or no answer
+    kReset = 1u << 2,                 // "reset": no answer (reset, disconnect, read timeout)
+    kConnectFailure = 1u << 3,        // "connect-failure"
+    kRefusedStream = 1u << 4,         // "refused-stream" (HTTP/2; never seen on HTTP/1.1)
+    kRetriable4xx = 1u << 5,          // "retriable-4xx": 409
+    kRetriableStatusCodes = 1u << 6,  // "retriable-status-codes": the listed codes
+    kResetBeforeRequest = 1u << 7,    // "reset-before-request"
+    kCancelled = 1u << 8,             // gRPC status names, matched on grpc-status
     kDeadlineExceeded = 1u << 9,
     kInternal = 1u << 10,
     kResourceExhausted = 1u << 11,
@@ -91,7 +91,14 @@ struct RetryPolicy {
   uint32_t per_try_timeout_ms = 0;               // 0: none
   uint32_t backoff_base_ms = 25;                 // jittered exponential, capped at 10x base
   bool retry_remote_localities = false;
+  // retryIgnorePreviousHosts: a retry prefers an endpoint not tried yet (Istio's default).
+  bool retry_ignore_previous_hosts = true;
 };
+
+// Envoy's name of one retryOn condition ("5xx", "gateway-error", ...); nullptr for an unknown bit.
+const char* retryOnName(uint32_t bit);
+// The condition bit for an Envoy retryOn name; 0 when Weft does not know the name.
+uint32_t retryOnFromName(std::string_view name);
 
 // VirtualService http[].fault. Percentages are kept in parts per million (Istio sends them to
 // Envoy the same way), so fractional percentages like 0.1 work.
@@ -105,7 +112,7 @@ struct FaultPolicy {
 
 // VirtualService http[].mirror / mirrors: a fire-and-forget copy of the request.
 struct MirrorPolicy {
-  uint32_t cluster = 0;  // index into Snapshot::clusters
+  uint32_t cluster = 0;      // index into Snapshot::clusters
   uint32_t ppm = 1'000'000;  // mirrorPercentage absent: 100%
 };
 
@@ -160,26 +167,26 @@ struct Endpoint {
 // client sidecar enforces them for itself). Istio's defaults are "unlimited".
 struct ConnectionPoolPolicy {
   static constexpr uint32_t kUnlimited = 0xffffffffu;
-  uint32_t max_connections = kUnlimited;           // tcp.maxConnections
-  uint32_t connect_timeout_ms = 0;                  // tcp.connectTimeout; 0: bootstrap's
-  uint32_t max_pending_requests = kUnlimited;      // http.http1MaxPendingRequests
-  uint32_t max_requests = kUnlimited;              // http.http2MaxRequests (all protocols)
-  uint32_t max_requests_per_connection = 0;        // 0: unlimited; 1 disables keep-alive
-  uint32_t max_retries = kUnlimited;               // concurrent retries
-  uint32_t idle_timeout_ms = 0;                    // http.idleTimeout; 0: bootstrap's
-  bool tcp_keepalive = false;                      // tcp.tcpKeepalive set
+  uint32_t max_connections = kUnlimited;       // tcp.maxConnections
+  uint32_t connect_timeout_ms = 0;             // tcp.connectTimeout; 0: bootstrap's
+  uint32_t max_pending_requests = kUnlimited;  // http.http1MaxPendingRequests
+  uint32_t max_requests = kUnlimited;          // http.http2MaxRequests (all protocols)
+  uint32_t max_requests_per_connection = 0;    // 0: unlimited; 1 disables keep-alive
+  uint32_t max_retries = kUnlimited;           // concurrent retries
+  uint32_t idle_timeout_ms = 0;                // http.idleTimeout; 0: bootstrap's
+  bool tcp_keepalive = false;                  // tcp.tcpKeepalive set
   uint32_t keepalive_time_s = 0, keepalive_interval_s = 0, keepalive_probes = 0;
 };
 
 // DestinationRule trafficPolicy.outlierDetection (Envoy's consecutive-error ejection).
 struct OutlierPolicy {
-  bool enabled = false;  // off unless the DestinationRule sets outlierDetection
-  uint32_t consecutive_5xx = 5;        // 0 disables
-  uint32_t consecutive_gateway = 0;    // 0 disables
+  bool enabled = false;              // off unless the DestinationRule sets outlierDetection
+  uint32_t consecutive_5xx = 5;      // 0 disables
+  uint32_t consecutive_gateway = 0;  // 0 disables
   uint32_t interval_ms = 10'000;
   uint32_t base_ejection_ms = 30'000;
   uint32_t max_ejection_percent = 10;
-  uint32_t min_health_percent = 0;     // Istio sets the panic threshold to this: 0, no panic
+  uint32_t min_health_percent = 0;  // Istio sets the panic threshold to this: 0, no panic
   bool split_local_origin = false;
   uint32_t consecutive_local_origin = 5;
 };
@@ -188,11 +195,11 @@ struct OutlierPolicy {
 struct ConsistentHashPolicy {
   enum class Key : uint8_t { kNone, kHeader, kCookie, kSourceIp, kQueryParameter };
   Key key = Key::kNone;
-  std::string name;         // header (lower-case), cookie or query parameter name
+  std::string name;  // header (lower-case), cookie or query parameter name
   std::string cookie_path;
   uint32_t cookie_ttl_s = 0;  // with a cookie key: 0 and cookie_ttl_set = session cookie
   bool cookie_ttl_set = false;
-  bool maglev = false;        // else ring hash
+  bool maglev = false;         // else ring hash
   uint64_t table_size = 1024;  // ring: minimumRingSize (1024); maglev: tableSize (65537)
 };
 

@@ -160,7 +160,7 @@ spec:
     connectionPool: {tcp: {maxConnections: 1}}
     outlierDetection: {consecutive5xxErrors: 1}
     tls: {mode: ISTIO_MUTUAL}
-    loadBalancer: {simple: RANDOM, consistentHash: {useSourceIp: true}}
+    loadBalancer: {simple: RANDOM, localityLbSetting: {enabled: true}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -180,24 +180,24 @@ spec:
   // The text starts with a newline: line numbers are one more than in the raw document.
   EXPECT_ENTRY(r.errors, w(7, 3, "exportTo"));
   EXPECT_ENTRY(r.errors, w(12, 7, "queryParams"));
-  EXPECT_ENTRY(r.errors, w(13, 5, "timeout"));
-  EXPECT_ENTRY(r.errors, w(14, 5, "retries"));
-  EXPECT_ENTRY(r.errors, w(15, 5, "fault"));
-  EXPECT_ENTRY(r.errors, w(16, 5, "mirror"));
+  // timeout, retries, fault, mirror, connectionPool and outlierDetection are supported now.
   EXPECT_ENTRY(r.errors, w(17, 5, "corsPolicy"));
   EXPECT_ENTRY(r.errors, "mesh.yaml:18:5: unknown field 'retires' in an http route");
-  EXPECT_ENTRY(r.errors, w(28, 5, "connectionPool"));
-  EXPECT_ENTRY(r.errors, w(29, 5, "outlierDetection"));
   EXPECT_ENTRY(r.errors, w(30, 5, "tls"));
-  EXPECT_ENTRY(r.errors, w(31, 36, "consistentHash"));
+  EXPECT_ENTRY(r.errors, w(31, 36, "localityLbSetting"));
   EXPECT_ENTRY(r.errors, w(38, 3, "addresses"));
   EXPECT_ENTRY(r.errors, w(42, 26, "locality"));
   EXPECT_ENTRY(r.errors, w(42, 45, "network"));
-  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 14u) << formatAll(r.errors);
-  EXPECT_EQ(r.errors.size(), 15u) << formatAll(r.errors);
+  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 8u) << formatAll(r.errors);
+  EXPECT_EQ(r.errors.size(), 9u) << formatAll(r.errors);
   // The supported parts are still read.
   ASSERT_EQ(r.resources.destination_rules.size(), 1u);
-  EXPECT_EQ(r.resources.destination_rules[0].lb, LbPolicy::kRandom);
+  const auto& policy = r.resources.destination_rules[0].policy;
+  ASSERT_TRUE(policy && policy->components.load_balancer);
+  EXPECT_EQ(policy->components.load_balancer->simple, LbPolicy::kRandom);
+  EXPECT_EQ(policy->components.connection_pool->max_connections, 1u);
+  EXPECT_TRUE(policy->components.outlier->enabled);
+  EXPECT_EQ(policy->components.outlier->consecutive_5xx, 1u);
 }
 
 TEST(ResourcesTest, ErrorsAcrossDocumentsAreCollected) {
