@@ -50,6 +50,15 @@ bool validHost(const std::string& h, bool allow_wildcard) {
   return isDnsName(h);
 }
 
+// True if the map `node` has `key` (including keys YamlMap reports as unsupported).
+bool hasKey(const YAML::Node& node, std::string_view key) {
+  if (!node.IsMap()) return false;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (it->first.IsScalar() && it->first.Scalar() == key) return true;
+  }
+  return false;
+}
+
 std::optional<LbPolicy> parseLbName(const std::string& s, bool& ok) {
   ok = true;
   if (s == "ROUND_ROBIN") return LbPolicy::kRoundRobin;
@@ -1134,7 +1143,7 @@ std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
         } else {
           ok = false;
         }
-      } else if (!d->has("exponentialDelay")) {
+      } else if (!hasKey(*n, "exponentialDelay")) {
         ctx_.error(d->mark(), "'delay' needs 'fixedDelay'");
         ok = false;
       }
@@ -1160,7 +1169,7 @@ std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
         } else {
           ok = false;
         }
-      } else if (!a->has("grpcStatus") && !a->has("http2Error")) {
+      } else if (!hasKey(*n, "grpcStatus") && !hasKey(*n, "http2Error")) {
         ctx_.error(a->mark(), "'abort' needs 'httpStatus'");
         ok = false;
       }
@@ -1177,7 +1186,6 @@ void Parser::mirrors(const YamlMap& map, const std::string& ns, std::vector<Http
   const YAML::Node* list_node = map.find("mirrors");
   if (mirror && list_node) {
     ctx_.error(map.mark(), "an http route must have only one of 'mirror', 'mirrors'");
-    return;
   }
   if (mirror) {
     auto d = destination(*mirror, ns);
