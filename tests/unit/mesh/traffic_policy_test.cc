@@ -267,11 +267,11 @@ TEST(TrafficPolicyTest, FaultPercentageForms) {
   EXPECT_EQ(f.abort_ppm, 1'000'000u);
   // Values whose binary form is just below the decimal one still round to the intended ppm.
   LoadResult r2 = compileText(kServices + vs(R"(    fault:
-      delay: {fixedDelay: 1s, percentage: {value: 0.29}}
+      delay: {fixedDelay: 1s, percentage: {value: 0.57}}
       abort: {httpStatus: 599, percentage: {value: 0.0001}}
 )"));
   ASSERT_TRUE(r2.snapshot) << formatAll(r2.errors);
-  EXPECT_EQ(firstRoute(*r2.snapshot).fault.delay_ppm, 2900u);
+  EXPECT_EQ(firstRoute(*r2.snapshot).fault.delay_ppm, 5700u);
   EXPECT_EQ(firstRoute(*r2.snapshot).fault.abort_ppm, 1u);
   EXPECT_EQ(firstRoute(*r2.snapshot).fault.abort_status, 599);
 }
