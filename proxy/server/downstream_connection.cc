@@ -933,7 +933,10 @@ void DownstreamConnection::finishExchange() {
   bool done = requestDone();
   // An upgrade the upstream refused leaves both connections in an unknown state.
   if (head_ && head_->upgrade && !tunnel_) close_after_response_ = true;
-  bool reusable = done && response_complete_ && !close_after_response_;
+  // The upstream connection is kept whether or not the client's connection closes (a client
+  // that sends Connection: close must not cost a new upstream connection per request).
+  bool upgrade_refused = head_ && head_->upgrade && !tunnel_;
+  bool reusable = done && response_complete_ && !upgrade_refused;
   if (upstream_) {
     upstream::UpstreamConnection* u = upstream_;
     upstream_ = nullptr;

@@ -55,6 +55,17 @@ def test_keepalive_reused_on_both_sides(env, web):
         f"sequential requests should reuse one pooled upstream connection: {seen}"
 
 
+def test_client_closing_its_connection_keeps_the_upstream_one(env, web):
+    web.reset_log()
+    for i in range(4):
+        with RawConn(env.proxy.outbound_port) as c:
+            c.send(req(f"/churn/{i}", extra=b"Connection: close\r\n"))
+            assert c.read_response().status == 200
+    conns = {r.conn_id for r in web.requests}
+    assert len(conns) == 1, f"a client's Connection: close must not close the pooled upstream " \
+                            f"connection: {len(conns)} upstream connections for 4 requests"
+
+
 def test_connection_close_from_client_is_honoured(env, web):
     with RawConn(env.proxy.outbound_port) as c:
         c.send(req("/bye", extra=b"Connection: close\r\n"))
