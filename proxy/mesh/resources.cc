@@ -96,6 +96,8 @@ class Parser {
   std::optional<RetryPolicy> retries(const YAML::Node& node);
   std::optional<FaultPolicy> fault(const YAML::Node& node);
   void mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out);
+  // A warning at `node`: the field is parsed and validated, but the data path ignores it.
+  void notEnforcedYet(const YAML::Node& node, std::string_view field);
   std::optional<HttpRouteDestination> destination(const YAML::Node& node, const std::string& ns);
   // An Istio Percent ({value: 0-100}) in parts per million.
   std::optional<uint32_t> percentPpm(const YAML::Node& node, std::string_view field);
@@ -509,10 +511,18 @@ std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
   return p;
 }
 
+void Parser::notEnforcedYet(const YAML::Node& node, std::string_view field) {
+  ctx_.warning(node.Mark(), "field '" + std::string(field) +
+                                "' is validated but not enforced yet: it has no effect on traffic");
+}
+
 void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
   if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
   if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
-  if (const YAML::Node* n = map.find("outlierDetection")) out.outlier = outlierDetection(*n);
+  if (const YAML::Node* n = map.find("outlierDetection")) {
+    notEnforcedYet(*n, "outlierDetection");
+    out.outlier = outlierDetection(*n);
+  }
 }
 
 std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node) {
@@ -540,6 +550,7 @@ std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node)
     }
   }
   if (hash) {
+    notEnforcedYet(*hash, "consistentHash");
     auto h = consistentHash(*hash);
     if (!h) return std::nullopt;
     lb.hash = std::move(*h);
@@ -700,6 +711,7 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
     if (auto tcp =
             YamlMap::open(ctx_, *n, "'tcp'", {"maxConnections", "connectTimeout", "tcpKeepalive"},
                           {"maxConnectionDuration", "idleTimeout"})) {
+      if (const YAML::Node* n = tcp->find("maxConnections")) notEnforcedYet(*n, "maxConnections");
       limit(*tcp, "maxConnections", p.max_connections);
       if (const YAML::Node* t = tcp->find("connectTimeout")) {
         if (auto v = duration32(*t, "connectTimeout", 1)) {
@@ -709,6 +721,7 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
         }
       }
       if (const YAML::Node* k = tcp->find("tcpKeepalive")) {
+        notEnforcedYet(*k, "tcpKeepalive");
         if (auto ka = YamlMap::open(ctx_, *k, "'tcpKeepalive'", {"probes", "time", "interval"})) {
           p.tcp_keepalive = true;
           if (const YAML::Node* v = ka->find("probes")) {
@@ -741,11 +754,15 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
                           {"http1MaxPendingRequests", "http2MaxRequests",
                            "maxRequestsPerConnection", "maxRetries", "idleTimeout"},
                           {"h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"})) {
+      if (const YAML::Node* n = http->find("http1MaxPendingRequests")) {
+        notEnforcedYet(*n, "http1MaxPendingRequests");
+      }
       limit(*http, "http1MaxPendingRequests", p.max_pending_requests);
       limit(*http, "http2MaxRequests", p.max_requests);
       limit(*http, "maxRequestsPerConnection", p.max_requests_per_connection);
       limit(*http, "maxRetries", p.max_retries);
       if (const YAML::Node* t = http->find("idleTimeout")) {
+        notEnforcedYet(*t, "connectionPool.http.idleTimeout");
         if (auto v = duration32(*t, "idleTimeout", 1)) {
           p.idle_timeout_ms = *v;
         } else {
@@ -1184,6 +1201,8 @@ std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
 void Parser::mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out) {
   const YAML::Node* mirror = map.find("mirror");
   const YAML::Node* list_node = map.find("mirrors");
+  if (mirror) notEnforcedYet(*mirror, "mirror");
+  if (list_node) notEnforcedYet(*list_node, "mirrors");
   if (mirror && list_node) {
     ctx_.error(map.mark(), "an http route must have only one of 'mirror', 'mirrors'");
   }

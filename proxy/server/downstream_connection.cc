@@ -291,6 +291,7 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   fault_abort_ = false;
   tried_count_ = 0;
   details_ = "";
+  overloaded_ = false;
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
@@ -388,6 +389,19 @@ void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
                observe::kNoHealthyUpstream);
     return;
   }
+  if (attempts_ == 0) {
+    // connectionPool.http.http2MaxRequests (Istio applies it to HTTP/1.1 as well): this
+    // worker's requests in flight to the cluster. Overflow is answered at once, never queued.
+    const upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (cs.active_requests >= cluster_->pool.max_requests) {
+      overloaded_ = true;
+      localReply(503,
+                 "upstream connect error or disconnect/reset before headers. reset reason: "
+                 "overflow",
+                 observe::kUpstreamOverflow);
+      return;
+    }
+  }
   if (!resend_same_endpoint && !pickEndpoint()) {
     localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
     return;
@@ -423,7 +437,8 @@ bool DownstreamConnection::pickEndpoint() {
   // Envoy's previous_hosts predicate, as Istio configures it: a retry prefers an endpoint not
   // tried yet, re-selecting up to five times.
   int pick = -1;
-  for (int selection = 0; selection < 6; ++selection) {
+  const bool avoid_tried = route_ == nullptr || route_->retry.retry_ignore_previous_hosts;
+  for (int selection = 0; selection < (avoid_tried ? 6 : 1); ++selection) {
     pick = upstream::pickEndpoint(cs, &observe::random64);
     if (pick < 0) return false;
     bool tried = std::find(tried_, tried_ + tried_count_, pick) != tried_ + tried_count_;
@@ -600,7 +615,8 @@ void DownstreamConnection::connectUpstream(bool allow_reuse) {
   upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
   upstream_ready_ = false;
   upstream_reused_ = false;
-  upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse);
+  upstream_ =
+      pool->acquire(this, head_->method.c_str(), allow_reuse, cluster_->pool.connect_timeout_ms);
   if (upstream_ == nullptr) {
     onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
     return;
@@ -915,6 +931,7 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   h.headers.add("content-length", len);
   h.headers.add("x-weft-error", reason);
   h.headers.add("x-request-id", request_id_);
+  if (overloaded_) h.headers.add("x-envoy-overloaded", "true");
   if (close_after_response_) h.headers.add("connection", "close");
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
@@ -931,6 +948,13 @@ bool DownstreamConnection::requestDone() const {
 
 void DownstreamConnection::finishExchange() {
   bool done = requestDone();
+  // connectionPool.http.maxRequestsPerConnection: a connection that carried its share closes.
+  const uint32_t per_connection = cluster_ ? cluster_->pool.max_requests_per_connection : 0;
+  if (upstream_ && per_connection > 0 && upstream_->requestCount() >= per_connection) {
+    upstream::UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    u->release(false);
+  }
   // An upgrade the upstream refused leaves both connections in an unknown state.
   if (head_ && head_->upgrade && !tunnel_) close_after_response_ = true;
   // The upstream connection is kept whether or not the client's connection closes (a client

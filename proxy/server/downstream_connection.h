@@ -147,6 +147,7 @@ class DownstreamConnection final : public net::TcpStream,
   bool retry_counted_ = false;    // holds one of the cluster's active retries
   bool cluster_counted_ = false;  // counted in the cluster's active requests
   bool fault_abort_ = false;      // abort after the injected delay
+  bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
   int tried_[kMaxTried] = {};
   uint8_t tried_count_ = 0;
   const char* details_ = "";  // why the exchange ended as it did (access log)

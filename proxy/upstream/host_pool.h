@@ -33,7 +33,9 @@ class HostPool {
   // A connection for one request: a live idle one when `allow_reuse`, else a new one. A new
   // connection calls handler->onUpstreamConnected() once connected (or onUpstreamFailure);
   // a reused one is ready at once (the caller checks state()). nullptr: could not even start.
-  UpstreamConnection* acquire(ResponseHandler* handler, const char* method, bool allow_reuse);
+  // `connect_timeout_ms` 0: the pool's default.
+  UpstreamConnection* acquire(ResponseHandler* handler, const char* method, bool allow_reuse,
+                              uint32_t connect_timeout_ms = 0);
 
   const std::string& address() const { return address_text_; }
   size_t idleCount() const { return idle_count_; }

@@ -157,3 +157,43 @@ def test_fault_delay_is_applied_and_flagged(mesh):
     assert r.status == 200
     assert time.monotonic() - t0 >= 0.4
     assert "DI" in ",".join(flags(p, 200))
+
+
+def dr(policy: str, host: str = "svc") -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {host}, namespace: default}}
+spec:
+  host: {host}
+  trafficPolicy:
+{policy}"""
+
+
+def test_max_requests_overflow_is_503_uo_at_once(mesh):
+    import threading
+    up = mesh.upstream("up")
+    policy = "    connectionPool: {http: {http2MaxRequests: 1}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), dr(policy)))
+    slow = threading.Thread(target=lambda: p.get_out("svc", "/delay/1500/slow", timeout=10))
+    slow.start()
+    deadline = time.monotonic() + 3
+    while not up.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/second")
+    assert time.monotonic() - t0 < 0.5, "overflow must be answered at once, not queued"
+    slow.join(10)
+    assert r.status == 503, r.describe()
+    assert r.header("x-envoy-overloaded") == "true"
+    assert b"reset reason: overflow" in r.body
+    assert "UO" in ",".join(flags(p, 503))
+    assert [q.path for q in up.requests] == ["/delay/1500/slow"]
+
+
+def test_max_requests_per_connection_one_disables_keepalive(mesh):
+    up = mesh.upstream("up")
+    policy = "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), dr(policy)))
+    for i in range(3):
+        assert p.get_out("svc", f"/n/{i}").status == 200
+    assert len({q.conn_id for q in up.requests}) == 3
