@@ -519,10 +519,7 @@ void Parser::notEnforcedYet(const YAML::Node& node, std::string_view field) {
 void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
   if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
   if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
-  if (const YAML::Node* n = map.find("outlierDetection")) {
-    notEnforcedYet(*n, "outlierDetection");
-    out.outlier = outlierDetection(*n);
-  }
+  if (const YAML::Node* n = map.find("outlierDetection")) out.outlier = outlierDetection(*n);
 }
 
 std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node) {

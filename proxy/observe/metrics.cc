@@ -289,6 +289,8 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
       {"weft_upstream_rq_retry_overflow_total",
        "Retries not made because the retry budget or maxRetries was exhausted.",
        MetricType::Counter, WEFT_READ(upstream_rq_retry_overflow)},
+      {"weft_outlier_ejections_total", "Endpoint ejections by outlier detection.",
+       MetricType::Counter, WEFT_READ(outlier_ejections)},
   };
 #undef WEFT_READ
   for (const Def& d : defs) {

@@ -439,7 +439,7 @@ bool DownstreamConnection::pickEndpoint() {
   int pick = -1;
   const bool avoid_tried = route_ == nullptr || route_->retry.retry_ignore_previous_hosts;
   for (int selection = 0; selection < (avoid_tried ? 6 : 1); ++selection) {
-    pick = upstream::pickEndpoint(cs, &observe::random64);
+    pick = upstream::pickEndpoint(cs, &observe::random64, uv_now(worker_.loop()));
     if (pick < 0) return false;
     bool tried = std::find(tried_, tried_ + tried_count_, pick) != tried_ + tried_count_;
     if (!tried) break;
@@ -458,6 +458,14 @@ bool DownstreamConnection::pickEndpoint() {
     cluster_counted_ = true;
   }
   return true;
+}
+
+void DownstreamConnection::noteOutcome(upstream::Outcome outcome) {
+  if (!endpoint_held_ || runtime_generation_ != worker_.runtimeGeneration()) return;
+  if (upstream::recordOutcome(worker_.cluster(cluster_index_), endpoint_index_, outcome,
+                              uv_now(worker_.loop()))) {
+    observe::WorkerCounters::inc(worker_.counters().outlier_ejections);
+  }
 }
 
 void DownstreamConnection::releaseEndpoint() {
@@ -571,6 +579,7 @@ void DownstreamConnection::onAttemptTimer(void* owner) {
       return;
     case AttemptTimer::kPerTry:
       if (self->response_head_sent_) return;
+      self->noteOutcome(upstream::Outcome::kLocalFailure);
       // Istio: a per-try timeout is retried only when retryOn has 5xx or gateway-error.
       if (self->maybeRetry(mesh::RetryPolicy::k5xx | mesh::RetryPolicy::kGatewayError)) return;
       self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
@@ -739,6 +748,9 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     attempt_timer_.cancel();
     attempt_timer_mode_ = AttemptTimer::kNone;
   }
+  noteOutcome(head.status < 500                          ? upstream::Outcome::kSuccess
+              : head.status >= 502 && head.status <= 504 ? upstream::Outcome::kGatewayError
+                                                         : upstream::Outcome::k5xx);
   // A retriable answer is dropped (the upstream connection with it) before any byte of it
   // reaches the client.
   if (route_ != nullptr && head.status >= 200 && maybeRetry(retryConditions(head))) return;
@@ -864,6 +876,9 @@ void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
   }
   if (!response_head_sent_) {
     if (!response_started && retryOnFreshConnection(reason)) return;
+    // Not for the keep-alive race above: a stale pooled connection says nothing about the
+    // endpoint's health.
+    noteOutcome(upstream::Outcome::kLocalFailure);
     using R = mesh::RetryPolicy;
     uint32_t conditions = R::k5xx | R::kGatewayError;
     if (reason == upstream::FailureReason::kConnectFailure) {

@@ -16,6 +16,7 @@
 #include "observe/metrics.h"
 #include "observe/request_info.h"
 #include "server/runtime.h"
+#include "upstream/load_balancer.h"
 #include "upstream/upstream_connection.h"
 
 namespace weft::server {
@@ -87,6 +88,7 @@ class DownstreamConnection final : public net::TcpStream,
   void startAttempt(bool resend_same_endpoint);
   bool pickEndpoint();
   void releaseEndpoint();
+  void noteOutcome(upstream::Outcome outcome);  // outlier detection
   uint32_t retryConditions(const http::ResponseHead& head) const;
   bool maybeRetry(uint32_t conditions);
   void sendBody(std::string_view framed);

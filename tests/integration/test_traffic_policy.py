@@ -197,3 +197,21 @@ def test_max_requests_per_connection_one_disables_keepalive(mesh):
     for i in range(3):
         assert p.get_out("svc", f"/n/{i}").status == 200
     assert len({q.conn_id for q in up.requests}) == 3
+
+
+def test_outlier_detection_ejects_a_failing_endpoint(mesh):
+    up = mesh.upstream("up")
+    dead = free_port()
+    policy = ("    outlierDetection: {consecutive5xxErrors: 1, maxEjectionPercent: 100,\n"
+              "                       baseEjectionTime: 30s, interval: 1s}\n")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": dead}, {"port": up.port}]),
+                             dr(policy)))
+    for i in range(30):
+        assert p.get_out("svc", f"/o/{i}").status == 200  # default retries cover the failure
+    text = p.metrics()
+    assert metric_sum(text, "weft_outlier_ejections_total") == 1
+    assert metric_sum(text, "weft_upstream_cx_connect_fail_total") == 1, \
+        "once ejected, the dead endpoint must not be tried again"
+    clusters = p.admin("/clusters").body.decode()
+    assert f"127.0.0.1:{dead}::health_flags::/failed_outlier_check" in clusters, clusters
+    assert f"127.0.0.1:{up.port}::health_flags::healthy" in clusters

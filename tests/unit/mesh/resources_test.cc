@@ -180,12 +180,11 @@ spec:
   // The text starts with a newline: line numbers are one more than in the raw document.
   EXPECT_ENTRY(r.errors, w(7, 3, "exportTo"));
   EXPECT_ENTRY(r.errors, w(12, 7, "queryParams"));
-  // timeout, retries and fault are supported now; mirror, connectionPool.tcp.maxConnections and
-  // outlierDetection are validated, and warned about as not enforced yet.
+  // timeout, retries, fault and outlierDetection are supported now; mirror and
+  // connectionPool.tcp.maxConnections are validated, and warned about as not enforced yet.
   const std::string later = "' is validated but not enforced yet: it has no effect on traffic";
   EXPECT_ENTRY(r.errors, "mesh.yaml:16:13: warning: field 'mirror" + later);
   EXPECT_ENTRY(r.errors, "mesh.yaml:28:44: warning: field 'maxConnections" + later);
-  EXPECT_ENTRY(r.errors, "mesh.yaml:29:23: warning: field 'outlierDetection" + later);
   EXPECT_ENTRY(r.errors, w(17, 5, "corsPolicy"));
   EXPECT_ENTRY(r.errors, "mesh.yaml:18:5: unknown field 'retires' in an http route");
   EXPECT_ENTRY(r.errors, w(30, 5, "tls"));
@@ -193,8 +192,8 @@ spec:
   EXPECT_ENTRY(r.errors, w(38, 3, "addresses"));
   EXPECT_ENTRY(r.errors, w(42, 26, "locality"));
   EXPECT_ENTRY(r.errors, w(42, 45, "network"));
-  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 11u) << formatAll(r.errors);
-  EXPECT_EQ(r.errors.size(), 12u) << formatAll(r.errors);
+  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 10u) << formatAll(r.errors);
+  EXPECT_EQ(r.errors.size(), 11u) << formatAll(r.errors);
   // The supported parts are still read.
   ASSERT_EQ(r.resources.destination_rules.size(), 1u);
   const auto& policy = r.resources.destination_rules[0].policy;
