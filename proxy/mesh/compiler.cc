@@ -376,7 +376,18 @@ std::optional<Route> Compiler::compileRoute(const VirtualService& vs, const Http
     route.total_weight += rd.weight;
     route.destinations.push_back(std::move(rd));
   }
-  if (route.destinations.empty()) return std::nullopt;
+  if (rule.redirect) {
+    route.redirect = rule.redirect;
+    // Istio resolves FROM_REQUEST_PORT to the port of the route table being generated.
+    if (rule.redirect->derive_port == RedirectAction::DerivePort::kFromRequestPort) {
+      route.redirect->port = port;
+    }
+  }
+  route.direct_response = rule.direct_response;
+  route.cors = rule.cors;
+  if (route.destinations.empty() && !route.redirect && !route.direct_response) {
+    return std::nullopt;
+  }
   route.rewrite_uri = rule.rewrite_uri;
   route.rewrite_authority = rule.rewrite_authority;
   route.request_headers = rule.request_headers;
@@ -395,6 +406,8 @@ std::optional<Route> Compiler::compileRoute(const VirtualService& vs, const Http
     mp.ppm = m.ppm;
     route.mirrors.push_back(mp);
   }
+  // Envoy mirrors only requests it forwards: redirect and direct-response routes have none.
+  if (route.redirect || route.direct_response) route.mirrors.clear();
   return route;
 }
 

@@ -111,6 +111,10 @@ class Parser {
   std::optional<HttpRouteDestination> routeDestination(const YAML::Node& node,
                                                        const std::string& ns);
   std::optional<StringMatch> stringMatch(const YAML::Node& node, std::string_view field);
+  void queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out);
+  std::optional<RedirectAction> redirect(const YAML::Node& node);
+  std::optional<DirectResponseAction> directResponse(const YAML::Node& node);
+  std::optional<CorsPolicy> corsPolicy(const YAML::Node& node);
   void headerMatches(const YAML::Node& node, std::string_view field, bool invert,
                      std::vector<HeaderMatch>& out);
   void headers(const YAML::Node& node, HeaderOperations& request, HeaderOperations& response);
@@ -547,7 +551,6 @@ std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node)
     }
   }
   if (hash) {
-    notEnforcedYet(*hash, "consistentHash");
     auto h = consistentHash(*hash);
     if (!h) return std::nullopt;
     lb.hash = std::move(*h);
@@ -941,10 +944,11 @@ void Parser::virtualService(ObjectMeta meta, const YAML::Node& spec) {
 }
 
 std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::string& ns) {
-  auto map = YamlMap::open(ctx_, node, "an http route",
-                           {"name", "match", "route", "rewrite", "headers", "timeout", "retries",
-                            "fault", "mirror", "mirrorPercent", "mirrorPercentage", "mirrors"},
-                           {"redirect", "directResponse", "delegate", "corsPolicy"});
+  auto map = YamlMap::open(
+      ctx_, node, "an http route",
+      {"name", "match", "route", "rewrite", "headers", "timeout", "retries", "fault", "mirror",
+       "mirrorPercent", "mirrorPercentage", "mirrors", "redirect", "directResponse", "corsPolicy"},
+      {"delegate"});
   if (!map) return std::nullopt;
   HttpRoute r;
   r.pos = ctx_.pos(node.Mark());
@@ -957,30 +961,57 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
     });
   }
   const YAML::Node* route = map->find("route");
-  if (!route) {
-    bool other_action = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node key_node = it->first;
-      if (!key_node.IsScalar()) continue;
-      const std::string key = key_node.Scalar();
-      if (key == "redirect" || key == "directResponse" || key == "delegate") other_action = true;
+  const YAML::Node* redirect_node = map->find("redirect");
+  const YAML::Node* direct_node = map->find("directResponse");
+  bool ok = true;
+  // Istio's validateHTTPRouteConflict: route, redirect and directResponse exclude one another;
+  // rewrite and fault make no sense without a route.
+  if (redirect_node || direct_node) {
+    const char* action = redirect_node ? "redirect" : "directResponse";
+    if (redirect_node && direct_node) {
+      ctx_.error(direct_node->Mark(),
+                 "an http route cannot have both 'redirect' and 'directResponse'");
+      ok = false;
     }
-    if (other_action) {
+    for (const char* other : {"route", "rewrite", "fault"}) {
+      if (const YAML::Node* o = map->find(other)) {
+        ctx_.error(o->Mark(), std::string("an http route cannot have both '") + action + "' and '" +
+                                  other + "'");
+        ok = false;
+      }
+    }
+    if (redirect_node) {
+      if (auto v = redirect(*redirect_node)) {
+        r.redirect = std::move(*v);
+      } else {
+        ok = false;
+      }
+    }
+    if (direct_node) {
+      if (auto v = directResponse(*direct_node)) {
+        r.direct_response = std::move(*v);
+      } else {
+        ok = false;
+      }
+    }
+  } else if (!route) {
+    if (node["delegate"]) {
       ctx_.warning(node.Mark(), "this http route has no 'route' Weft can use and is skipped");
     } else {
-      ctx_.error(node.Mark(), "an http route needs 'route'");
+      ctx_.error(node.Mark(), "an http route needs 'route', 'redirect' or 'directResponse'");
     }
     return std::nullopt;
   }
-  bool ok = route->IsSequence();
-  list(*route, "route", [&](const YAML::Node& item) {
-    if (auto d = routeDestination(item, ns)) {
-      r.route.push_back(std::move(*d));
-    } else {
-      ok = false;
-    }
-  });
-  if (route->IsSequence() && route->size() == 0) {
+  if (route && !r.redirect && !r.direct_response && ok)
+    list(*route, "route", [&](const YAML::Node& item) {
+      if (auto d = routeDestination(item, ns)) {
+        r.route.push_back(std::move(*d));
+      } else {
+        ok = false;
+      }
+    });
+  if (route && !route->IsSequence()) ok = false;
+  if (route && route->IsSequence() && route->size() == 0) {
     ctx_.error(route->Mark(), "'route' must not be empty");
     ok = false;
   }
@@ -1021,6 +1052,13 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
     if (auto v = fault(*n)) r.fault = *v;
   }
   mirrors(*map, ns, r.mirrors);
+  if (const YAML::Node* n = map->find("corsPolicy")) {
+    if (auto v = corsPolicy(*n)) {
+      r.cors = std::move(*v);
+    } else {
+      ok = false;
+    }
+  }
   if (!ok) return std::nullopt;
   return r;
 }
@@ -1273,8 +1311,8 @@ std::optional<HttpRouteDestination> Parser::destination(const YAML::Node& node,
 std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
   auto map = YamlMap::open(ctx_, node, "a match",
                            {"name", "uri", "method", "headers", "withoutHeaders", "ignoreUriCase",
-                            "port", "sourceLabels", "sourceNamespace", "gateways"},
-                           {"scheme", "authority", "queryParams", "statPrefix"});
+                            "port", "sourceLabels", "sourceNamespace", "gateways", "queryParams"},
+                           {"scheme", "authority", "statPrefix"});
   if (!map) return std::nullopt;
   HttpMatch m;
   if (const YAML::Node* n = map->find("name")) {
@@ -1287,6 +1325,7 @@ std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
   if (const YAML::Node* n = map->find("withoutHeaders")) {
     headerMatches(*n, "withoutHeaders", true, m.match.headers);
   }
+  if (const YAML::Node* n = map->find("queryParams")) queryParamMatches(*n, m.match.query_params);
   if (const YAML::Node* n = map->find("ignoreUriCase")) {
     auto v = readBool(ctx_, *n, "ignoreUriCase");
     if (v && *v && m.match.uri) {
@@ -1352,6 +1391,309 @@ std::optional<StringMatch> Parser::stringMatch(const YAML::Node& node, std::stri
     m.regex = std::move(re);
   }
   return m;
+}
+
+void Parser::queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out) {
+  auto map = YamlMap::openAny(ctx_, node, "'queryParams'");
+  if (!map) return;
+  for (const auto& e : map->entries()) {
+    if (e.key.empty()) {
+      ctx_.error(e.key_node.Mark(), "a query parameter name must not be empty");
+      continue;
+    }
+    // `key: {}` (and a null value) is Envoy's matcher without a pattern: the parameter must be
+    // present with an empty value, exactly like `exact: ""`.
+    StringMatch sm;
+    sm.kind = StringMatch::Kind::kExact;
+    if (!e.value.IsNull()) {
+      auto m = stringMatch(e.value, e.key);
+      if (!m) continue;
+      if (m->kind != StringMatch::Kind::kPresent) sm = std::move(*m);
+    }
+    out.push_back(QueryParamMatch{e.key, std::move(sm)});
+  }
+}
+
+std::optional<RedirectAction> Parser::redirect(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'redirect'",
+                           {"uri", "authority", "port", "derivePort", "scheme", "redirectCode"});
+  if (!map) return std::nullopt;
+  RedirectAction a;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("uri")) {
+    if (auto v = readString(ctx_, *n, "uri")) {
+      a.uri = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("authority")) {
+    if (auto v = readString(ctx_, *n, "authority")) {
+      a.authority = *v;
+    } else {
+      ok = false;
+    }
+  }
+  const YAML::Node* port = map->find("port");
+  const YAML::Node* derive = map->find("derivePort");
+  if (port && derive) {
+    ctx_.error(derive->Mark(), "'redirect' may have only one of 'port' and 'derivePort'");
+    ok = false;
+  }
+  if (port) {
+    if (auto v = readPort(ctx_, *port, "port")) {
+      a.port = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (derive) {
+    if (auto v = readString(ctx_, *derive, "derivePort")) {
+      if (*v == "FROM_PROTOCOL_DEFAULT") {
+        a.derive_port = RedirectAction::DerivePort::kFromProtocolDefault;
+      } else if (*v == "FROM_REQUEST_PORT") {
+        a.derive_port = RedirectAction::DerivePort::kFromRequestPort;
+      } else {
+        ctx_.error(derive->Mark(),
+                   "derivePort must be FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT, "
+                   "not " +
+                       q(*v));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("scheme")) {
+    if (auto v = readString(ctx_, *n, "scheme")) {
+      if (!v->empty() && *v != "http" && *v != "https") {
+        ctx_.error(n->Mark(), "redirect scheme must be \"http\" or \"https\", not " + q(*v));
+        ok = false;
+      } else {
+        a.scheme = *v;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("redirectCode")) {
+    if (auto v = readUint(ctx_, *n, "redirectCode", 0, std::numeric_limits<uint32_t>::max())) {
+      if (*v == 0) {
+        a.code = 301;  // proto default: unset
+      } else if (*v < 300 || *v > 399) {
+        ctx_.error(n->Mark(), std::to_string(*v) + " is not a valid redirect code, must be 3xx");
+        ok = false;
+      } else if (*v != 301 && *v != 302 && *v != 303 && *v != 307 && *v != 308) {
+        // Istio accepts any 3xx but only turns these five into an Envoy redirect.
+        ctx_.error(n->Mark(), "redirect code " + std::to_string(*v) +
+                                  " is not supported (Istio/Envoy: 301, 302, 303, 307 or 308)");
+        ok = false;
+      } else {
+        a.code = static_cast<uint16_t>(*v);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && a.uri.empty() && a.authority.empty() && !port && !derive && a.scheme.empty()) {
+    ctx_.error(map->mark(), "redirect must specify uri, authority, scheme, or port");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return a;
+}
+
+namespace {
+
+// Protobuf's JSON form of `bytes`: standard or URL-safe base64, padding optional.
+std::optional<std::string> decodeBase64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<DirectResponseAction> Parser::directResponse(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'directResponse'", {"status", "body"});
+  if (!map) return std::nullopt;
+  DirectResponseAction a;
+  bool ok = false;
+  if (const YAML::Node* n = map->require("status")) {
+    // Istio's ValidateHTTPStatus.
+    if (auto v = readUint(ctx_, *n, "status", 0, std::numeric_limits<uint32_t>::max())) {
+      if (*v < 200 || *v > 599) {
+        ctx_.error(n->Mark(), "HTTP status " + std::to_string(*v) + " is not in range 200-599");
+      } else {
+        a.status = static_cast<uint16_t>(*v);
+        ok = true;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("body")) {
+    if (auto body = YamlMap::open(ctx_, *n, "'body'", {"string", "bytes"})) {
+      const YAML::Node* str = body->find("string");
+      const YAML::Node* bytes = body->find("bytes");
+      if (str && bytes) {
+        ctx_.error(bytes->Mark(), "'body' must have only one of string, bytes");
+        ok = false;
+      } else if (str) {
+        if (auto v = readString(ctx_, *str, "string")) {
+          a.body = *v;
+        } else {
+          ok = false;
+        }
+      } else if (bytes) {
+        if (auto v = readString(ctx_, *bytes, "bytes")) {
+          if (auto decoded = decodeBase64(*v)) {
+            a.body = std::move(*decoded);
+          } else {
+            ctx_.error(bytes->Mark(), "'bytes' must be base64, not " + q(*v));
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (a.body.size() > 1024 * 1024) {
+        ctx_.warning(n->Mark(), "a direct response body larger than 1MB may hurt performance");
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return a;
+}
+
+std::optional<CorsPolicy> Parser::corsPolicy(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'corsPolicy'",
+                           {"allowOrigins", "allowOrigin", "allowMethods", "allowHeaders",
+                            "exposeHeaders", "maxAge", "allowCredentials", "unmatchedPreflights"});
+  if (!map) return std::nullopt;
+  CorsPolicy p;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("allowOrigins")) {
+    list(*n, "allowOrigins", [&](const YAML::Node& item) {
+      auto m = stringMatch(item, "allowOrigins");
+      if (!m) {
+        ok = false;
+        return;
+      }
+      if (m->kind == StringMatch::Kind::kPresent || m->value.empty()) {
+        ctx_.error(item.Mark(), "an allowOrigins entry needs a non-empty exact, prefix or regex");
+        ok = false;
+        return;
+      }
+      p.allow_origins.push_back(std::move(*m));
+    });
+  }
+  if (const YAML::Node* n = map->find("allowOrigin")) {
+    // Deprecated exact-match list; Istio ignores it when allowOrigins is set.
+    if (auto v = readStringList(ctx_, *n, "allowOrigin")) {
+      if (map->has("allowOrigins")) {
+        ctx_.warning(n->Mark(), "'allowOrigin' is ignored because 'allowOrigins' is set");
+      } else {
+        for (const auto& o : *v) {
+          StringMatch m;
+          m.kind = StringMatch::Kind::kExact;
+          m.value = o;
+          p.allow_origins.push_back(std::move(m));
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("allowMethods")) {
+    static constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    if (auto v = readStringList(ctx_, *n, "allowMethods")) {
+      for (const auto& m : *v) {
+        if (std::find(std::begin(kMethods), std::end(kMethods), m) == std::end(kMethods)) {
+          ctx_.error(n->Mark(), q(m) + " is not a supported HTTP method");
+          ok = false;
+        }
+      }
+      p.allow_methods = *v;
+    } else {
+      ok = false;
+    }
+  }
+  auto headerList = [&](const char* key, std::vector<std::string>& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    auto v = readStringList(ctx_, *n, key);
+    if (!v) {
+      ok = false;
+      return;
+    }
+    for (const auto& h : *v) {
+      if (!isHttpToken(h)) {
+        ctx_.error(n->Mark(), "invalid header name " + q(h) + " in " + q(key));
+        ok = false;
+      }
+    }
+    out = *v;
+  };
+  headerList("allowHeaders", p.allow_headers);
+  headerList("exposeHeaders", p.expose_headers);
+  if (const YAML::Node* n = map->find("maxAge")) {
+    if (auto v = readDurationMs(ctx_, *n, "maxAge", 1, std::numeric_limits<uint64_t>::max() / 2)) {
+      if (*v % 1000 != 0) {
+        ctx_.error(n->Mark(), "'maxAge' is accurate only to seconds precision");
+        ok = false;
+      } else {
+        p.max_age_s = *v / 1000;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("allowCredentials")) {
+    if (auto v = readBool(ctx_, *n, "allowCredentials")) {
+      p.allow_credentials = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("unmatchedPreflights")) {
+    if (auto v = readString(ctx_, *n, "unmatchedPreflights")) {
+      if (*v == "IGNORE") {
+        p.forward_unmatched_preflights = false;
+      } else if (*v == "FORWARD" || *v == "UNSPECIFIED") {
+        p.forward_unmatched_preflights = true;
+      } else {
+        ctx_.error(n->Mark(), "unmatchedPreflights must be FORWARD or IGNORE, not " + q(*v));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
 }
 
 void Parser::headerMatches(const YAML::Node& node, std::string_view field, bool invert,

@@ -149,6 +149,11 @@ struct HttpRoute {
   RetryPolicy retry;        // Istio's default policy when `retries` is absent
   FaultPolicy fault;
   std::vector<HttpMirror> mirrors;
+  // Exclusive with `route`. derivePort FROM_REQUEST_PORT is resolved per service port by the
+  // compiler.
+  std::optional<RedirectAction> redirect;
+  std::optional<DirectResponseAction> direct_response;
+  std::optional<CorsPolicy> cors;
   SourcePos pos;
 };
 

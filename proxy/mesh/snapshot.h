@@ -41,6 +41,15 @@ struct HeaderMatch {
   bool invert = false;  // withoutHeaders
 };
 
+// http[].match[].queryParams entry. The value is compared as it appears in the request (no
+// percent-decoding); the first occurrence of the parameter counts, and `?key` (or `key=`) has
+// the value "". `{}` and `exact: ""` both mean "present with an empty value" (Envoy's
+// QueryParameterMatcher without a matcher), so `match` is never kPresent here.
+struct QueryParamMatch {
+  std::string name;
+  StringMatch match;
+};
+
 // One entry of a VirtualService http[].match list: all its fields must match.
 struct RouteMatch {
   std::string name;
@@ -48,6 +57,7 @@ struct RouteMatch {
                                    // (prefix: against the start of the path)
   std::optional<StringMatch> method;
   std::vector<HeaderMatch> headers;
+  std::vector<QueryParamMatch> query_params;
 };
 
 struct HeaderOperations {
@@ -116,6 +126,37 @@ struct MirrorPolicy {
   uint32_t ppm = 1'000'000;  // mirrorPercentage absent: 100%
 };
 
+// VirtualService http[].redirect: the proxy answers with a 3xx and a Location header built as
+// Envoy's RedirectAction does (see router::redirectLocation).
+struct RedirectAction {
+  enum class DerivePort : uint8_t { kNone, kFromProtocolDefault, kFromRequestPort };
+  std::string uri;        // replaces the whole path; empty: the request's path
+  std::string authority;  // replaces the host (and port); empty: the request's Host
+  // Explicit port of the Location; 0: none. FROM_REQUEST_PORT is resolved to the service port
+  // of the route table when compiling (what Istio does: Envoy cannot derive it per request).
+  uint16_t port = 0;
+  DerivePort derive_port = DerivePort::kNone;  // as written, for the config dump
+  std::string scheme;                          // "http"/"https"; empty: the request's scheme
+  uint16_t code = 301;                         // 301, 302, 303, 307 or 308
+};
+
+// VirtualService http[].directResponse: the proxy answers with this status and body.
+struct DirectResponseAction {
+  uint16_t status = 200;
+  std::string body;  // body.string, or body.bytes base64-decoded; empty: no body
+};
+
+// VirtualService http[].corsPolicy, in the form Istio hands to Envoy's CORS filter.
+struct CorsPolicy {
+  std::vector<StringMatch> allow_origins;  // allowOrigins, or allowOrigin as exact matches
+  std::vector<std::string> allow_methods;
+  std::vector<std::string> allow_headers;
+  std::vector<std::string> expose_headers;
+  std::optional<uint64_t> max_age_s;  // Access-Control-Max-Age; absent: not sent
+  bool allow_credentials = false;
+  bool forward_unmatched_preflights = true;  // unmatchedPreflights: FORWARD (default) / IGNORE
+};
+
 struct Route {
   std::string name;  // "<virtualservice>.<namespace>" and the route's own name, for logs
   std::vector<RouteMatch> matches;  // ORed; empty matches every request
@@ -129,6 +170,10 @@ struct Route {
   RetryPolicy retry;
   FaultPolicy fault;
   std::vector<MirrorPolicy> mirrors;
+  // Exclusive with destinations: a route with a redirect or direct response has none.
+  std::optional<RedirectAction> redirect;
+  std::optional<DirectResponseAction> direct_response;
+  std::optional<CorsPolicy> cors;
 };
 
 // The routes of one service port.

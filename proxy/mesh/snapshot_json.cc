@@ -162,6 +162,41 @@ Json clusterJson(const Cluster& c) {
   return j;
 }
 
+Json redirectJson(const RedirectAction& a) {
+  Json j;
+  j["uri"] = a.uri;
+  j["authority"] = a.authority;
+  j["port"] = a.port;
+  switch (a.derive_port) {
+    case RedirectAction::DerivePort::kNone:
+      j["derive_port"] = nullptr;
+      break;
+    case RedirectAction::DerivePort::kFromProtocolDefault:
+      j["derive_port"] = "FROM_PROTOCOL_DEFAULT";
+      break;
+    case RedirectAction::DerivePort::kFromRequestPort:
+      j["derive_port"] = "FROM_REQUEST_PORT";
+      break;
+  }
+  j["scheme"] = a.scheme;
+  j["code"] = a.code;
+  return j;
+}
+
+Json corsJson(const CorsPolicy& c) {
+  Json j;
+  Json origins = Json::array();
+  for (const auto& m : c.allow_origins) origins.push_back(stringMatchJson(m));
+  j["allow_origins"] = std::move(origins);
+  j["allow_methods"] = c.allow_methods;
+  j["allow_headers"] = c.allow_headers;
+  j["expose_headers"] = c.expose_headers;
+  j["max_age_s"] = c.max_age_s ? Json(*c.max_age_s) : Json(nullptr);
+  j["allow_credentials"] = c.allow_credentials;
+  j["unmatched_preflights"] = c.forward_unmatched_preflights ? "FORWARD" : "IGNORE";
+  return j;
+}
+
 Json routeJson(const Route& r, const Snapshot& s) {
   Json j;
   j["name"] = r.name;
@@ -180,6 +215,11 @@ Json routeJson(const Route& r, const Snapshot& s) {
       headers.push_back(std::move(hj));
     }
     mj["headers"] = std::move(headers);
+    Json params = Json::array();
+    for (const auto& qp : m.query_params) {
+      params.push_back({{"name", qp.name}, {"match", stringMatchJson(qp.match)}});
+    }
+    mj["query_params"] = std::move(params);
     matches.push_back(std::move(mj));
   }
   j["match"] = std::move(matches);
@@ -209,6 +249,14 @@ Json routeJson(const Route& r, const Snapshot& s) {
     mirrors.push_back(std::move(mj));
   }
   j["mirrors"] = std::move(mirrors);
+  j["redirect"] = r.redirect ? redirectJson(*r.redirect) : Json(nullptr);
+  if (r.direct_response) {
+    j["direct_response"] = {{"status", r.direct_response->status},
+                            {"body", r.direct_response->body}};
+  } else {
+    j["direct_response"] = nullptr;
+  }
+  j["cors"] = r.cors ? corsJson(*r.cors) : Json(nullptr);
   return j;
 }
 

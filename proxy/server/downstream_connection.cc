@@ -292,6 +292,7 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   tried_count_ = 0;
   details_ = "";
   overloaded_ = false;
+  set_cookie_.clear();
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
@@ -437,13 +438,21 @@ bool DownstreamConnection::pickEndpoint() {
   // Envoy's previous_hosts predicate, as Istio configures it: a retry prefers an endpoint not
   // tried yet, re-selecting up to five times.
   int pick = -1;
+  const uint64_t now = uv_now(worker_.loop());
+  uint64_t hash;
+  if (!cs.hash_ring.empty() && requestHash(cs.cluster->hash, hash)) {
+    // consistentHash: the key decides; retries stay on the key's endpoint (Istio does not set
+    // the previous-hosts predicate with consistent hashing).
+    pick = cs.hash_ring.pick(hash, [&](int i) { return !cs.endpoints[i].ejectedAt(now); });
+  }
   const bool avoid_tried = route_ == nullptr || route_->retry.retry_ignore_previous_hosts;
-  for (int selection = 0; selection < (avoid_tried ? 6 : 1); ++selection) {
-    pick = upstream::pickEndpoint(cs, &observe::random64, uv_now(worker_.loop()));
+  for (int selection = 0; pick < 0 && selection < (avoid_tried ? 6 : 1); ++selection) {
+    pick = upstream::pickEndpoint(cs, &observe::random64, now);
     if (pick < 0) return false;
     bool tried = std::find(tried_, tried_ + tried_count_, pick) != tried_ + tried_count_;
-    if (!tried) break;
+    if (tried && selection < 5 && avoid_tried) pick = -1;
   }
+  if (pick < 0) return false;
   if (tried_count_ < kMaxTried) tried_[tried_count_++] = pick;
   endpoint_index_ = pick;
   upstream::EndpointState& es = cs.endpoints[pick];
@@ -466,6 +475,92 @@ void DownstreamConnection::noteOutcome(upstream::Outcome outcome) {
                               uv_now(worker_.loop()))) {
     observe::WorkerCounters::inc(worker_.counters().outlier_ejections);
   }
+}
+
+namespace {
+
+// The value of `name` in a Cookie header ("a=1; b=2"), if present.
+std::optional<std::string_view> cookieValue(const http::HeaderMap& headers, std::string_view name) {
+  std::optional<std::string_view> found;
+  headers.forEach([&](std::string_view n, std::string_view v) {
+    if (found || !http::equalsIgnoreCase(n, "cookie")) return;
+    while (!v.empty()) {
+      size_t end = v.find(';');
+      std::string_view item = v.substr(0, end);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      size_t eq = item.find('=');
+      if (eq != std::string_view::npos && item.substr(0, eq) == name) {
+        found = item.substr(eq + 1);
+        return;
+      }
+      if (end == std::string_view::npos) break;
+      v.remove_prefix(end + 1);
+    }
+  });
+  return found;
+}
+
+// The value of query parameter `name` in "/path?a=1&b=2" (first occurrence), if present.
+std::optional<std::string_view> queryValue(std::string_view path, std::string_view name) {
+  size_t q = path.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = path.substr(q + 1);
+  while (!query.empty()) {
+    size_t end = query.find('&');
+    std::string_view item = query.substr(0, end);
+    size_t eq = item.find('=');
+    if (item.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+    }
+    if (end == std::string_view::npos) break;
+    query.remove_prefix(end + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool DownstreamConnection::requestHash(const mesh::ConsistentHashPolicy& policy, uint64_t& hash) {
+  using Key = mesh::ConsistentHashPolicy::Key;
+  std::optional<std::string_view> value;
+  switch (policy.key) {
+    case Key::kNone:
+      return false;
+    case Key::kHeader:
+      value = head_->headers.get(policy.name);
+      break;
+    case Key::kCookie:
+      value = cookieValue(head_->headers, policy.name);
+      if (!value && policy.cookie_ttl_set) {
+        // No cookie yet: make one, hash this request by it, and hand it to the client so its
+        // next requests land on the same endpoint (Envoy's generated cookie).
+        char hex[17];
+        uint64_t r = observe::random64();
+        for (int i = 15; i >= 0; --i, r >>= 4) hex[i] = "0123456789abcdef"[r & 0xf];
+        hex[16] = '\0';
+        set_cookie_ = policy.name + "=" + hex;
+        if (!policy.cookie_path.empty()) set_cookie_ += "; Path=" + policy.cookie_path;
+        if (policy.cookie_ttl_s > 0)
+          set_cookie_ += "; Max-Age=" + std::to_string(policy.cookie_ttl_s);
+        set_cookie_ += "; HttpOnly";
+        hash = upstream::hashKey(std::string_view(hex, 16));
+        return true;
+      }
+      break;
+    case Key::kSourceIp: {
+      std::string_view ip(remote_address_);
+      if (size_t colon = ip.rfind(':'); colon != std::string_view::npos) ip = ip.substr(0, colon);
+      value = ip;
+      break;
+    }
+    case Key::kQueryParameter:
+      value = queryValue(head_->path, policy.name);
+      break;
+  }
+  // No key in this request: the load balancer's ordinary choice (as Envoy falls back).
+  if (!value) return false;
+  hash = upstream::hashKey(*value);
+  return true;
 }
 
 void DownstreamConnection::releaseEndpoint() {
@@ -766,6 +861,7 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     if (destination_) router::applyHeaderOperations(destination_->response_headers, head.headers);
   }
   head.headers.set("x-request-id", request_id_);
+  if (!set_cookie_.empty()) head.headers.add("set-cookie", set_cookie_);
   if (inbound_) {
     head.headers.set(observe::kPeerHeader, runtime_->peer_header);
   } else {

@@ -89,6 +89,8 @@ class DownstreamConnection final : public net::TcpStream,
   bool pickEndpoint();
   void releaseEndpoint();
   void noteOutcome(upstream::Outcome outcome);  // outlier detection
+  // consistentHash: the request's key hashed; false when the request has no key.
+  bool requestHash(const mesh::ConsistentHashPolicy& policy, uint64_t& hash);
   uint32_t retryConditions(const http::ResponseHead& head) const;
   bool maybeRetry(uint32_t conditions);
   void sendBody(std::string_view framed);
@@ -150,6 +152,7 @@ class DownstreamConnection final : public net::TcpStream,
   bool cluster_counted_ = false;  // counted in the cluster's active requests
   bool fault_abort_ = false;      // abort after the injected delay
   bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
+  std::string set_cookie_;        // a generated consistent-hash cookie for the response
   int tried_[kMaxTried] = {};
   uint8_t tried_count_ = 0;
   const char* details_ = "";  // why the exchange ended as it did (access log)

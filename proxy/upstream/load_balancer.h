@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "mesh/snapshot.h"
+#include "upstream/hash_ring.h"
 
 namespace weft::upstream {
 
@@ -77,6 +78,8 @@ struct ClusterState {
   // cluster in flight, and how many of them are retries.
   uint32_t active_requests = 0;
   uint32_t active_retries = 0;
+  // consistentHash: the ring or Maglev table over `endpoints` (empty without a hash policy).
+  HashRing hash_ring;
 };
 
 // Index of the endpoint for the next request, or -1 when the cluster has none (or none

@@ -215,3 +215,38 @@ def test_outlier_detection_ejects_a_failing_endpoint(mesh):
     clusters = p.admin("/clusters").body.decode()
     assert f"127.0.0.1:{dead}::health_flags::/failed_outlier_check" in clusters, clusters
     assert f"127.0.0.1:{up.port}::health_flags::healthy" in clusters
+
+
+def three_endpoints(mesh):
+    ups = [mesh.upstream(f"up{i}") for i in range(3)]
+    return ups, service_entry("svc", [{"port": u.port} for u in ups])
+
+
+def served_by(r):
+    return r.json()["upstream"]
+
+
+def test_consistent_hash_on_a_header_keeps_a_user_on_one_endpoint(mesh):
+    ups, se = three_endpoints(mesh)
+    policy = "    loadBalancer: {consistentHash: {httpHeaderName: x-user}}\n"
+    p = mesh.proxy(join_docs(se, dr(policy)))
+    seen = {}
+    for user in ["ana", "bo", "cy", "di", "ed", "flo", "gus", "hal"]:
+        hosts = {served_by(p.get_out("svc", "/h", headers={"x-user": user})) for _ in range(5)}
+        assert len(hosts) == 1, f"user {user} went to {hosts}"
+        seen[user] = hosts.pop()
+    assert len(set(seen.values())) > 1, f"8 users should not all hash to one endpoint: {seen}"
+
+
+def test_consistent_hash_cookie_is_generated_and_then_honoured(mesh):
+    ups, se = three_endpoints(mesh)
+    policy = ("    loadBalancer:\n"
+              "      consistentHash: {httpCookie: {name: sticky, path: /, ttl: 60s}}\n")
+    p = mesh.proxy(join_docs(se, dr(policy)))
+    first = p.get_out("svc", "/c")
+    cookie = first.header("set-cookie")
+    assert cookie and cookie.startswith("sticky="), first.describe()
+    assert "Max-Age=60" in cookie and "Path=/" in cookie
+    value = cookie.split(";")[0]
+    hosts = {served_by(p.get_out("svc", "/c", headers={"Cookie": value})) for _ in range(6)}
+    assert hosts == {served_by(first)}, "the cookie must lead back to the first endpoint"

@@ -860,16 +860,18 @@ spec:
     outlierDetection: {consecutive5xxErrors: 3}
 )");
   ASSERT_TRUE(r.snapshot) << testing::formatAll(r.errors);
-  for (const char* field : {"consistentHash", "maxConnections", "tcpKeepalive",
-                            "http1MaxPendingRequests", "connectionPool.http.idleTimeout"}) {
+  for (const char* field : {"maxConnections", "tcpKeepalive", "http1MaxPendingRequests",
+                            "connectionPool.http.idleTimeout"}) {
     EXPECT_EQ(testing::matching(r.errors, std::string("field '") + field + "' is validated").size(),
               1u)
         << field << "\n"
         << testing::formatAll(r.errors);
   }
-  // maxRetries (with the retry budget) and outlierDetection are enforced: no warning.
+  // maxRetries (with the retry budget), outlierDetection and consistentHash are enforced.
   EXPECT_TRUE(testing::matching(r.errors, "'maxRetries'").empty()) << testing::formatAll(r.errors);
   EXPECT_TRUE(testing::matching(r.errors, "'outlierDetection'").empty())
+      << testing::formatAll(r.errors);
+  EXPECT_TRUE(testing::matching(r.errors, "'consistentHash'").empty())
       << testing::formatAll(r.errors);
 }
 
