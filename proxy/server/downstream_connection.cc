@@ -223,6 +223,7 @@ void DownstreamConnection::onDrained() {
 }
 
 void DownstreamConnection::onClosed() {
+  releaseMirrors();
   if (upstream_) {
     upstream_->abort();
     upstream_ = nullptr;
@@ -403,6 +404,8 @@ void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
       return;
     }
   }
+  // Mirroring happens in the router, after fault injection: an aborted request is not copied.
+  if (attempts_ == 0 && route_ && !route_->mirrors.empty()) startMirrors();
   if (!resend_same_endpoint && !pickEndpoint()) {
     localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
     return;
@@ -752,7 +755,45 @@ void DownstreamConnection::flushToUpstream() {
   upstream_->flush();
 }
 
+void DownstreamConnection::startMirrors() {
+  // Istio >= 1.28 sends the copy with the request's own authority (no "-shadow" suffix).
+  std::string head_bytes;
+  const uint64_t now = uv_now(worker_.loop());
+  size_t slot = 0;
+  for (const mesh::MirrorPolicy& m : route_->mirrors) {
+    if (slot == kMaxMirrors) break;
+    if (m.ppm < kMillion && observe::random64() % kMillion >= m.ppm) continue;
+    if (m.cluster >= runtime_->snapshot->clusters.size()) continue;
+    upstream::ClusterState& cs = worker_.cluster(m.cluster);
+    int e = upstream::pickEndpoint(cs, &observe::random64, now);
+    if (e < 0) continue;
+    if (head_bytes.empty()) http::encodeRequestHead(*head_, head_bytes);
+    mirrors_[slot] =
+        MirrorRequest::start(*cs.endpoints[e].pool, head_->method, head_bytes, &mirrors_[slot]);
+    if (mirrors_[slot] == nullptr) continue;
+    // Body bytes that arrived before (during an injected delay) go first.
+    if (!request_body_.empty()) mirrors_[slot]->send(request_body_);
+    if (mirrors_[slot]) ++slot;
+  }
+}
+
+void DownstreamConnection::releaseMirrors() {
+  for (MirrorRequest*& m : mirrors_) {
+    if (m == nullptr) continue;
+    MirrorRequest* mirror = m;
+    m = nullptr;
+    if (request_complete_) {
+      mirror->detach();
+    } else {
+      mirror->cancel();
+    }
+  }
+}
+
 void DownstreamConnection::sendBody(std::string_view framed) {
+  for (MirrorRequest* m : mirrors_) {
+    if (m) m->send(framed);  // may end (and clear its slot)
+  }
   // Kept for a retry while it fits the buffer; while no attempt runs (fault delay, back-off)
   // it is the only copy, so it is kept whatever its size and reading stops instead.
   if (body_replayable_) {
@@ -1104,6 +1145,7 @@ void DownstreamConnection::abortExchange(uint32_t flags) {
 }
 
 void DownstreamConnection::endExchange() {
+  releaseMirrors();
   route_timer_.cancel();
   attempt_timer_.cancel();
   attempt_timer_mode_ = AttemptTimer::kNone;

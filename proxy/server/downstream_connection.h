@@ -15,6 +15,7 @@
 #include "net/timer.h"
 #include "observe/metrics.h"
 #include "observe/request_info.h"
+#include "server/mirror_request.h"
 #include "server/runtime.h"
 #include "upstream/load_balancer.h"
 #include "upstream/upstream_connection.h"
@@ -94,6 +95,8 @@ class DownstreamConnection final : public net::TcpStream,
   uint32_t retryConditions(const http::ResponseHead& head) const;
   bool maybeRetry(uint32_t conditions);
   void sendBody(std::string_view framed);
+  void startMirrors();
+  void releaseMirrors();  // detach when the request is complete, else drop the copies
   void endExchange();
   static void onRouteTimeout(void* owner);
   static void onAttemptTimer(void* owner);
@@ -153,6 +156,8 @@ class DownstreamConnection final : public net::TcpStream,
   bool fault_abort_ = false;      // abort after the injected delay
   bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
   std::string set_cookie_;        // a generated consistent-hash cookie for the response
+  static constexpr size_t kMaxMirrors = 4;
+  MirrorRequest* mirrors_[kMaxMirrors] = {};  // copies of this request in flight (not owned)
   int tried_[kMaxTried] = {};
   uint8_t tried_count_ = 0;
   const char* details_ = "";  // why the exchange ended as it did (access log)

@@ -250,3 +250,48 @@ def test_consistent_hash_cookie_is_generated_and_then_honoured(mesh):
     value = cookie.split(";")[0]
     hosts = {served_by(p.get_out("svc", "/c", headers={"Cookie": value})) for _ in range(6)}
     assert hosts == {served_by(first)}, "the cookie must lead back to the first endpoint"
+
+
+def mirror_mesh(primary, shadow_port, rule):
+    return join_docs(service_entry("svc", [{"port": primary.port}]),
+                     service_entry("shadow", [{"port": shadow_port}]),
+                     vs(rule))
+
+
+def test_mirror_copies_the_request_fire_and_forget(mesh):
+    primary, shadow = mesh.upstream("primary"), mesh.upstream("shadow")
+    p = mesh.proxy(mirror_mesh(primary, shadow.port, "    mirror: {host: shadow}\n"))
+    r = request(p.outbound_port, "POST", "/m?x=1", headers={"Host": "svc"}, body=b"copy me")
+    assert r.status == 200 and r.json()["upstream"] == "primary"
+    deadline = time.monotonic() + 3
+    while not shadow.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(shadow.requests) == 1, "mirrorPercentage absent means 100%"
+    copy = shadow.requests[0]
+    assert copy.path == "/m?x=1" and copy.body_len == 7
+    assert copy.header("host") == "svc", "Istio >= 1.28 keeps the authority (no -shadow suffix)"
+
+
+def test_mirror_failure_or_slowness_never_reaches_the_caller(mesh):
+    primary, slow_shadow = mesh.upstream("primary"), mesh.upstream("slow")
+    p = mesh.proxy(mirror_mesh(primary, free_port(), "    mirror: {host: shadow}\n"))
+    assert all(p.get_out("svc", "/dead-mirror").status == 200 for _ in range(5))
+    q = mesh.proxy(mirror_mesh(primary, slow_shadow.port, "    mirror: {host: shadow}\n"))
+    t0 = time.monotonic()
+    # the primary answers at once; the copy goes to a path the shadow delays
+    r = q.get_out("svc", "/delay/1500/m")
+    assert r.status == 200
+    assert time.monotonic() - t0 >= 1.4  # the primary itself delays this path too
+    t0 = time.monotonic()
+    assert q.get_out("svc", "/fast").status == 200
+    assert time.monotonic() - t0 < 0.5, "a slow mirror must not slow the next request"
+
+
+def test_mirror_percentage_zero_copies_nothing(mesh):
+    primary, shadow = mesh.upstream("primary"), mesh.upstream("shadow")
+    rule = "    mirror: {host: shadow}\n    mirrorPercentage: {value: 0}\n"
+    p = mesh.proxy(mirror_mesh(primary, shadow.port, rule))
+    for _ in range(5):
+        assert p.get_out("svc", "/none").status == 200
+    time.sleep(0.2)
+    assert shadow.requests == []
