@@ -1236,8 +1236,6 @@ std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
 void Parser::mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out) {
   const YAML::Node* mirror = map.find("mirror");
   const YAML::Node* list_node = map.find("mirrors");
-  if (mirror) notEnforcedYet(*mirror, "mirror");
-  if (list_node) notEnforcedYet(*list_node, "mirrors");
   if (mirror && list_node) {
     ctx_.error(map.mark(), "an http route must have only one of 'mirror', 'mirrors'");
   }

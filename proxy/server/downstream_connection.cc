@@ -6,6 +6,7 @@
 
 #include "observe/peer_metadata.h"
 #include "observe/trace.h"
+#include "router/cors.h"
 #include "router/router.h"
 #include "server/worker.h"
 #include "upstream/host_pool.h"
@@ -294,6 +295,8 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   details_ = "";
   overloaded_ = false;
   set_cookie_.clear();
+  cors_headers_.clear();
+  matched_ = nullptr;
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
@@ -481,6 +484,17 @@ void DownstreamConnection::noteOutcome(upstream::Outcome outcome) {
 }
 
 namespace {
+
+upstream::ConnectionOptions connectionOptions(const mesh::Cluster& c) {
+  upstream::ConnectionOptions o;
+  o.connect_timeout_ms = c.pool.connect_timeout_ms;
+  o.idle_timeout_ms = c.pool.idle_timeout_ms;
+  o.keepalive = c.pool.tcp_keepalive;
+  o.keepalive_time_s = c.pool.keepalive_time_s;
+  o.keepalive_interval_s = c.pool.keepalive_interval_s;
+  o.keepalive_probes = c.pool.keepalive_probes;
+  return o;
+}
 
 // The value of `name` in a Cookie header ("a=1; b=2"), if present.
 std::optional<std::string_view> cookieValue(const http::HeaderMap& headers, std::string_view name) {
@@ -697,6 +711,8 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
       return false;
     }
     route_ = rr.route;
+    matched_ = rr.matched;
+    if (!routeActions(head)) return false;
     destination_ = router::pickDestination(*route_, observe::random64());
     if (destination_ == nullptr || destination_->cluster >= snap.clusters.size()) {
       localReply(503, "no cluster", observe::kNoClusterFound);
@@ -722,8 +738,7 @@ void DownstreamConnection::connectUpstream(bool allow_reuse) {
   upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
   upstream_ready_ = false;
   upstream_reused_ = false;
-  upstream_ =
-      pool->acquire(this, head_->method.c_str(), allow_reuse, cluster_->pool.connect_timeout_ms);
+  upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse, connectionOptions(*cluster_));
   if (upstream_ == nullptr) {
     onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
     return;
@@ -903,6 +918,7 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
   }
   head.headers.set("x-request-id", request_id_);
   if (!set_cookie_.empty()) head.headers.add("set-cookie", set_cookie_);
+  for (const auto& [name, value] : cors_headers_) head.headers.set(name, value);
   if (inbound_) {
     head.headers.set(observe::kPeerHeader, runtime_->peer_header);
   } else {
@@ -1062,6 +1078,16 @@ bool DownstreamConnection::retryOnFreshConnection(upstream::FailureReason reason
 // === Ending an exchange ===
 
 void DownstreamConnection::localReply(uint16_t status, std::string_view reason, uint32_t flags) {
+  // An answer the proxy makes because something failed: it says so in x-weft-error and in a
+  // one-line body, so it can be told from the app's own answer.
+  std::string body(reason);
+  body += '\n';
+  respondLocally(status, body, reason, flags, nullptr);
+}
+
+void DownstreamConnection::respondLocally(uint16_t status, std::string_view body,
+                                          std::string_view error, uint32_t flags,
+                                          const HeaderList* extra) {
   response_flags_ |= flags;
   response_code_ = status;
   response_head_sent_ = true;
@@ -1075,15 +1101,20 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   http::ResponseHead h;
   h.status = status;
   h.reason = http::reasonPhrase(status);
-  std::string body(reason);
-  body += '\n';
-  h.headers.add("content-type", "text/plain");
+  if (!body.empty()) h.headers.add("content-type", "text/plain");
   std::string len;
   appendNumber(len, body.size());
   h.headers.add("content-length", len);
-  h.headers.add("x-weft-error", reason);
+  if (!error.empty()) h.headers.add("x-weft-error", error);
   h.headers.add("x-request-id", request_id_);
   if (overloaded_) h.headers.add("x-envoy-overloaded", "true");
+  if (extra) {
+    for (const auto& [name, value] : *extra) h.headers.set(name, value);
+  }
+  // The route's response header operations apply to the proxy's own answers too (Envoy's
+  // finalizeResponseHeaders), and CORS headers decided for this request.
+  if (route_) router::applyHeaderOperations(route_->response_headers, h.headers);
+  for (const auto& [name, value] : cors_headers_) h.headers.set(name, value);
   if (close_after_response_) h.headers.add("connection", "close");
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
@@ -1091,6 +1122,29 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   recordRequest();
   flush();
   finishExchange();
+}
+
+bool DownstreamConnection::routeActions(http::RequestHead& head) {
+  // CORS first (Istio's filter order: cors, fault, router): a preflight may be answered here.
+  if (route_->cors) {
+    router::cors::CorsDecision d = router::cors::evaluate(*route_->cors, head);
+    if (d.respond_locally) {
+      details_ = "cors_response";
+      respondLocally(200, {}, {}, 0, &d.headers);
+      return false;
+    }
+    cors_headers_ = std::move(d.headers);
+  }
+  if (route_->redirect) {
+    HeaderList location{{"location", router::redirectLocation(*route_->redirect, head, matched_)}};
+    respondLocally(route_->redirect->code, {}, {}, 0, &location);
+    return false;
+  }
+  if (route_->direct_response) {
+    respondLocally(route_->direct_response->status, route_->direct_response->body, {}, 0, nullptr);
+    return false;
+  }
+  return true;
 }
 
 bool DownstreamConnection::requestDone() const {

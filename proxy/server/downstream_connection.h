@@ -79,7 +79,14 @@ class DownstreamConnection final : public net::TcpStream,
   void sendToUpstream(std::string_view bytes);
   void flushToUpstream();
   void flushPendingToUpstream();
+  using HeaderList = std::vector<std::pair<std::string, std::string>>;
+  // An error answer made by the proxy (x-weft-error and a one-line body naming `reason`).
   void localReply(uint16_t status, std::string_view reason, uint32_t flags);
+  // Any answer made by the proxy: `error` non-empty marks it as an error; `extra` headers set.
+  void respondLocally(uint16_t status, std::string_view body, std::string_view error,
+                      uint32_t flags, const HeaderList* extra);
+  // CORS, redirect and direct response of the matched route; false when answered here.
+  bool routeActions(http::RequestHead& head);
   void finishExchange();
   bool requestDone() const;
   void abortExchange(uint32_t flags);
@@ -156,6 +163,8 @@ class DownstreamConnection final : public net::TcpStream,
   bool fault_abort_ = false;      // abort after the injected delay
   bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
   std::string set_cookie_;        // a generated consistent-hash cookie for the response
+  HeaderList cors_headers_;       // CORS headers for this request's response
+  const mesh::RouteMatch* matched_ = nullptr;  // the match entry that selected route_
   static constexpr size_t kMaxMirrors = 4;
   MirrorRequest* mirrors_[kMaxMirrors] = {};  // copies of this request in flight (not owned)
   int tried_[kMaxTried] = {};

@@ -295,3 +295,59 @@ def test_mirror_percentage_zero_copies_nothing(mesh):
         assert p.get_out("svc", "/none").status == 200
     time.sleep(0.2)
     assert shadow.requests == []
+
+
+def vs_rules(rules: str, host: str = "svc") -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {host}, namespace: default}}
+spec:
+  hosts: [{host}]
+  http:
+{rules}"""
+
+
+def test_redirect_direct_response_and_query_match(mesh):
+    up = mesh.upstream("up")
+    rules = """  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new, authority: example.com, redirectCode: 308}
+  - match: [{uri: {exact: /teapot}}]
+    directResponse: {status: 418, body: {string: "short and stout"}}
+  - match: [{queryParams: {debug: {exact: "1"}}}]
+    directResponse: {status: 200, body: {string: "debug"}}
+  - route:
+    - destination: {host: svc}
+"""
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs_rules(rules)))
+    r = p.get_out("svc", "/old/x?a=b")
+    assert r.status == 308, r.describe()
+    assert r.header("location") == "http://example.com/new?a=b", r.headers
+    r = p.get_out("svc", "/teapot")
+    assert (r.status, r.body) == (418, b"short and stout")
+    assert r.header("x-weft-error") is None, "a direct response is not an error"
+    assert p.get_out("svc", "/any?debug=1").body == b"debug"
+    assert p.get_out("svc", "/any?debug=2").json()["upstream"] == "up"
+    assert [q.path for q in up.requests] == ["/any?debug=2"]
+
+
+def test_cors_preflight_is_answered_by_the_sidecar(mesh):
+    up = mesh.upstream("up")
+    rule = ("    corsPolicy:\n"
+            "      allowOrigins: [{exact: https://app.example.com}]\n"
+            "      allowMethods: [GET, POST]\n"
+            "      allowHeaders: [x-token]\n"
+            "      maxAge: 24h\n")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    r = request(p.outbound_port, "OPTIONS", "/api", headers={
+        "Host": "svc", "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST"})
+    assert r.status == 200, r.describe()
+    assert r.header("access-control-allow-origin") == "https://app.example.com"
+    assert "POST" in r.header("access-control-allow-methods")
+    assert r.header("access-control-max-age") == "86400"
+    assert up.requests == [], "an allowed preflight is answered by the sidecar"
+    r = p.get_out("svc", "/api", headers={"Origin": "https://app.example.com"})
+    assert r.status == 200
+    assert r.header("access-control-allow-origin") == "https://app.example.com"
+    r = p.get_out("svc", "/api", headers={"Origin": "https://evil.example.com"})
+    assert r.header("access-control-allow-origin") is None
