@@ -721,7 +721,6 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
         }
       }
       if (const YAML::Node* k = tcp->find("tcpKeepalive")) {
-        notEnforcedYet(*k, "tcpKeepalive");
         if (auto ka = YamlMap::open(ctx_, *k, "'tcpKeepalive'", {"probes", "time", "interval"})) {
           p.tcp_keepalive = true;
           if (const YAML::Node* v = ka->find("probes")) {
@@ -762,7 +761,6 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
       limit(*http, "maxRequestsPerConnection", p.max_requests_per_connection);
       limit(*http, "maxRetries", p.max_retries);
       if (const YAML::Node* t = http->find("idleTimeout")) {
-        notEnforcedYet(*t, "connectionPool.http.idleTimeout");
         if (auto v = duration32(*t, "idleTimeout", 1)) {
           p.idle_timeout_ms = *v;
         } else {

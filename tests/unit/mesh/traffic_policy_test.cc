@@ -860,8 +860,7 @@ spec:
     outlierDetection: {consecutive5xxErrors: 3}
 )");
   ASSERT_TRUE(r.snapshot) << testing::formatAll(r.errors);
-  for (const char* field : {"maxConnections", "tcpKeepalive", "http1MaxPendingRequests",
-                            "connectionPool.http.idleTimeout"}) {
+  for (const char* field : {"maxConnections", "http1MaxPendingRequests"}) {
     EXPECT_EQ(testing::matching(r.errors, std::string("field '") + field + "' is validated").size(),
               1u)
         << field << "\n"
