@@ -38,6 +38,14 @@ bool isWildcard(std::string_view host) {
   return host.size() > 1 && host[0] == '*';
 }
 
+void applyPolicy(Cluster& c, const EffectivePolicy& p) {
+  c.lb = p.load_balancer.simple.value_or(LbPolicy::kLeastRequest);
+  c.hash = p.load_balancer.hash;
+  c.pool = p.connection_pool;
+  c.outlier = p.outlier;
+  c.retry_budget = p.retry_budget;
+}
+
 bool isHttpProtocol(const std::string& p) {
   return p == "HTTP" || p == "HTTP2" || p == "GRPC" || p == "GRPC-WEB";
 }
@@ -253,7 +261,7 @@ void Compiler::buildClusters() {
       base.protocol = p->protocol;
       base.mesh_internal = s.se->mesh_internal;
       fillServiceNames(base);
-      if (s.dr && s.dr->lb) base.lb = *s.dr->lb;
+      applyPolicy(base, effectivePolicy(s.dr, nullptr, p->number));
       for (const auto& we : s.se->endpoints) {
         Endpoint e;
         e.address = we.address;
@@ -272,7 +280,7 @@ void Compiler::buildClusters() {
         Cluster c = base;
         c.name = outboundClusterName(p->number, sub.name, s.host);
         c.subset = sub.name;
-        if (sub.lb) c.lb = *sub.lb;
+        applyPolicy(c, effectivePolicy(s.dr, &sub, p->number));
         c.endpoints.clear();
         for (const auto& e : base.endpoints) {
           bool match = std::all_of(sub.labels.begin(), sub.labels.end(), [&](const auto& kv) {
@@ -368,11 +376,38 @@ std::optional<Route> Compiler::compileRoute(const VirtualService& vs, const Http
     route.total_weight += rd.weight;
     route.destinations.push_back(std::move(rd));
   }
-  if (route.destinations.empty()) return std::nullopt;
+  if (rule.redirect) {
+    route.redirect = rule.redirect;
+    // Istio resolves FROM_REQUEST_PORT to the port of the route table being generated.
+    if (rule.redirect->derive_port == RedirectAction::DerivePort::kFromRequestPort) {
+      route.redirect->port = port;
+    }
+  }
+  route.direct_response = rule.direct_response;
+  route.cors = rule.cors;
+  if (route.destinations.empty() && !route.redirect && !route.direct_response) {
+    return std::nullopt;
+  }
   route.rewrite_uri = rule.rewrite_uri;
   route.rewrite_authority = rule.rewrite_authority;
   route.request_headers = rule.request_headers;
   route.response_headers = rule.response_headers;
+  route.timeout_ms = rule.timeout_ms;
+  route.retry = rule.retry;
+  route.fault = rule.fault;
+  for (const auto& m : rule.mirrors) {
+    if (!findService(m.destination.host)) {
+      warnOnce(m.destination.pos, "mirror host '" + m.destination.host +
+                                      "' matches no ServiceEntry host; the mirror is dropped");
+      continue;
+    }
+    MirrorPolicy mp;
+    mp.cluster = resolveDestination(m.destination, port);
+    mp.ppm = m.ppm;
+    route.mirrors.push_back(mp);
+  }
+  // Envoy mirrors only requests it forwards: redirect and direct-response routes have none.
+  if (route.redirect || route.direct_response) route.mirrors.clear();
   return route;
 }
 

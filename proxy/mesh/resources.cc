@@ -4,6 +4,8 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <tuple>
@@ -48,6 +50,15 @@ bool validHost(const std::string& h, bool allow_wildcard) {
   return isDnsName(h);
 }
 
+// True if the map `node` has `key` (including keys YamlMap reports as unsupported).
+bool hasKey(const YAML::Node& node, std::string_view key) {
+  if (!node.IsMap()) return false;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (it->first.IsScalar() && it->first.Scalar() == key) return true;
+  }
+  return false;
+}
+
 std::optional<LbPolicy> parseLbName(const std::string& s, bool& ok) {
   ok = true;
   if (s == "ROUND_ROBIN") return LbPolicy::kRoundRobin;
@@ -74,13 +85,36 @@ class Parser {
 
   std::optional<ServicePort> servicePort(const YAML::Node& node);
   std::optional<WorkloadEndpoint> workloadEndpoint(const YAML::Node& node);
-  std::optional<LbPolicy> trafficPolicy(const YAML::Node& node);
+  std::optional<TrafficPolicy> trafficPolicy(const YAML::Node& node);
+  void policyComponents(const YamlMap& map, PolicyComponents& out);
+  std::optional<LoadBalancerSettings> loadBalancer(const YAML::Node& node);
+  std::optional<ConsistentHashPolicy> consistentHash(const YAML::Node& node);
+  std::optional<ConnectionPoolPolicy> connectionPool(const YAML::Node& node);
+  std::optional<OutlierPolicy> outlierDetection(const YAML::Node& node);
+  std::optional<RetryBudgetPolicy> retryBudget(const YAML::Node& node);
   std::optional<Subset> subset(const YAML::Node& node);
+  std::optional<RetryPolicy> retries(const YAML::Node& node);
+  std::optional<FaultPolicy> fault(const YAML::Node& node);
+  void mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out);
+  // A warning at `node`: the field is parsed and validated, but the data path ignores it.
+  void notEnforcedYet(const YAML::Node& node, std::string_view field);
+  std::optional<HttpRouteDestination> destination(const YAML::Node& node, const std::string& ns);
+  // An Istio Percent ({value: 0-100}) in parts per million.
+  std::optional<uint32_t> percentPpm(const YAML::Node& node, std::string_view field);
+  std::optional<double> percentValue(const YAML::Node& node, std::string_view field);
+  std::optional<uint32_t> duration32(const YAML::Node& node, std::string_view field,
+                                     uint64_t min_ms);
+  std::optional<uint32_t> uint32Field(const YAML::Node& node, std::string_view field,
+                                      uint64_t max = std::numeric_limits<uint32_t>::max());
   std::optional<HttpRoute> httpRoute(const YAML::Node& node, const std::string& ns);
   std::optional<HttpMatch> httpMatch(const YAML::Node& node);
   std::optional<HttpRouteDestination> routeDestination(const YAML::Node& node,
                                                        const std::string& ns);
   std::optional<StringMatch> stringMatch(const YAML::Node& node, std::string_view field);
+  void queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out);
+  std::optional<RedirectAction> redirect(const YAML::Node& node);
+  std::optional<DirectResponseAction> directResponse(const YAML::Node& node);
+  std::optional<CorsPolicy> corsPolicy(const YAML::Node& node);
   void headerMatches(const YAML::Node& node, std::string_view field, bool invert,
                      std::vector<HeaderMatch>& out);
   void headers(const YAML::Node& node, HeaderOperations& request, HeaderOperations& response);
@@ -377,7 +411,7 @@ void Parser::destinationRule(ObjectMeta meta, const YAML::Node& spec) {
       ok = true;
     }
   }
-  if (const YAML::Node* n = map->find("trafficPolicy")) dr.lb = trafficPolicy(*n);
+  if (const YAML::Node* n = map->find("trafficPolicy")) dr.policy = trafficPolicy(*n);
   if (const YAML::Node* n = map->find("subsets")) {
     list(*n, "subsets", [&](const YAML::Node& item) {
       auto s = subset(item);
@@ -394,30 +428,443 @@ void Parser::destinationRule(ObjectMeta meta, const YAML::Node& spec) {
   if (ok) out_.destination_rules.push_back(std::move(dr));
 }
 
-std::optional<LbPolicy> Parser::trafficPolicy(const YAML::Node& node) {
-  auto map = YamlMap::open(ctx_, node, "'trafficPolicy'", {"loadBalancer"},
-                           {"connectionPool", "outlierDetection", "tls", "portLevelSettings",
-                            "tunnel", "proxyProtocol", "retryBudget"});
-  if (!map) return std::nullopt;
-  const YAML::Node* lb = map->find("loadBalancer");
-  if (!lb) return std::nullopt;
-  auto lbmap =
-      YamlMap::open(ctx_, *lb, "'loadBalancer'", {"simple"},
-                    {"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"});
-  if (!lbmap) return std::nullopt;
-  const YAML::Node* simple = lbmap->find("simple");
-  if (!simple) return std::nullopt;
-  auto v = readString(ctx_, *simple, "simple");
+std::optional<uint32_t> Parser::duration32(const YAML::Node& node, std::string_view field,
+                                           uint64_t min_ms) {
+  auto v = readDurationMs(ctx_, node, field, min_ms, std::numeric_limits<uint32_t>::max());
   if (!v) return std::nullopt;
-  bool ok = false;
-  auto policy = parseLbName(*v, ok);
-  if (!ok) {
-    ctx_.error(simple->Mark(),
-               "'simple' must be one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, "
-               "PASSTHROUGH, not " +
-                   q(*v));
+  return static_cast<uint32_t>(*v);
+}
+
+std::optional<uint32_t> Parser::uint32Field(const YAML::Node& node, std::string_view field,
+                                            uint64_t max) {
+  auto v = readUint(ctx_, node, field, 0, max);
+  if (!v) return std::nullopt;
+  return static_cast<uint32_t>(*v);
+}
+
+std::optional<double> Parser::percentValue(const YAML::Node& node, std::string_view field) {
+  // A plain decimal number: digits with an optional fraction (YAML 1.1 forms such as 0x10 or
+  // .inf are refused).
+  auto bad = [&](const std::string& got) {
+    ctx_.error(node.Mark(), q(field) + " must be a number between 0 and 100, not " + got);
+    return std::nullopt;
+  };
+  if (!node.IsScalar()) return bad(describeNode(node));
+  const std::string& s = node.Scalar();
+  if (node.Tag() != "?") return bad("\"" + s + "\"");
+  size_t i = 0;
+  size_t int_digits = 0;
+  size_t frac_digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
   }
-  return policy;
+  if (i != s.size() || int_digits + frac_digits == 0 || int_digits > 3) return bad(q(s));
+  double v = std::strtod(s.c_str(), nullptr);
+  if (v < 0 || v > 100) return bad(s);
+  return v;
+}
+
+std::optional<uint32_t> Parser::percentPpm(const YAML::Node& node, std::string_view field) {
+  auto map = YamlMap::open(ctx_, node, q(field), {"value"});
+  if (!map) return std::nullopt;
+  const YAML::Node* v = map->find("value");
+  if (!v) return 0u;  // Percent.value unset is 0
+  auto d = percentValue(*v, "value");
+  if (!d) return std::nullopt;
+  return static_cast<uint32_t>(std::llround(*d * 10'000.0));
+}
+
+std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'trafficPolicy'",
+      {"loadBalancer", "connectionPool", "outlierDetection", "portLevelSettings", "retryBudget"},
+      {"tls", "tunnel", "proxyProtocol"});
+  if (!map) return std::nullopt;
+  TrafficPolicy p;
+  policyComponents(*map, p.components);
+  if (const YAML::Node* n = map->find("retryBudget")) p.retry_budget = retryBudget(*n);
+  if (const YAML::Node* n = map->find("portLevelSettings")) {
+    list(*n, "portLevelSettings", [&](const YAML::Node& item) {
+      auto pm =
+          YamlMap::open(ctx_, item, "a portLevelSettings entry",
+                        {"port", "loadBalancer", "connectionPool", "outlierDetection"}, {"tls"});
+      if (!pm) return;
+      PortTrafficPolicy pl;
+      pl.pos = ctx_.pos(item.Mark());
+      const YAML::Node* port = pm->require("port");
+      if (!port) return;
+      auto portmap = YamlMap::open(ctx_, *port, "'port'", {"number"});
+      if (!portmap) return;
+      const YAML::Node* num = portmap->require("number");
+      if (!num) return;
+      auto v = readPort(ctx_, *num, "number");
+      if (!v) return;
+      pl.port = *v;
+      policyComponents(*pm, pl.components);
+      if (p.forPort(pl.port)) {
+        ctx_.warning(item.Mark(), "port " + std::to_string(pl.port) +
+                                      " appears twice in 'portLevelSettings'; the first entry "
+                                      "is used");
+        return;
+      }
+      p.port_level.push_back(std::move(pl));
+    });
+  }
+  return p;
+}
+
+void Parser::notEnforcedYet(const YAML::Node& node, std::string_view field) {
+  ctx_.warning(node.Mark(), "field '" + std::string(field) +
+                                "' is validated but not enforced yet: it has no effect on traffic");
+}
+
+void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
+  if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
+  if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
+  if (const YAML::Node* n = map.find("outlierDetection")) out.outlier = outlierDetection(*n);
+}
+
+std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'loadBalancer'", {"simple", "consistentHash"},
+                           {"localityLbSetting", "warmupDurationSecs", "warmup"});
+  if (!map) return std::nullopt;
+  LoadBalancerSettings lb;
+  const YAML::Node* simple = map->find("simple");
+  const YAML::Node* hash = map->find("consistentHash");
+  if (simple && hash) {
+    ctx_.error(map->mark(), "'loadBalancer' must have only one of simple, consistentHash");
+    return std::nullopt;
+  }
+  if (simple) {
+    auto v = readString(ctx_, *simple, "simple");
+    if (!v) return std::nullopt;
+    bool ok = false;
+    lb.simple = parseLbName(*v, ok);
+    if (!ok) {
+      ctx_.error(simple->Mark(),
+                 "'simple' must be one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, "
+                 "PASSTHROUGH, not " +
+                     q(*v));
+      return std::nullopt;
+    }
+  }
+  if (hash) {
+    auto h = consistentHash(*hash);
+    if (!h) return std::nullopt;
+    lb.hash = std::move(*h);
+  }
+  return lb;
+}
+
+std::optional<ConsistentHashPolicy> Parser::consistentHash(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'consistentHash'",
+                           {"httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName",
+                            "ringHash", "maglev", "minimumRingSize"});
+  if (!map) return std::nullopt;
+  ConsistentHashPolicy h;
+  bool ok = true;
+  int keys = 0;
+  for (const char* k : {"httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"}) {
+    if (map->has(k)) ++keys;
+  }
+  if (keys > 1) {
+    ctx_.error(map->mark(),
+               "'consistentHash' must have only one of httpHeaderName, httpCookie, "
+               "useSourceIp, httpQueryParameterName");
+    return std::nullopt;
+  }
+  if (const YAML::Node* n = map->find("httpHeaderName")) {
+    auto v = readNonEmptyString(ctx_, *n, "httpHeaderName");
+    if (v && !isHttpToken(*v)) {
+      ctx_.error(n->Mark(), "invalid header name " + q(*v));
+      v.reset();
+    }
+    if (v) {
+      h.key = ConsistentHashPolicy::Key::kHeader;
+      h.name = toLower(*v);
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("httpCookie")) {
+    auto cm = YamlMap::open(ctx_, *n, "'httpCookie'", {"name", "path", "ttl"}, {"attributes"});
+    if (!cm) return std::nullopt;
+    h.key = ConsistentHashPolicy::Key::kCookie;
+    if (const YAML::Node* c = cm->require("name")) {
+      auto v = readNonEmptyString(ctx_, *c, "name");
+      if (v && !isHttpToken(*v)) {
+        ctx_.error(c->Mark(), "invalid cookie name " + q(*v));
+        v.reset();
+      }
+      if (v) {
+        h.name = *v;
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const YAML::Node* c = cm->find("path")) {
+      if (auto v = readString(ctx_, *c, "path")) h.cookie_path = *v;
+    }
+    if (const YAML::Node* c = cm->find("ttl")) {
+      if (auto v = readDurationMs(ctx_, *c, "ttl", 0,
+                                  uint64_t{std::numeric_limits<uint32_t>::max()} * 1000)) {
+        // Whole seconds; a ttl under one second (but not 0) becomes one second.
+        h.cookie_ttl_s = static_cast<uint32_t>(*v / 1000);
+        if (*v > 0 && h.cookie_ttl_s == 0) h.cookie_ttl_s = 1;
+        h.cookie_ttl_set = true;
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("useSourceIp")) {
+    auto v = readBool(ctx_, *n, "useSourceIp");
+    if (!v) ok = false;
+    if (v && *v) h.key = ConsistentHashPolicy::Key::kSourceIp;
+  }
+  if (const YAML::Node* n = map->find("httpQueryParameterName")) {
+    if (auto v = readNonEmptyString(ctx_, *n, "httpQueryParameterName")) {
+      h.key = ConsistentHashPolicy::Key::kQueryParameter;
+      h.name = *v;
+    } else {
+      ok = false;
+    }
+  }
+  const YAML::Node* ring = map->find("ringHash");
+  const YAML::Node* maglev = map->find("maglev");
+  const YAML::Node* legacy = map->find("minimumRingSize");
+  if (ring && maglev) {
+    ctx_.error(map->mark(), "'consistentHash' must have only one of ringHash, maglev");
+    return std::nullopt;
+  }
+  constexpr uint64_t kMaxRing = 8'388'608;  // Envoy's limit
+  auto ringSize = [&](const YAML::Node& n, std::string_view field) {
+    if (auto v = readUint(ctx_, n, field, 0, kMaxRing)) {
+      if (*v != 0) h.table_size = *v;
+    } else {
+      ok = false;
+    }
+  };
+  if (ring) {
+    if (auto rm = YamlMap::open(ctx_, *ring, "'ringHash'", {"minimumRingSize"})) {
+      if (const YAML::Node* n = rm->find("minimumRingSize")) ringSize(*n, "minimumRingSize");
+    }
+  } else if (maglev) {
+    h.maglev = true;
+    h.table_size = 65537;
+    if (auto mm = YamlMap::open(ctx_, *maglev, "'maglev'", {"tableSize"})) {
+      if (const YAML::Node* n = mm->find("tableSize")) {
+        constexpr uint64_t kMaxTable = 5'000'011;  // Envoy's limit
+        if (auto v = readUint(ctx_, *n, "tableSize", 0, kMaxTable)) {
+          bool prime = *v >= 2;
+          for (uint64_t d = 2; prime && d * d <= *v; ++d) prime = *v % d != 0;
+          if (*v == 0) {
+          } else if (!prime) {
+            ctx_.error(n->Mark(), "'tableSize' must be a prime number, not " + std::to_string(*v));
+            ok = false;
+          } else {
+            h.table_size = *v;
+          }
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (legacy) {
+    if (ring || maglev) {
+      ctx_.warning(legacy->Mark(), "'minimumRingSize' is ignored next to 'ringHash' or 'maglev'");
+    } else {
+      ringSize(*legacy, "minimumRingSize");
+    }
+  }
+  if (keys == 0) {
+    ctx_.warning(map->mark(),
+                 "'consistentHash' has no hash key (httpHeaderName, httpCookie, useSourceIp or "
+                 "httpQueryParameterName): it is ignored");
+  }
+  if (!ok) return std::nullopt;
+  return h;
+}
+
+std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'connectionPool'", {"tcp", "http"});
+  if (!map) return std::nullopt;
+  ConnectionPoolPolicy p;
+  bool ok = true;
+  // Istio's fields are int32: at most 2^31-1; 0 keeps the default (unlimited).
+  constexpr uint64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  auto limit = [&](const YamlMap& m, const char* key, uint32_t& out) {
+    const YAML::Node* n = m.find(key);
+    if (!n) return;
+    if (auto v = uint32Field(*n, key, kInt32Max)) {
+      if (*v > 0) out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  if (const YAML::Node* n = map->find("tcp")) {
+    if (auto tcp =
+            YamlMap::open(ctx_, *n, "'tcp'", {"maxConnections", "connectTimeout", "tcpKeepalive"},
+                          {"maxConnectionDuration", "idleTimeout"})) {
+      if (const YAML::Node* n = tcp->find("maxConnections")) notEnforcedYet(*n, "maxConnections");
+      limit(*tcp, "maxConnections", p.max_connections);
+      if (const YAML::Node* t = tcp->find("connectTimeout")) {
+        if (auto v = duration32(*t, "connectTimeout", 1)) {
+          p.connect_timeout_ms = *v;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* k = tcp->find("tcpKeepalive")) {
+        if (auto ka = YamlMap::open(ctx_, *k, "'tcpKeepalive'", {"probes", "time", "interval"})) {
+          p.tcp_keepalive = true;
+          if (const YAML::Node* v = ka->find("probes")) {
+            if (auto x = uint32Field(*v, "probes")) {
+              p.keepalive_probes = *x;
+            } else {
+              ok = false;
+            }
+          }
+          // Whole seconds (Envoy's unit; Istio truncates).
+          auto seconds = [&](const char* key, uint32_t& out) {
+            const YAML::Node* v = ka->find(key);
+            if (!v) return;
+            if (auto ms = readDurationMs(ctx_, *v, key, 1000,
+                                         uint64_t{std::numeric_limits<uint32_t>::max()} * 1000)) {
+              out = static_cast<uint32_t>(*ms / 1000);
+            } else {
+              ok = false;
+            }
+          };
+          seconds("time", p.keepalive_time_s);
+          seconds("interval", p.keepalive_interval_s);
+        }
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("http")) {
+    if (auto http =
+            YamlMap::open(ctx_, *n, "'http'",
+                          {"http1MaxPendingRequests", "http2MaxRequests",
+                           "maxRequestsPerConnection", "maxRetries", "idleTimeout"},
+                          {"h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"})) {
+      if (const YAML::Node* n = http->find("http1MaxPendingRequests")) {
+        notEnforcedYet(*n, "http1MaxPendingRequests");
+      }
+      limit(*http, "http1MaxPendingRequests", p.max_pending_requests);
+      limit(*http, "http2MaxRequests", p.max_requests);
+      limit(*http, "maxRequestsPerConnection", p.max_requests_per_connection);
+      limit(*http, "maxRetries", p.max_retries);
+      if (const YAML::Node* t = http->find("idleTimeout")) {
+        if (auto v = duration32(*t, "idleTimeout", 1)) {
+          p.idle_timeout_ms = *v;
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+std::optional<OutlierPolicy> Parser::outlierDetection(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'outlierDetection'",
+      {"consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime",
+       "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors",
+       "consecutiveLocalOriginFailures", "consecutiveErrors"});
+  if (!map) return std::nullopt;
+  OutlierPolicy o;
+  o.enabled = true;
+  bool ok = true;
+  auto count = [&](const char* key, uint32_t& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    if (auto v = uint32Field(*n, key)) {
+      out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  auto duration = [&](const char* key, uint32_t& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    if (auto v = duration32(*n, key, 1)) {
+      out = *v;
+    } else {
+      ok = false;
+    }
+  };
+  count("consecutive5xxErrors", o.consecutive_5xx);
+  count("consecutiveGatewayErrors", o.consecutive_gateway);
+  duration("interval", o.interval_ms);
+  duration("baseEjectionTime", o.base_ejection_ms);
+  if (const YAML::Node* n = map->find("maxEjectionPercent")) {
+    // Istio passes only a value above 0; 0 keeps Envoy's 10%.
+    if (auto v = uint32Field(*n, "maxEjectionPercent", 100)) {
+      if (*v > 0) o.max_ejection_percent = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("minHealthPercent")) {
+    if (auto v = uint32Field(*n, "minHealthPercent", 100)) {
+      o.min_health_percent = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("splitExternalLocalOriginErrors")) {
+    if (auto v = readBool(ctx_, *n, "splitExternalLocalOriginErrors")) {
+      o.split_local_origin = *v;
+    } else {
+      ok = false;
+    }
+  }
+  count("consecutiveLocalOriginFailures", o.consecutive_local_origin);
+  for (const auto& e : map->entries()) {
+    if (e.key == "consecutiveErrors") {
+      ctx_.warning(e.key_node.Mark(),
+                   "'consecutiveErrors' is deprecated, ignored (use consecutive5xxErrors)");
+    }
+  }
+  if (!ok) return std::nullopt;
+  return o;
+}
+
+std::optional<RetryBudgetPolicy> Parser::retryBudget(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'retryBudget'", {"percent", "minRetryConcurrency"});
+  if (!map) return std::nullopt;
+  RetryBudgetPolicy b;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("percent")) {
+    if (auto pm = YamlMap::open(ctx_, *n, "'percent'", {"value"})) {
+      if (const YAML::Node* v = pm->find("value")) {
+        if (auto d = percentValue(*v, "value")) {
+          b.percent = *d;
+        } else {
+          ok = false;
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("minRetryConcurrency")) {
+    if (auto v = uint32Field(*n, "minRetryConcurrency")) {
+      b.min_retry_concurrency = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return b;
 }
 
 std::optional<Subset> Parser::subset(const YAML::Node& node) {
@@ -439,7 +886,7 @@ std::optional<Subset> Parser::subset(const YAML::Node& node) {
   if (const YAML::Node* n = map->find("labels")) {
     if (auto v = readStringMap(ctx_, *n, "labels")) s.labels = *v;
   }
-  if (const YAML::Node* n = map->find("trafficPolicy")) s.lb = trafficPolicy(*n);
+  if (const YAML::Node* n = map->find("trafficPolicy")) s.policy = trafficPolicy(*n);
   if (!ok) return std::nullopt;
   return s;
 }
@@ -495,10 +942,11 @@ void Parser::virtualService(ObjectMeta meta, const YAML::Node& spec) {
 }
 
 std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::string& ns) {
-  auto map =
-      YamlMap::open(ctx_, node, "an http route", {"name", "match", "route", "rewrite", "headers"},
-                    {"redirect", "directResponse", "delegate", "timeout", "retries", "fault",
-                     "mirror", "mirrorPercent", "mirrorPercentage", "mirrors", "corsPolicy"});
+  auto map = YamlMap::open(
+      ctx_, node, "an http route",
+      {"name", "match", "route", "rewrite", "headers", "timeout", "retries", "fault", "mirror",
+       "mirrorPercent", "mirrorPercentage", "mirrors", "redirect", "directResponse", "corsPolicy"},
+      {"delegate"});
   if (!map) return std::nullopt;
   HttpRoute r;
   r.pos = ctx_.pos(node.Mark());
@@ -511,30 +959,57 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
     });
   }
   const YAML::Node* route = map->find("route");
-  if (!route) {
-    bool other_action = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node key_node = it->first;
-      if (!key_node.IsScalar()) continue;
-      const std::string key = key_node.Scalar();
-      if (key == "redirect" || key == "directResponse" || key == "delegate") other_action = true;
+  const YAML::Node* redirect_node = map->find("redirect");
+  const YAML::Node* direct_node = map->find("directResponse");
+  bool ok = true;
+  // Istio's validateHTTPRouteConflict: route, redirect and directResponse exclude one another;
+  // rewrite and fault make no sense without a route.
+  if (redirect_node || direct_node) {
+    const char* action = redirect_node ? "redirect" : "directResponse";
+    if (redirect_node && direct_node) {
+      ctx_.error(direct_node->Mark(),
+                 "an http route cannot have both 'redirect' and 'directResponse'");
+      ok = false;
     }
-    if (other_action) {
+    for (const char* other : {"route", "rewrite", "fault"}) {
+      if (const YAML::Node* o = map->find(other)) {
+        ctx_.error(o->Mark(), std::string("an http route cannot have both '") + action + "' and '" +
+                                  other + "'");
+        ok = false;
+      }
+    }
+    if (redirect_node) {
+      if (auto v = redirect(*redirect_node)) {
+        r.redirect = std::move(*v);
+      } else {
+        ok = false;
+      }
+    }
+    if (direct_node) {
+      if (auto v = directResponse(*direct_node)) {
+        r.direct_response = std::move(*v);
+      } else {
+        ok = false;
+      }
+    }
+  } else if (!route) {
+    if (node["delegate"]) {
       ctx_.warning(node.Mark(), "this http route has no 'route' Weft can use and is skipped");
     } else {
-      ctx_.error(node.Mark(), "an http route needs 'route'");
+      ctx_.error(node.Mark(), "an http route needs 'route', 'redirect' or 'directResponse'");
     }
     return std::nullopt;
   }
-  bool ok = route->IsSequence();
-  list(*route, "route", [&](const YAML::Node& item) {
-    if (auto d = routeDestination(item, ns)) {
-      r.route.push_back(std::move(*d));
-    } else {
-      ok = false;
-    }
-  });
-  if (route->IsSequence() && route->size() == 0) {
+  if (route && !r.redirect && !r.direct_response && ok)
+    list(*route, "route", [&](const YAML::Node& item) {
+      if (auto d = routeDestination(item, ns)) {
+        r.route.push_back(std::move(*d));
+      } else {
+        ok = false;
+      }
+    });
+  if (route && !route->IsSequence()) ok = false;
+  if (route && route->IsSequence() && route->size() == 0) {
     ctx_.error(route->Mark(), "'route' must not be empty");
     ok = false;
   }
@@ -562,15 +1037,278 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
   if (const YAML::Node* n = map->find("headers")) {
     headers(*n, r.request_headers, r.response_headers);
   }
+  if (const YAML::Node* n = map->find("timeout")) {
+    // 0s is accepted and means no timeout.
+    if (auto v = readDurationMs(ctx_, *n, "timeout", 0, std::numeric_limits<uint32_t>::max())) {
+      r.timeout_ms = static_cast<uint32_t>(*v);
+    }
+  }
+  if (const YAML::Node* n = map->find("retries")) {
+    if (auto v = retries(*n)) r.retry = std::move(*v);
+  }
+  if (const YAML::Node* n = map->find("fault")) {
+    if (auto v = fault(*n)) r.fault = *v;
+  }
+  mirrors(*map, ns, r.mirrors);
+  if (const YAML::Node* n = map->find("corsPolicy")) {
+    if (auto v = corsPolicy(*n)) {
+      r.cors = std::move(*v);
+    } else {
+      ok = false;
+    }
+  }
   if (!ok) return std::nullopt;
   return r;
+}
+
+std::optional<RetryPolicy> Parser::retries(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'retries'",
+                           {"attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities",
+                            "retryIgnorePreviousHosts", "backoff"});
+  if (!map) return std::nullopt;
+  RetryPolicy p;  // Istio starts from its default policy and overrides what is set
+  bool ok = true;
+  // Istio: attempts unset or 0 disables retries altogether.
+  p.attempts = 0;
+  if (const YAML::Node* n = map->find("attempts")) {
+    if (auto v = uint32Field(*n, "attempts", std::numeric_limits<int32_t>::max())) {
+      p.attempts = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && p.attempts == 0 && map->entries().size() > (map->has("attempts") ? 1u : 0u)) {
+    ctx_.warning(map->mark(),
+                 "'retries' with attempts 0 (or without 'attempts') disables retries; its other "
+                 "fields are ignored");
+  }
+  if (const YAML::Node* n = map->find("retryOn")) {
+    if (auto v = readString(ctx_, *n, "retryOn")) {
+      if (!v->empty()) {
+        uint32_t on = 0;
+        std::vector<uint16_t> codes;
+        size_t start = 0;
+        while (start <= v->size()) {
+          size_t comma = v->find(',', start);
+          if (comma == std::string::npos) comma = v->size();
+          std::string token = v->substr(start, comma - start);
+          start = comma + 1;
+          size_t b = token.find_first_not_of(" \t");
+          size_t e = token.find_last_not_of(" \t");
+          token = b == std::string::npos ? std::string() : token.substr(b, e - b + 1);
+          if (token.empty()) continue;
+          bool digits =
+              std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+          if (digits) {
+            int code = token.size() <= 3 ? std::stoi(token) : 0;
+            if (code < 100 || code > 599) {
+              ctx_.error(n->Mark(), "retryOn status code " + q(token) +
+                                        " is not an HTTP status code (100-599)");
+              ok = false;
+            } else if (std::find(codes.begin(), codes.end(), code) == codes.end()) {
+              codes.push_back(static_cast<uint16_t>(code));
+            }
+          } else if (uint32_t bit = retryOnFromName(token)) {
+            on |= bit;
+          } else if (token == "retriable-headers" || token == "envoy-ratelimited" ||
+                     token == "http3-post-connect-failure") {
+            ctx_.warning(n->Mark(),
+                         "retryOn condition " + q(token) + " is not supported yet and is ignored");
+          } else {
+            ctx_.error(n->Mark(), "unknown retryOn condition " + q(token) +
+                                      " (expected 5xx, gateway-error, reset, connect-failure, "
+                                      "refused-stream, retriable-4xx, retriable-status-codes, "
+                                      "reset-before-request, cancelled, deadline-exceeded, "
+                                      "internal, resource-exhausted, unavailable or an HTTP "
+                                      "status code)");
+            ok = false;
+          }
+        }
+        if (!codes.empty()) on |= RetryPolicy::kRetriableStatusCodes;
+        p.retry_on = on;
+        p.retriable_status_codes = std::move(codes);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("perTryTimeout")) {
+    if (auto v = duration32(*n, "perTryTimeout", 1)) {
+      p.per_try_timeout_ms = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("backoff")) {
+    if (auto v = duration32(*n, "backoff", 1)) {
+      p.backoff_base_ms = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("retryRemoteLocalities")) {
+    if (auto v = readBool(ctx_, *n, "retryRemoteLocalities")) {
+      p.retry_remote_localities = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("retryIgnorePreviousHosts")) {
+    if (auto v = readBool(ctx_, *n, "retryIgnorePreviousHosts")) {
+      p.retry_ignore_previous_hosts = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+std::optional<FaultPolicy> Parser::fault(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'fault'", {"delay", "abort"});
+  if (!map) return std::nullopt;
+  FaultPolicy f;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("delay")) {
+    if (auto d = YamlMap::open(ctx_, *n, "'delay'", {"fixedDelay", "percentage", "percent"},
+                               {"exponentialDelay"})) {
+      uint32_t ppm = 0;  // a percentage that is absent means 0%
+      if (const YAML::Node* pc = d->find("percentage")) {
+        if (auto v = percentPpm(*pc, "percentage")) {
+          ppm = *v;
+        } else {
+          ok = false;
+        }
+      } else if (const YAML::Node* pc = d->find("percent")) {
+        if (auto v = uint32Field(*pc, "percent", 100)) {
+          ppm = *v * 10'000;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* fd = d->find("fixedDelay")) {
+        if (auto v = duration32(*fd, "fixedDelay", 1)) {
+          f.delay_ms = *v;
+          f.delay_ppm = ppm;
+        } else {
+          ok = false;
+        }
+      } else if (!hasKey(*n, "exponentialDelay")) {
+        ctx_.error(d->mark(), "'delay' needs 'fixedDelay'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("abort")) {
+    if (auto a = YamlMap::open(ctx_, *n, "'abort'", {"httpStatus", "percentage"},
+                               {"grpcStatus", "http2Error"})) {
+      uint32_t ppm = 0;
+      if (const YAML::Node* pc = a->find("percentage")) {
+        if (auto v = percentPpm(*pc, "percentage")) {
+          ppm = *v;
+        } else {
+          ok = false;
+        }
+      }
+      if (const YAML::Node* st = a->find("httpStatus")) {
+        if (auto v = readUint(ctx_, *st, "httpStatus", 200, 599)) {
+          f.abort_status = static_cast<uint16_t>(*v);
+          f.abort_ppm = ppm;
+        } else {
+          ok = false;
+        }
+      } else if (!hasKey(*n, "grpcStatus") && !hasKey(*n, "http2Error")) {
+        ctx_.error(a->mark(), "'abort' needs 'httpStatus'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return f;
+}
+
+void Parser::mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out) {
+  const YAML::Node* mirror = map.find("mirror");
+  const YAML::Node* list_node = map.find("mirrors");
+  if (mirror && list_node) {
+    ctx_.error(map.mark(), "an http route must have only one of 'mirror', 'mirrors'");
+  }
+  if (mirror) {
+    auto d = destination(*mirror, ns);
+    uint32_t ppm = 1'000'000;  // absent: 100%
+    if (const YAML::Node* pc = map.find("mirrorPercentage")) {
+      auto v = percentPpm(*pc, "mirrorPercentage");
+      ppm = v.value_or(0);
+    } else if (const YAML::Node* pc = map.find("mirrorPercent")) {
+      auto v = uint32Field(*pc, "mirrorPercent", 100);
+      ppm = v.value_or(0) * 10'000;
+    }
+    // An explicit 0 means no mirroring.
+    if (d && ppm > 0) out.push_back(HttpMirror{std::move(*d), ppm});
+  } else {
+    for (const char* key : {"mirrorPercentage", "mirrorPercent"}) {
+      for (const auto& e : map.entries()) {
+        if (e.key == key) {
+          ctx_.warning(e.key_node.Mark(), q(key) + " without 'mirror' is ignored");
+        }
+      }
+    }
+  }
+  if (list_node) {
+    list(*list_node, "mirrors", [&](const YAML::Node& item) {
+      auto m = YamlMap::open(ctx_, item, "a mirrors entry", {"destination", "percentage"});
+      if (!m) return;
+      std::optional<HttpRouteDestination> d;
+      if (const YAML::Node* dn = m->require("destination")) d = destination(*dn, ns);
+      uint32_t ppm = 1'000'000;
+      if (const YAML::Node* pc = m->find("percentage")) {
+        ppm = percentPpm(*pc, "percentage").value_or(0);
+      }
+      if (d && ppm > 0) out.push_back(HttpMirror{std::move(*d), ppm});
+    });
+  }
+}
+
+std::optional<HttpRouteDestination> Parser::destination(const YAML::Node& node,
+                                                        const std::string& ns) {
+  auto dm = YamlMap::open(ctx_, node, "'destination'", {"host", "subset", "port"});
+  if (!dm) return std::nullopt;
+  HttpRouteDestination d;
+  d.pos = ctx_.pos(node.Mark());
+  bool ok = false;
+  if (const YAML::Node* h = dm->require("host")) {
+    if (auto v = host(*h, "host", ns, false)) {
+      d.host = *v;
+      ok = true;
+    }
+  }
+  if (const YAML::Node* s = dm->find("subset")) {
+    if (auto v = readString(ctx_, *s, "subset")) d.subset = *v;
+  }
+  if (const YAML::Node* p = dm->find("port")) {
+    if (auto pm = YamlMap::open(ctx_, *p, "'port'", {"number"})) {
+      if (const YAML::Node* num = pm->require("number")) {
+        if (auto v = readPort(ctx_, *num, "number")) {
+          d.port = *v;
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return d;
 }
 
 std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
   auto map = YamlMap::open(ctx_, node, "a match",
                            {"name", "uri", "method", "headers", "withoutHeaders", "ignoreUriCase",
-                            "port", "sourceLabels", "sourceNamespace", "gateways"},
-                           {"scheme", "authority", "queryParams", "statPrefix"});
+                            "port", "sourceLabels", "sourceNamespace", "gateways", "queryParams"},
+                           {"scheme", "authority", "statPrefix"});
   if (!map) return std::nullopt;
   HttpMatch m;
   if (const YAML::Node* n = map->find("name")) {
@@ -583,6 +1321,7 @@ std::optional<HttpMatch> Parser::httpMatch(const YAML::Node& node) {
   if (const YAML::Node* n = map->find("withoutHeaders")) {
     headerMatches(*n, "withoutHeaders", true, m.match.headers);
   }
+  if (const YAML::Node* n = map->find("queryParams")) queryParamMatches(*n, m.match.query_params);
   if (const YAML::Node* n = map->find("ignoreUriCase")) {
     auto v = readBool(ctx_, *n, "ignoreUriCase");
     if (v && *v && m.match.uri) {
@@ -650,6 +1389,309 @@ std::optional<StringMatch> Parser::stringMatch(const YAML::Node& node, std::stri
   return m;
 }
 
+void Parser::queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out) {
+  auto map = YamlMap::openAny(ctx_, node, "'queryParams'");
+  if (!map) return;
+  for (const auto& e : map->entries()) {
+    if (e.key.empty()) {
+      ctx_.error(e.key_node.Mark(), "a query parameter name must not be empty");
+      continue;
+    }
+    // `key: {}` (and a null value) is Envoy's matcher without a pattern: the parameter must be
+    // present with an empty value, exactly like `exact: ""`.
+    StringMatch sm;
+    sm.kind = StringMatch::Kind::kExact;
+    if (!e.value.IsNull()) {
+      auto m = stringMatch(e.value, e.key);
+      if (!m) continue;
+      if (m->kind != StringMatch::Kind::kPresent) sm = std::move(*m);
+    }
+    out.push_back(QueryParamMatch{e.key, std::move(sm)});
+  }
+}
+
+std::optional<RedirectAction> Parser::redirect(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'redirect'",
+                           {"uri", "authority", "port", "derivePort", "scheme", "redirectCode"});
+  if (!map) return std::nullopt;
+  RedirectAction a;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("uri")) {
+    if (auto v = readString(ctx_, *n, "uri")) {
+      a.uri = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("authority")) {
+    if (auto v = readString(ctx_, *n, "authority")) {
+      a.authority = *v;
+    } else {
+      ok = false;
+    }
+  }
+  const YAML::Node* port = map->find("port");
+  const YAML::Node* derive = map->find("derivePort");
+  if (port && derive) {
+    ctx_.error(derive->Mark(), "'redirect' may have only one of 'port' and 'derivePort'");
+    ok = false;
+  }
+  if (port) {
+    if (auto v = readPort(ctx_, *port, "port")) {
+      a.port = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (derive) {
+    if (auto v = readString(ctx_, *derive, "derivePort")) {
+      if (*v == "FROM_PROTOCOL_DEFAULT") {
+        a.derive_port = RedirectAction::DerivePort::kFromProtocolDefault;
+      } else if (*v == "FROM_REQUEST_PORT") {
+        a.derive_port = RedirectAction::DerivePort::kFromRequestPort;
+      } else {
+        ctx_.error(derive->Mark(),
+                   "derivePort must be FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT, "
+                   "not " +
+                       q(*v));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("scheme")) {
+    if (auto v = readString(ctx_, *n, "scheme")) {
+      if (!v->empty() && *v != "http" && *v != "https") {
+        ctx_.error(n->Mark(), "redirect scheme must be \"http\" or \"https\", not " + q(*v));
+        ok = false;
+      } else {
+        a.scheme = *v;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("redirectCode")) {
+    if (auto v = readUint(ctx_, *n, "redirectCode", 0, std::numeric_limits<uint32_t>::max())) {
+      if (*v == 0) {
+        a.code = 301;  // proto default: unset
+      } else if (*v < 300 || *v > 399) {
+        ctx_.error(n->Mark(), std::to_string(*v) + " is not a valid redirect code, must be 3xx");
+        ok = false;
+      } else if (*v != 301 && *v != 302 && *v != 303 && *v != 307 && *v != 308) {
+        // Istio accepts any 3xx but only turns these five into an Envoy redirect.
+        ctx_.error(n->Mark(), "redirect code " + std::to_string(*v) +
+                                  " is not supported (Istio/Envoy: 301, 302, 303, 307 or 308)");
+        ok = false;
+      } else {
+        a.code = static_cast<uint16_t>(*v);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && a.uri.empty() && a.authority.empty() && !port && !derive && a.scheme.empty()) {
+    ctx_.error(map->mark(), "redirect must specify uri, authority, scheme, or port");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return a;
+}
+
+namespace {
+
+// Protobuf's JSON form of `bytes`: standard or URL-safe base64, padding optional.
+std::optional<std::string> decodeBase64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<DirectResponseAction> Parser::directResponse(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'directResponse'", {"status", "body"});
+  if (!map) return std::nullopt;
+  DirectResponseAction a;
+  bool ok = false;
+  if (const YAML::Node* n = map->require("status")) {
+    // Istio's ValidateHTTPStatus.
+    if (auto v = readUint(ctx_, *n, "status", 0, std::numeric_limits<uint32_t>::max())) {
+      if (*v < 200 || *v > 599) {
+        ctx_.error(n->Mark(), "HTTP status " + std::to_string(*v) + " is not in range 200-599");
+      } else {
+        a.status = static_cast<uint16_t>(*v);
+        ok = true;
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("body")) {
+    if (auto body = YamlMap::open(ctx_, *n, "'body'", {"string", "bytes"})) {
+      const YAML::Node* str = body->find("string");
+      const YAML::Node* bytes = body->find("bytes");
+      if (str && bytes) {
+        ctx_.error(bytes->Mark(), "'body' must have only one of string, bytes");
+        ok = false;
+      } else if (str) {
+        if (auto v = readString(ctx_, *str, "string")) {
+          a.body = *v;
+        } else {
+          ok = false;
+        }
+      } else if (bytes) {
+        if (auto v = readString(ctx_, *bytes, "bytes")) {
+          if (auto decoded = decodeBase64(*v)) {
+            a.body = std::move(*decoded);
+          } else {
+            ctx_.error(bytes->Mark(), "'bytes' must be base64, not " + q(*v));
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (a.body.size() > 1024 * 1024) {
+        ctx_.warning(n->Mark(), "a direct response body larger than 1MB may hurt performance");
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return a;
+}
+
+std::optional<CorsPolicy> Parser::corsPolicy(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'corsPolicy'",
+                           {"allowOrigins", "allowOrigin", "allowMethods", "allowHeaders",
+                            "exposeHeaders", "maxAge", "allowCredentials", "unmatchedPreflights"});
+  if (!map) return std::nullopt;
+  CorsPolicy p;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("allowOrigins")) {
+    list(*n, "allowOrigins", [&](const YAML::Node& item) {
+      auto m = stringMatch(item, "allowOrigins");
+      if (!m) {
+        ok = false;
+        return;
+      }
+      if (m->kind == StringMatch::Kind::kPresent || m->value.empty()) {
+        ctx_.error(item.Mark(), "an allowOrigins entry needs a non-empty exact, prefix or regex");
+        ok = false;
+        return;
+      }
+      p.allow_origins.push_back(std::move(*m));
+    });
+  }
+  if (const YAML::Node* n = map->find("allowOrigin")) {
+    // Deprecated exact-match list; Istio ignores it when allowOrigins is set.
+    if (auto v = readStringList(ctx_, *n, "allowOrigin")) {
+      if (map->has("allowOrigins")) {
+        ctx_.warning(n->Mark(), "'allowOrigin' is ignored because 'allowOrigins' is set");
+      } else {
+        for (const auto& o : *v) {
+          StringMatch m;
+          m.kind = StringMatch::Kind::kExact;
+          m.value = o;
+          p.allow_origins.push_back(std::move(m));
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("allowMethods")) {
+    static constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    if (auto v = readStringList(ctx_, *n, "allowMethods")) {
+      for (const auto& m : *v) {
+        if (std::find(std::begin(kMethods), std::end(kMethods), m) == std::end(kMethods)) {
+          ctx_.error(n->Mark(), q(m) + " is not a supported HTTP method");
+          ok = false;
+        }
+      }
+      p.allow_methods = *v;
+    } else {
+      ok = false;
+    }
+  }
+  auto headerList = [&](const char* key, std::vector<std::string>& out) {
+    const YAML::Node* n = map->find(key);
+    if (!n) return;
+    auto v = readStringList(ctx_, *n, key);
+    if (!v) {
+      ok = false;
+      return;
+    }
+    for (const auto& h : *v) {
+      if (!isHttpToken(h)) {
+        ctx_.error(n->Mark(), "invalid header name " + q(h) + " in " + q(key));
+        ok = false;
+      }
+    }
+    out = *v;
+  };
+  headerList("allowHeaders", p.allow_headers);
+  headerList("exposeHeaders", p.expose_headers);
+  if (const YAML::Node* n = map->find("maxAge")) {
+    if (auto v = readDurationMs(ctx_, *n, "maxAge", 1, std::numeric_limits<uint64_t>::max() / 2)) {
+      if (*v % 1000 != 0) {
+        ctx_.error(n->Mark(), "'maxAge' is accurate only to seconds precision");
+        ok = false;
+      } else {
+        p.max_age_s = *v / 1000;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("allowCredentials")) {
+    if (auto v = readBool(ctx_, *n, "allowCredentials")) {
+      p.allow_credentials = *v;
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("unmatchedPreflights")) {
+    if (auto v = readString(ctx_, *n, "unmatchedPreflights")) {
+      if (*v == "IGNORE") {
+        p.forward_unmatched_preflights = false;
+      } else if (*v == "FORWARD" || *v == "UNSPECIFIED") {
+        p.forward_unmatched_preflights = true;
+      } else {
+        ctx_.error(n->Mark(), "unmatchedPreflights must be FORWARD or IGNORE, not " + q(*v));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return p;
+}
+
 void Parser::headerMatches(const YAML::Node& node, std::string_view field, bool invert,
                            std::vector<HeaderMatch>& out) {
   auto map = YamlMap::openAny(ctx_, node, q(field));
@@ -686,28 +1728,9 @@ std::optional<HttpRouteDestination> Parser::routeDestination(const YAML::Node& n
   d.pos = ctx_.pos(node.Mark());
   bool ok = false;
   if (const YAML::Node* n = map->require("destination")) {
-    if (auto dm = YamlMap::open(ctx_, *n, "'destination'", {"host", "subset", "port"})) {
-      d.pos = ctx_.pos(n->Mark());
-      if (const YAML::Node* h = dm->require("host")) {
-        if (auto v = host(*h, "host", ns, false)) {
-          d.host = *v;
-          ok = true;
-        }
-      }
-      if (const YAML::Node* s = dm->find("subset")) {
-        if (auto v = readString(ctx_, *s, "subset")) d.subset = *v;
-      }
-      if (const YAML::Node* p = dm->find("port")) {
-        if (auto pm = YamlMap::open(ctx_, *p, "'port'", {"number"})) {
-          if (const YAML::Node* num = pm->require("number")) {
-            if (auto v = readPort(ctx_, *num, "number")) {
-              d.port = *v;
-            } else {
-              ok = false;
-            }
-          }
-        }
-      }
+    if (auto dest = destination(*n, ns)) {
+      d = std::move(*dest);
+      ok = true;
     }
   }
   if (const YAML::Node* n = map->find("weight")) {

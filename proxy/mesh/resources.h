@@ -53,10 +53,41 @@ struct ServiceEntry {
 
 // === DestinationRule ===
 
+// trafficPolicy.loadBalancer: `simple` and `consistentHash` form one component.
+struct LoadBalancerSettings {
+  std::optional<LbPolicy> simple;  // unset (or UNSPECIFIED): LEAST_REQUEST
+  ConsistentHashPolicy hash;       // key kNone: no consistentHash
+};
+
+// The components of a trafficPolicy that override one another as a whole (Istio's
+// MergeTrafficPolicy): an unset component falls back to the level below, or to the default.
+struct PolicyComponents {
+  std::optional<LoadBalancerSettings> load_balancer;
+  std::optional<ConnectionPoolPolicy> connection_pool;
+  std::optional<OutlierPolicy> outlier;  // enabled = true when set
+};
+
+// trafficPolicy.portLevelSettings[]: replaces loadBalancer, connectionPool and outlierDetection
+// wholesale for one port (a component it leaves unset takes its default).
+struct PortTrafficPolicy {
+  uint16_t port = 0;
+  PolicyComponents components;
+  SourcePos pos;
+};
+
+struct TrafficPolicy {
+  PolicyComponents components;
+  std::optional<RetryBudgetPolicy> retry_budget;
+  std::vector<PortTrafficPolicy> port_level;  // first entry for a port wins
+
+  // The port-level entry for `port`, or nullptr.
+  const PortTrafficPolicy* forPort(uint16_t port) const;
+};
+
 struct Subset {
   std::string name;
   std::map<std::string, std::string> labels;
-  std::optional<LbPolicy> lb;
+  std::optional<TrafficPolicy> policy;
   SourcePos pos;
 };
 
@@ -64,9 +95,19 @@ struct DestinationRule {
   ObjectMeta meta;
   std::string host;  // expanded
   SourcePos host_pos;
-  std::optional<LbPolicy> lb;
+  std::optional<TrafficPolicy> policy;
   std::vector<Subset> subsets;
 };
+
+// The effective policy of the cluster for (`rule`, `subset` or nullptr, `port`), merged as Istio
+// does: top level, its port-level entry, the subset's components, the subset's port-level entry.
+struct EffectivePolicy {
+  LoadBalancerSettings load_balancer;
+  ConnectionPoolPolicy connection_pool;
+  OutlierPolicy outlier;
+  RetryBudgetPolicy retry_budget;
+};
+EffectivePolicy effectivePolicy(const DestinationRule* rule, const Subset* subset, uint16_t port);
 
 // === VirtualService ===
 
@@ -90,6 +131,12 @@ struct HttpRouteDestination {
   SourcePos pos;
 };
 
+// http[].mirror (+ mirrorPercentage / mirrorPercent) or one http[].mirrors[] entry.
+struct HttpMirror {
+  HttpRouteDestination destination;  // weight and headers unused
+  uint32_t ppm = 1'000'000;          // percentage absent: 100%; never 0 (dropped when parsing)
+};
+
 struct HttpRoute {
   std::string name;
   std::vector<HttpMatch> matches;  // empty: matches everything
@@ -98,6 +145,15 @@ struct HttpRoute {
   std::optional<std::string> rewrite_authority;
   HeaderOperations request_headers;
   HeaderOperations response_headers;
+  uint32_t timeout_ms = 0;  // 0: none
+  RetryPolicy retry;        // Istio's default policy when `retries` is absent
+  FaultPolicy fault;
+  std::vector<HttpMirror> mirrors;
+  // Exclusive with `route`. derivePort FROM_REQUEST_PORT is resolved per service port by the
+  // compiler.
+  std::optional<RedirectAction> redirect;
+  std::optional<DirectResponseAction> direct_response;
+  std::optional<CorsPolicy> cors;
   SourcePos pos;
 };
 

@@ -41,6 +41,15 @@ struct HeaderMatch {
   bool invert = false;  // withoutHeaders
 };
 
+// http[].match[].queryParams entry. The value is compared as it appears in the request (no
+// percent-decoding); the first occurrence of the parameter counts, and `?key` (or `key=`) has
+// the value "". `{}` and `exact: ""` both mean "present with an empty value" (Envoy's
+// QueryParameterMatcher without a matcher), so `match` is never kPresent here.
+struct QueryParamMatch {
+  std::string name;
+  StringMatch match;
+};
+
 // One entry of a VirtualService http[].match list: all its fields must match.
 struct RouteMatch {
   std::string name;
@@ -48,6 +57,7 @@ struct RouteMatch {
                                    // (prefix: against the start of the path)
   std::optional<StringMatch> method;
   std::vector<HeaderMatch> headers;
+  std::vector<QueryParamMatch> query_params;
 };
 
 struct HeaderOperations {
@@ -64,6 +74,89 @@ struct RouteDestination {
   HeaderOperations response_headers;
 };
 
+// VirtualService http[].retries (Istio's default policy when the field is absent).
+struct RetryPolicy {
+  // retryOn conditions (Envoy's names, as Istio passes them through).
+  enum On : uint32_t {
+    k5xx = 1u << 0,                   // "5xx": any 5xx answer, or no answer at all
+    kGatewayError = 1u << 1,          // "gateway-error": 502/503/504, or no answer
+    kReset = 1u << 2,                 // "reset": no answer (reset, disconnect, read timeout)
+    kConnectFailure = 1u << 3,        // "connect-failure"
+    kRefusedStream = 1u << 4,         // "refused-stream" (HTTP/2; never seen on HTTP/1.1)
+    kRetriable4xx = 1u << 5,          // "retriable-4xx": 409
+    kRetriableStatusCodes = 1u << 6,  // "retriable-status-codes": the listed codes
+    kResetBeforeRequest = 1u << 7,    // "reset-before-request"
+    kCancelled = 1u << 8,             // gRPC status names, matched on grpc-status
+    kDeadlineExceeded = 1u << 9,
+    kInternal = 1u << 10,
+    kResourceExhausted = 1u << 11,
+    kUnavailable = 1u << 12,
+  };
+  static constexpr uint32_t kIstioDefault =
+      kConnectFailure | kRefusedStream | kUnavailable | kCancelled | kRetriableStatusCodes;
+
+  uint32_t attempts = 2;  // retries, not tries: 1 + attempts tries at most; 0 disables
+  uint32_t retry_on = kIstioDefault;
+  std::vector<uint16_t> retriable_status_codes;  // empty by default since Istio 1.24
+  uint32_t per_try_timeout_ms = 0;               // 0: none
+  uint32_t backoff_base_ms = 25;                 // jittered exponential, capped at 10x base
+  bool retry_remote_localities = false;
+  // retryIgnorePreviousHosts: a retry prefers an endpoint not tried yet (Istio's default).
+  bool retry_ignore_previous_hosts = true;
+};
+
+// Envoy's name of one retryOn condition ("5xx", "gateway-error", ...); nullptr for an unknown bit.
+const char* retryOnName(uint32_t bit);
+// The condition bit for an Envoy retryOn name; 0 when Weft does not know the name.
+uint32_t retryOnFromName(std::string_view name);
+
+// VirtualService http[].fault. Percentages are kept in parts per million (Istio sends them to
+// Envoy the same way), so fractional percentages like 0.1 work.
+struct FaultPolicy {
+  uint32_t delay_ms = 0;
+  uint32_t delay_ppm = 0;  // 0: no delay (a percentage that is absent means 0%)
+  uint16_t abort_status = 0;
+  uint32_t abort_ppm = 0;  // 0: no abort
+  bool active() const { return delay_ppm > 0 || abort_ppm > 0; }
+};
+
+// VirtualService http[].mirror / mirrors: a fire-and-forget copy of the request.
+struct MirrorPolicy {
+  uint32_t cluster = 0;      // index into Snapshot::clusters
+  uint32_t ppm = 1'000'000;  // mirrorPercentage absent: 100%
+};
+
+// VirtualService http[].redirect: the proxy answers with a 3xx and a Location header built as
+// Envoy's RedirectAction does (see router::redirectLocation).
+struct RedirectAction {
+  enum class DerivePort : uint8_t { kNone, kFromProtocolDefault, kFromRequestPort };
+  std::string uri;        // replaces the whole path; empty: the request's path
+  std::string authority;  // replaces the host (and port); empty: the request's Host
+  // Explicit port of the Location; 0: none. FROM_REQUEST_PORT is resolved to the service port
+  // of the route table when compiling (what Istio does: Envoy cannot derive it per request).
+  uint16_t port = 0;
+  DerivePort derive_port = DerivePort::kNone;  // as written, for the config dump
+  std::string scheme;                          // "http"/"https"; empty: the request's scheme
+  uint16_t code = 301;                         // 301, 302, 303, 307 or 308
+};
+
+// VirtualService http[].directResponse: the proxy answers with this status and body.
+struct DirectResponseAction {
+  uint16_t status = 200;
+  std::string body;  // body.string, or body.bytes base64-decoded; empty: no body
+};
+
+// VirtualService http[].corsPolicy, in the form Istio hands to Envoy's CORS filter.
+struct CorsPolicy {
+  std::vector<StringMatch> allow_origins;  // allowOrigins, or allowOrigin as exact matches
+  std::vector<std::string> allow_methods;
+  std::vector<std::string> allow_headers;
+  std::vector<std::string> expose_headers;
+  std::optional<uint64_t> max_age_s;  // Access-Control-Max-Age; absent: not sent
+  bool allow_credentials = false;
+  bool forward_unmatched_preflights = true;  // unmatchedPreflights: FORWARD (default) / IGNORE
+};
+
 struct Route {
   std::string name;  // "<virtualservice>.<namespace>" and the route's own name, for logs
   std::vector<RouteMatch> matches;  // ORed; empty matches every request
@@ -73,6 +166,14 @@ struct Route {
   std::optional<std::string> rewrite_authority;
   HeaderOperations request_headers;
   HeaderOperations response_headers;
+  uint32_t timeout_ms = 0;  // whole request, retries included; 0: none (Istio's default)
+  RetryPolicy retry;
+  FaultPolicy fault;
+  std::vector<MirrorPolicy> mirrors;
+  // Exclusive with destinations: a route with a redirect or direct response has none.
+  std::optional<RedirectAction> redirect;
+  std::optional<DirectResponseAction> direct_response;
+  std::optional<CorsPolicy> cors;
 };
 
 // The routes of one service port.
@@ -107,6 +208,53 @@ struct Endpoint {
   std::string service_account;  // empty: no sidecar (plain text)
 };
 
+// DestinationRule trafficPolicy.connectionPool: Envoy's per-cluster circuit breakers (each
+// client sidecar enforces them for itself). Istio's defaults are "unlimited".
+struct ConnectionPoolPolicy {
+  static constexpr uint32_t kUnlimited = 0xffffffffu;
+  uint32_t max_connections = kUnlimited;       // tcp.maxConnections
+  uint32_t connect_timeout_ms = 0;             // tcp.connectTimeout; 0: bootstrap's
+  uint32_t max_pending_requests = kUnlimited;  // http.http1MaxPendingRequests
+  uint32_t max_requests = kUnlimited;          // http.http2MaxRequests (all protocols)
+  uint32_t max_requests_per_connection = 0;    // 0: unlimited; 1 disables keep-alive
+  uint32_t max_retries = kUnlimited;           // concurrent retries
+  uint32_t idle_timeout_ms = 0;                // http.idleTimeout; 0: bootstrap's
+  bool tcp_keepalive = false;                  // tcp.tcpKeepalive set
+  uint32_t keepalive_time_s = 0, keepalive_interval_s = 0, keepalive_probes = 0;
+};
+
+// DestinationRule trafficPolicy.outlierDetection (Envoy's consecutive-error ejection).
+struct OutlierPolicy {
+  bool enabled = false;              // off unless the DestinationRule sets outlierDetection
+  uint32_t consecutive_5xx = 5;      // 0 disables
+  uint32_t consecutive_gateway = 0;  // 0 disables
+  uint32_t interval_ms = 10'000;
+  uint32_t base_ejection_ms = 30'000;
+  uint32_t max_ejection_percent = 10;
+  uint32_t min_health_percent = 0;  // Istio sets the panic threshold to this: 0, no panic
+  bool split_local_origin = false;
+  uint32_t consecutive_local_origin = 5;
+};
+
+// DestinationRule trafficPolicy.loadBalancer.consistentHash.
+struct ConsistentHashPolicy {
+  enum class Key : uint8_t { kNone, kHeader, kCookie, kSourceIp, kQueryParameter };
+  Key key = Key::kNone;
+  std::string name;  // header (lower-case), cookie or query parameter name
+  std::string cookie_path;
+  uint32_t cookie_ttl_s = 0;  // with a cookie key: 0 and cookie_ttl_set = session cookie
+  bool cookie_ttl_set = false;
+  bool maglev = false;         // else ring hash
+  uint64_t table_size = 1024;  // ring: minimumRingSize (1024); maglev: tableSize (65537)
+};
+
+// Istio 1.27's DestinationRule retryBudget (on by default in Weft, as in Linkerd): retries may
+// add at most `percent` of the cluster's active requests, with a floor of `min_retry_concurrency`.
+struct RetryBudgetPolicy {
+  double percent = 20.0;
+  uint32_t min_retry_concurrency = 3;
+};
+
 struct Cluster {
   // Istio's name: "outbound|<port>|<subset>|<fqdn>" ("inbound|<port>||" for the local app).
   std::string name;
@@ -116,6 +264,10 @@ struct Cluster {
   uint16_t port = 0;
   std::string subset;
   LbPolicy lb = LbPolicy::kLeastRequest;  // Istio's default
+  ConsistentHashPolicy hash;              // replaces `lb` when its key is set
+  ConnectionPoolPolicy pool;
+  OutlierPolicy outlier;
+  RetryBudgetPolicy retry_budget;
   std::vector<Endpoint> endpoints;
   std::string protocol = "HTTP";  // the ServiceEntry port's protocol
   bool mesh_internal = false;     // ServiceEntry location MESH_INTERNAL

@@ -48,6 +48,90 @@ Json addressJson(const SocketAddress& a) {
   return toString(a);
 }
 
+Json retryJson(const RetryPolicy& r) {
+  Json j;
+  j["attempts"] = r.attempts;
+  Json on = Json::array();
+  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+    if ((r.retry_on & bit) == 0) continue;
+    const char* name = retryOnName(bit);
+    on.push_back(name ? Json(name) : Json(bit));
+  }
+  j["retry_on"] = std::move(on);
+  j["retriable_status_codes"] = r.retriable_status_codes;
+  j["per_try_timeout_ms"] = r.per_try_timeout_ms;
+  j["backoff_base_ms"] = r.backoff_base_ms;
+  j["retry_remote_localities"] = r.retry_remote_localities;
+  j["retry_ignore_previous_hosts"] = r.retry_ignore_previous_hosts;
+  return j;
+}
+
+Json faultJson(const FaultPolicy& f) {
+  Json j;
+  j["delay_ms"] = f.delay_ms;
+  j["delay_ppm"] = f.delay_ppm;
+  j["abort_status"] = f.abort_status;
+  j["abort_ppm"] = f.abort_ppm;
+  return j;
+}
+
+const char* hashKeyName(ConsistentHashPolicy::Key k) {
+  switch (k) {
+    case ConsistentHashPolicy::Key::kNone:
+      return "none";
+    case ConsistentHashPolicy::Key::kHeader:
+      return "header";
+    case ConsistentHashPolicy::Key::kCookie:
+      return "cookie";
+    case ConsistentHashPolicy::Key::kSourceIp:
+      return "source_ip";
+    case ConsistentHashPolicy::Key::kQueryParameter:
+      return "query_parameter";
+  }
+  return "none";
+}
+
+Json hashJson(const ConsistentHashPolicy& h) {
+  Json j;
+  j["key"] = hashKeyName(h.key);
+  j["name"] = h.name;
+  j["cookie_path"] = h.cookie_path;
+  j["cookie_ttl_s"] = h.cookie_ttl_set ? Json(h.cookie_ttl_s) : Json(nullptr);
+  j["algorithm"] = h.maglev ? "maglev" : "ring_hash";
+  j["table_size"] = h.table_size;
+  return j;
+}
+
+Json poolJson(const ConnectionPoolPolicy& p) {
+  Json j;
+  j["max_connections"] = p.max_connections;
+  j["connect_timeout_ms"] = p.connect_timeout_ms;
+  j["max_pending_requests"] = p.max_pending_requests;
+  j["max_requests"] = p.max_requests;
+  j["max_requests_per_connection"] = p.max_requests_per_connection;
+  j["max_retries"] = p.max_retries;
+  j["idle_timeout_ms"] = p.idle_timeout_ms;
+  j["tcp_keepalive"] = p.tcp_keepalive;
+  j["keepalive_time_s"] = p.keepalive_time_s;
+  j["keepalive_interval_s"] = p.keepalive_interval_s;
+  j["keepalive_probes"] = p.keepalive_probes;
+  return j;
+}
+
+Json outlierJson(const OutlierPolicy& o) {
+  Json j;
+  j["enabled"] = o.enabled;
+  j["consecutive_5xx"] = o.consecutive_5xx;
+  j["consecutive_gateway"] = o.consecutive_gateway;
+  j["interval_ms"] = o.interval_ms;
+  j["base_ejection_ms"] = o.base_ejection_ms;
+  j["max_ejection_percent"] = o.max_ejection_percent;
+  j["min_health_percent"] = o.min_health_percent;
+  j["split_local_origin"] = o.split_local_origin;
+  j["consecutive_local_origin"] = o.consecutive_local_origin;
+  return j;
+}
+
 Json clusterJson(const Cluster& c) {
   Json j;
   j["name"] = c.name;
@@ -59,6 +143,11 @@ Json clusterJson(const Cluster& c) {
   j["protocol"] = c.protocol;
   j["mesh_internal"] = c.mesh_internal;
   j["lb"] = toString(c.lb);
+  j["consistent_hash"] = hashJson(c.hash);
+  j["connection_pool"] = poolJson(c.pool);
+  j["outlier_detection"] = outlierJson(c.outlier);
+  j["retry_budget"] = {{"percent", c.retry_budget.percent},
+                       {"min_retry_concurrency", c.retry_budget.min_retry_concurrency}};
   Json eps = Json::array();
   for (const auto& e : c.endpoints) {
     Json ej;
@@ -70,6 +159,41 @@ Json clusterJson(const Cluster& c) {
     eps.push_back(std::move(ej));
   }
   j["endpoints"] = std::move(eps);
+  return j;
+}
+
+Json redirectJson(const RedirectAction& a) {
+  Json j;
+  j["uri"] = a.uri;
+  j["authority"] = a.authority;
+  j["port"] = a.port;
+  switch (a.derive_port) {
+    case RedirectAction::DerivePort::kNone:
+      j["derive_port"] = nullptr;
+      break;
+    case RedirectAction::DerivePort::kFromProtocolDefault:
+      j["derive_port"] = "FROM_PROTOCOL_DEFAULT";
+      break;
+    case RedirectAction::DerivePort::kFromRequestPort:
+      j["derive_port"] = "FROM_REQUEST_PORT";
+      break;
+  }
+  j["scheme"] = a.scheme;
+  j["code"] = a.code;
+  return j;
+}
+
+Json corsJson(const CorsPolicy& c) {
+  Json j;
+  Json origins = Json::array();
+  for (const auto& m : c.allow_origins) origins.push_back(stringMatchJson(m));
+  j["allow_origins"] = std::move(origins);
+  j["allow_methods"] = c.allow_methods;
+  j["allow_headers"] = c.allow_headers;
+  j["expose_headers"] = c.expose_headers;
+  j["max_age_s"] = c.max_age_s ? Json(*c.max_age_s) : Json(nullptr);
+  j["allow_credentials"] = c.allow_credentials;
+  j["unmatched_preflights"] = c.forward_unmatched_preflights ? "FORWARD" : "IGNORE";
   return j;
 }
 
@@ -91,6 +215,11 @@ Json routeJson(const Route& r, const Snapshot& s) {
       headers.push_back(std::move(hj));
     }
     mj["headers"] = std::move(headers);
+    Json params = Json::array();
+    for (const auto& qp : m.query_params) {
+      params.push_back({{"name", qp.name}, {"match", stringMatchJson(qp.match)}});
+    }
+    mj["query_params"] = std::move(params);
     matches.push_back(std::move(mj));
   }
   j["match"] = std::move(matches);
@@ -109,6 +238,25 @@ Json routeJson(const Route& r, const Snapshot& s) {
   j["rewrite_authority"] = r.rewrite_authority ? Json(*r.rewrite_authority) : Json(nullptr);
   j["request_headers"] = headerOpsJson(r.request_headers);
   j["response_headers"] = headerOpsJson(r.response_headers);
+  j["timeout_ms"] = r.timeout_ms;
+  j["retry"] = retryJson(r.retry);
+  j["fault"] = faultJson(r.fault);
+  Json mirrors = Json::array();
+  for (const auto& m : r.mirrors) {
+    Json mj;
+    mj["cluster"] = m.cluster < s.clusters.size() ? s.clusters[m.cluster].name : std::string();
+    mj["ppm"] = m.ppm;
+    mirrors.push_back(std::move(mj));
+  }
+  j["mirrors"] = std::move(mirrors);
+  j["redirect"] = r.redirect ? redirectJson(*r.redirect) : Json(nullptr);
+  if (r.direct_response) {
+    j["direct_response"] = {{"status", r.direct_response->status},
+                            {"body", r.direct_response->body}};
+  } else {
+    j["direct_response"] = nullptr;
+  }
+  j["cors"] = r.cors ? corsJson(*r.cors) : Json(nullptr);
   return j;
 }
 

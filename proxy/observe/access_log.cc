@@ -115,6 +115,7 @@ void formatAccessLogJson(const RequestInfo& info, std::string& out) {
   stringField(out, "user_agent", info.user_agent);
   stringField(out, "downstream_remote_address", info.downstream_remote);
   numberField(out, "attempts", info.attempts);
+  stringField(out, "response_code_details", info.details);
   stringField(out, "direction", info.direction == Direction::kInbound ? "inbound" : "outbound");
   out.append("}\n");
 }

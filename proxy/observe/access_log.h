@@ -13,6 +13,7 @@ namespace weft::observe {
 // start_time (RFC 3339, UTC, ms), method, authority, path, protocol, response_code,
 // response_flags, duration_ms, bytes_received, bytes_sent, upstream_host, upstream_cluster,
 // route_name, x_request_id, traceparent, user_agent, downstream_remote_address, attempts,
+// response_code_details (why it ended as it did, when that needs saying; null otherwise),
 // direction ("outbound"|"inbound").
 void formatAccessLogJson(const RequestInfo& info, std::string& out);
 

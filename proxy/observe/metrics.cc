@@ -284,6 +284,13 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
        WEFT_READ(upstream_rq_stale_retry)},
       {"weft_upstream_cx_pool_reuse_total", "Upstream requests sent on a pooled connection.",
        MetricType::Counter, WEFT_READ(upstream_cx_pool_reuse)},
+      {"weft_upstream_rq_retry_total", "Upstream requests retried (VirtualService retries).",
+       MetricType::Counter, WEFT_READ(upstream_rq_retry)},
+      {"weft_upstream_rq_retry_overflow_total",
+       "Retries not made because the retry budget or maxRetries was exhausted.",
+       MetricType::Counter, WEFT_READ(upstream_rq_retry_overflow)},
+      {"weft_outlier_ejections_total", "Endpoint ejections by outlier detection.",
+       MetricType::Counter, WEFT_READ(outlier_ejections)},
   };
 #undef WEFT_READ
   for (const Def& d : defs) {

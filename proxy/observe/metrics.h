@@ -85,6 +85,9 @@ struct WorkerCounters {
   std::atomic<uint64_t> upstream_rq_reset{0};        // reset/closed before a full response
   std::atomic<uint64_t> upstream_rq_stale_retry{0};  // resent after a stale pooled conn
   std::atomic<uint64_t> upstream_cx_pool_reuse{0};
+  std::atomic<uint64_t> upstream_rq_retry{0};           // retries made
+  std::atomic<uint64_t> upstream_rq_retry_overflow{0};  // retries refused by budget/maxRetries
+  std::atomic<uint64_t> outlier_ejections{0};           // endpoints ejected by outlier detection
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -60,6 +60,7 @@ struct RequestInfo {
   std::string_view upstream_host;      // "ip:port" of the endpoint used, empty if none
   std::string_view downstream_remote;  // "ip:port" of the client
   uint32_t attempts = 0;               // upstream attempts made
+  std::string_view details;  // why it ended as it did, when that needs saying (no retry...)
 };
 
 }  // namespace weft::observe

@@ -55,7 +55,29 @@ bool matches(const mesh::RouteMatch& match, const http::RequestHead& head) {
     bool ok = value.has_value() && hm.match.matches(*value);
     if (ok == hm.invert) return false;
   }
+  for (const auto& qp : match.query_params) {
+    auto value = queryParam(head.path, qp.name);
+    if (!value || !qp.match.matches(*value)) return false;
+  }
   return true;
+}
+
+std::optional<std::string_view> queryParam(std::string_view path, std::string_view name) {
+  size_t q = path.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = path.substr(q + 1);
+  size_t hash = query.find('#');
+  if (hash != std::string_view::npos) query = query.substr(0, hash);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    std::string_view key = pair.substr(0, eq);
+    if (key.empty() || key != name) continue;
+    return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+  }
+  return std::nullopt;
 }
 
 RouteResult findRoute(const mesh::RouteTable& table, const http::RequestHead& head) {
@@ -110,6 +132,60 @@ void rewritePath(const mesh::Route& route, const mesh::RouteMatch* matched, std:
   }
   if (base.empty()) base = "/";
   path = base + query;
+}
+
+std::string redirectLocation(const mesh::RedirectAction& redirect, const http::RequestHead& head,
+                             const mesh::RouteMatch* /*matched*/) {
+  std::string_view request_scheme = "http";
+  if (auto xfp = head.headers.get("x-forwarded-proto")) {
+    if (http::equalsIgnoreCase(*xfp, "https")) {
+      request_scheme = "https";
+    }
+  }
+  std::string_view scheme = redirect.scheme.empty() ? request_scheme : redirect.scheme;
+  std::string port = redirect.port != 0 ? ":" + std::to_string(redirect.port) : std::string();
+
+  std::string_view host;
+  if (!redirect.authority.empty()) {
+    host = redirect.authority;
+  } else {
+    // Envoy's processRequestHost.
+    host = head.authority;
+    size_t host_end = std::string_view::npos;
+    if (!host.empty() && host.front() == '[') {
+      host_end = host.rfind("]:");
+      if (host_end != std::string_view::npos) host_end += 1;
+    } else {
+      host_end = host.rfind(':');
+    }
+    if (host_end != std::string_view::npos) {
+      std::string_view request_port = host.substr(host_end);
+      bool remove_port = !port.empty();
+      if (scheme != request_scheme) {
+        remove_port |= request_scheme == "https" && request_port == ":443";
+        remove_port |= request_scheme == "http" && request_port == ":80";
+      }
+      if (remove_port) host = host.substr(0, host_end);
+    }
+  }
+
+  std::string path;
+  std::string_view request_path = head.path.empty() ? std::string_view("/") : head.path;
+  if (!redirect.uri.empty()) {
+    path = redirect.uri;
+    size_t q = request_path.find('?');
+    if (redirect.uri.find('?') == std::string::npos && q != std::string_view::npos) {
+      path.append(request_path.substr(q));
+    }
+  } else {
+    path = request_path;
+  }
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+
+  std::string out;
+  out.reserve(scheme.size() + 3 + host.size() + port.size() + path.size());
+  out.append(scheme).append("://").append(host).append(port).append(path);
+  return out;
 }
 
 }  // namespace weft::router

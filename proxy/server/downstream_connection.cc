@@ -1,10 +1,12 @@
 // DownstreamConnection: the HTTP/1.1 connection manager (see downstream_connection.h).
 #include "server/downstream_connection.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "observe/peer_metadata.h"
 #include "observe/trace.h"
+#include "router/cors.h"
 #include "router/router.h"
 #include "server/worker.h"
 #include "upstream/host_pool.h"
@@ -13,8 +15,10 @@ namespace weft::server {
 
 namespace {
 
-// Request bytes kept to resend a request whose reused connection turned out to be closed.
+// Request body bytes kept to send a request again (a retry, or a resend after the keep-alive
+// race). A request whose body outgrows it is not retried.
 constexpr size_t kReplayLimit = 64 * 1024;
+constexpr uint32_t kMillion = 1'000'000;
 
 http::DecoderLimits limitsFor(Worker& w) {
   const mesh::Bootstrap& b = w.runtime()->snapshot->bootstrap;
@@ -47,7 +51,9 @@ DownstreamConnection::DownstreamConnection(Worker& worker, bool inbound)
     : TcpStream(worker.loop()),
       worker_(worker),
       inbound_(inbound),
-      decoder_(*this, limitsFor(worker)) {}
+      decoder_(*this, limitsFor(worker)),
+      route_timer_(worker.loop(), &DownstreamConnection::onRouteTimeout, this),
+      attempt_timer_(worker.loop(), &DownstreamConnection::onAttemptTimer, this) {}
 
 void DownstreamConnection::start() {
   uv_tcp_nodelay(tcp(), 1);
@@ -160,7 +166,7 @@ void DownstreamConnection::processInput(const char* data, size_t len) {
         // Bytes after the head belong to the tunnel: the upstream gets them after the head.
         decoder_paused_ = true;
         request_complete_ = true;
-        if (r.consumed < len) sendToUpstream(std::string_view(data + r.consumed, len - r.consumed));
+        if (r.consumed < len) sendBody(std::string_view(data + r.consumed, len - r.consumed));
         blockReading(kBlockPipeline);
         return;
       case http::DecodeStatus::kError:
@@ -218,6 +224,7 @@ void DownstreamConnection::onDrained() {
 }
 
 void DownstreamConnection::onClosed() {
+  releaseMirrors();
   if (upstream_) {
     upstream_->abort();
     upstream_ = nullptr;
@@ -270,13 +277,26 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   destination_ = nullptr;
   cluster_ = nullptr;
   endpoint_index_ = -1;
+  endpoint_held_ = false;
   upstream_ = nullptr;
   upstream_ready_ = false;
   upstream_reused_ = false;
   retried_stale_ = false;
   to_upstream_.clear();
-  replay_.clear();
-  replayable_ = false;
+  request_body_.clear();
+  body_replayable_ = true;
+  attempt_active_ = false;
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  retries_ = 0;
+  retry_counted_ = false;
+  cluster_counted_ = false;
+  fault_abort_ = false;
+  tried_count_ = 0;
+  details_ = "";
+  overloaded_ = false;
+  set_cookie_.clear();
+  cors_headers_.clear();
+  matched_ = nullptr;
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
@@ -342,9 +362,341 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
     appendNumber(v, *head.content_length);
     head.headers.set("content-length", v);
   }
-  http::encodeRequestHead(head, to_upstream_);
-  sendToUpstream({});
-  connectUpstream(true);
+  runtime_generation_ = worker_.runtimeGeneration();
+
+  // Fault injection (VirtualService http[].fault), before anything reaches the upstream:
+  // the delay comes first, then the abort, each rolled independently per request.
+  if (route_ && route_->fault.active()) {
+    const mesh::FaultPolicy& f = route_->fault;
+    fault_abort_ = f.abort_ppm > 0 && observe::random64() % kMillion < f.abort_ppm;
+    if (f.delay_ppm > 0 && observe::random64() % kMillion < f.delay_ppm) {
+      response_flags_ |= observe::kDelayInjected;
+      attempt_timer_mode_ = AttemptTimer::kFaultDelay;
+      attempt_timer_.arm(f.delay_ms);
+      return;
+    }
+    if (fault_abort_) {
+      localReply(f.abort_status, "fault filter abort", observe::kFaultInjected);
+      return;
+    }
+  }
+  startAttempt(false);
+}
+
+// === Attempts: one per try at the upstream (retries, timeouts, faults) ===
+
+void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  if (runtime_generation_ != worker_.runtimeGeneration()) {
+    // The configuration changed during a delay or back-off: the cluster state this request
+    // was routed with is gone.
+    localReply(503, "configuration changed before the request was sent",
+               observe::kNoHealthyUpstream);
+    return;
+  }
+  if (attempts_ == 0) {
+    // connectionPool.http.http2MaxRequests (Istio applies it to HTTP/1.1 as well): this
+    // worker's requests in flight to the cluster. Overflow is answered at once, never queued.
+    const upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (cs.active_requests >= cluster_->pool.max_requests) {
+      overloaded_ = true;
+      localReply(503,
+                 "upstream connect error or disconnect/reset before headers. reset reason: "
+                 "overflow",
+                 observe::kUpstreamOverflow);
+      return;
+    }
+  }
+  // Mirroring happens in the router, after fault injection: an aborted request is not copied.
+  if (attempts_ == 0 && route_ && !route_->mirrors.empty()) startMirrors();
+  if (!resend_same_endpoint && !pickEndpoint()) {
+    localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
+    return;
+  }
+  ++attempts_;
+  if (route_) {
+    // Istio enables Envoy's attempt count header: the server can tell a retry from a first try.
+    char n[12];
+    auto [end, ec] = std::to_chars(n, n + sizeof(n), attempts_);
+    head_->headers.set("x-envoy-attempt-count", std::string_view(n, end - n));
+    if (attempts_ == 1 && route_->timeout_ms > 0) route_timer_.arm(route_->timeout_ms);
+    if (route_->retry.per_try_timeout_ms > 0) {
+      attempt_timer_mode_ = AttemptTimer::kPerTry;
+      attempt_timer_.arm(route_->retry.per_try_timeout_ms);
+    }
+  }
+  to_upstream_.clear();
+  http::encodeRequestHead(*head_, to_upstream_);
+  to_upstream_.append(request_body_);
+  if (request_body_.size() > kReplayLimit) {
+    // Grown past the buffer while no attempt could take it: sent once, never again.
+    body_replayable_ = false;
+    request_body_.clear();
+  }
+  attempt_active_ = true;
+  unblockReading(kBlockBackpressure);
+  connectUpstream(!resend_same_endpoint);
+}
+
+bool DownstreamConnection::pickEndpoint() {
+  releaseEndpoint();
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  // Envoy's previous_hosts predicate, as Istio configures it: a retry prefers an endpoint not
+  // tried yet, re-selecting up to five times.
+  int pick = -1;
+  const uint64_t now = uv_now(worker_.loop());
+  uint64_t hash;
+  if (!cs.hash_ring.empty() && requestHash(cs.cluster->hash, hash)) {
+    // consistentHash: the key decides; retries stay on the key's endpoint (Istio does not set
+    // the previous-hosts predicate with consistent hashing).
+    pick = cs.hash_ring.pick(hash, [&](int i) { return !cs.endpoints[i].ejectedAt(now); });
+  }
+  const bool avoid_tried = route_ == nullptr || route_->retry.retry_ignore_previous_hosts;
+  for (int selection = 0; pick < 0 && selection < (avoid_tried ? 6 : 1); ++selection) {
+    pick = upstream::pickEndpoint(cs, &observe::random64, now);
+    if (pick < 0) return false;
+    bool tried = std::find(tried_, tried_ + tried_count_, pick) != tried_ + tried_count_;
+    if (tried && selection < 5 && avoid_tried) pick = -1;
+  }
+  if (pick < 0) return false;
+  if (tried_count_ < kMaxTried) tried_[tried_count_++] = pick;
+  endpoint_index_ = pick;
+  upstream::EndpointState& es = cs.endpoints[pick];
+  endpoint_snapshot_index_ = es.index;
+  endpoint_held_ = true;
+  ++es.active_requests;
+  es.counters->rq_total.store(es.counters->rq_total.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+  observe::WorkerCounters::add(es.counters->rq_active, 1);
+  if (!cluster_counted_) {
+    ++cs.active_requests;
+    cluster_counted_ = true;
+  }
+  return true;
+}
+
+void DownstreamConnection::noteOutcome(upstream::Outcome outcome) {
+  if (!endpoint_held_ || runtime_generation_ != worker_.runtimeGeneration()) return;
+  if (upstream::recordOutcome(worker_.cluster(cluster_index_), endpoint_index_, outcome,
+                              uv_now(worker_.loop()))) {
+    observe::WorkerCounters::inc(worker_.counters().outlier_ejections);
+  }
+}
+
+namespace {
+
+upstream::ConnectionOptions connectionOptions(const mesh::Cluster& c) {
+  upstream::ConnectionOptions o;
+  o.connect_timeout_ms = c.pool.connect_timeout_ms;
+  o.idle_timeout_ms = c.pool.idle_timeout_ms;
+  o.keepalive = c.pool.tcp_keepalive;
+  o.keepalive_time_s = c.pool.keepalive_time_s;
+  o.keepalive_interval_s = c.pool.keepalive_interval_s;
+  o.keepalive_probes = c.pool.keepalive_probes;
+  return o;
+}
+
+// The value of `name` in a Cookie header ("a=1; b=2"), if present.
+std::optional<std::string_view> cookieValue(const http::HeaderMap& headers, std::string_view name) {
+  std::optional<std::string_view> found;
+  headers.forEach([&](std::string_view n, std::string_view v) {
+    if (found || !http::equalsIgnoreCase(n, "cookie")) return;
+    while (!v.empty()) {
+      size_t end = v.find(';');
+      std::string_view item = v.substr(0, end);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      size_t eq = item.find('=');
+      if (eq != std::string_view::npos && item.substr(0, eq) == name) {
+        found = item.substr(eq + 1);
+        return;
+      }
+      if (end == std::string_view::npos) break;
+      v.remove_prefix(end + 1);
+    }
+  });
+  return found;
+}
+
+// The value of query parameter `name` in "/path?a=1&b=2" (first occurrence), if present.
+std::optional<std::string_view> queryValue(std::string_view path, std::string_view name) {
+  size_t q = path.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = path.substr(q + 1);
+  while (!query.empty()) {
+    size_t end = query.find('&');
+    std::string_view item = query.substr(0, end);
+    size_t eq = item.find('=');
+    if (item.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+    }
+    if (end == std::string_view::npos) break;
+    query.remove_prefix(end + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool DownstreamConnection::requestHash(const mesh::ConsistentHashPolicy& policy, uint64_t& hash) {
+  using Key = mesh::ConsistentHashPolicy::Key;
+  std::optional<std::string_view> value;
+  switch (policy.key) {
+    case Key::kNone:
+      return false;
+    case Key::kHeader:
+      value = head_->headers.get(policy.name);
+      break;
+    case Key::kCookie:
+      value = cookieValue(head_->headers, policy.name);
+      if (!value && policy.cookie_ttl_set) {
+        // No cookie yet: make one, hash this request by it, and hand it to the client so its
+        // next requests land on the same endpoint (Envoy's generated cookie).
+        char hex[17];
+        uint64_t r = observe::random64();
+        for (int i = 15; i >= 0; --i, r >>= 4) hex[i] = "0123456789abcdef"[r & 0xf];
+        hex[16] = '\0';
+        set_cookie_ = policy.name + "=" + hex;
+        if (!policy.cookie_path.empty()) set_cookie_ += "; Path=" + policy.cookie_path;
+        if (policy.cookie_ttl_s > 0)
+          set_cookie_ += "; Max-Age=" + std::to_string(policy.cookie_ttl_s);
+        set_cookie_ += "; HttpOnly";
+        hash = upstream::hashKey(std::string_view(hex, 16));
+        return true;
+      }
+      break;
+    case Key::kSourceIp: {
+      std::string_view ip(remote_address_);
+      if (size_t colon = ip.rfind(':'); colon != std::string_view::npos) ip = ip.substr(0, colon);
+      value = ip;
+      break;
+    }
+    case Key::kQueryParameter:
+      value = queryValue(head_->path, policy.name);
+      break;
+  }
+  // No key in this request: the load balancer's ordinary choice (as Envoy falls back).
+  if (!value) return false;
+  hash = upstream::hashKey(*value);
+  return true;
+}
+
+void DownstreamConnection::releaseEndpoint() {
+  if (!endpoint_held_) return;
+  endpoint_held_ = false;
+  if (runtime_generation_ != worker_.runtimeGeneration()) return;
+  upstream::EndpointState& es = worker_.cluster(cluster_index_).endpoints[endpoint_index_];
+  if (es.active_requests > 0) --es.active_requests;
+  observe::WorkerCounters::add(es.counters->rq_active, -1);
+}
+
+uint32_t DownstreamConnection::retryConditions(const http::ResponseHead& head) const {
+  using R = mesh::RetryPolicy;
+  const uint16_t s = head.status;
+  uint32_t c = 0;
+  if (s >= 500) c |= R::k5xx;
+  if (s == 502 || s == 503 || s == 504) c |= R::kGatewayError;
+  if (s == 409) c |= R::kRetriable4xx;
+  const auto& codes = route_->retry.retriable_status_codes;
+  if (std::find(codes.begin(), codes.end(), s) != codes.end()) c |= R::kRetriableStatusCodes;
+  if (auto grpc = head.headers.get("grpc-status")) {
+    if (*grpc == "1") c |= R::kCancelled;
+    if (*grpc == "4") c |= R::kDeadlineExceeded;
+    if (*grpc == "8") c |= R::kResourceExhausted;
+    if (*grpc == "13") c |= R::kInternal;
+    if (*grpc == "14") c |= R::kUnavailable;
+  }
+  return c;
+}
+
+bool DownstreamConnection::maybeRetry(uint32_t conditions) {
+  if (route_ == nullptr || response_head_sent_) return false;
+  const mesh::RetryPolicy& p = route_->retry;
+  if ((p.retry_on & conditions) == 0) return false;
+  if (retries_ >= p.attempts) {
+    response_flags_ |= observe::kUpstreamRetryLimitExceeded;
+    return false;
+  }
+  if (!body_replayable_) {
+    details_ = "retry skipped: request body larger than the retry buffer";
+    return false;
+  }
+  if (runtime_generation_ != worker_.runtimeGeneration()) return false;
+  // Retry storms: connectionPool.http.maxRetries and the retry budget (retries may add at
+  // most a share of the cluster's active requests) cap concurrent retries. Overflow is
+  // counted, and the failure goes to the client as it is.
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  const mesh::Cluster& cluster = *cs.cluster;
+  auto budget = static_cast<uint32_t>(cluster.retry_budget.percent / 100.0 * cs.active_requests);
+  uint32_t allowed = std::max(cluster.retry_budget.min_retry_concurrency, budget);
+  allowed = std::min(allowed, cluster.pool.max_retries);
+  if (!retry_counted_ && cs.active_retries >= allowed) {
+    observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry_overflow);
+    details_ = "retry overflow";
+    return false;
+  }
+  if (!retry_counted_) {
+    ++cs.active_retries;
+    retry_counted_ = true;
+  }
+  ++retries_;
+  observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry);
+  releaseEndpoint();
+  attempt_active_ = false;
+  if (upstream_) {
+    upstream::UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    u->abort();
+  }
+  upstream_ready_ = false;
+  // Envoy's back-off: fully jittered exponential, U[0, (2^n - 1) x base), capped at 10 x base.
+  uint64_t base = p.backoff_base_ms;
+  uint64_t ceiling = std::min(((uint64_t{1} << std::min(retries_, 20u)) - 1) * base, 10 * base);
+  attempt_timer_mode_ = AttemptTimer::kBackoff;
+  attempt_timer_.arm(ceiling > 0 ? observe::random64() % ceiling : 0);
+  return true;
+}
+
+void DownstreamConnection::onRouteTimeout(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
+  if (!self->in_flight_ || self->closing()) return;
+  self->attempt_timer_.cancel();
+  self->attempt_timer_mode_ = AttemptTimer::kNone;
+  if (self->response_head_sent_) {
+    // Too late for a 504: cut the connection so the partial response cannot look complete.
+    self->abortExchange(observe::kUpstreamRequestTimeout);
+    self->reset();
+    return;
+  }
+  self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
+}
+
+void DownstreamConnection::onAttemptTimer(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
+  if (!self->in_flight_ || self->closing()) return;
+  AttemptTimer mode = self->attempt_timer_mode_;
+  self->attempt_timer_mode_ = AttemptTimer::kNone;
+  switch (mode) {
+    case AttemptTimer::kNone:
+      return;
+    case AttemptTimer::kFaultDelay:
+      if (self->fault_abort_) {
+        self->localReply(self->route_->fault.abort_status, "fault filter abort",
+                         observe::kFaultInjected);
+      } else {
+        self->startAttempt(false);
+      }
+      return;
+    case AttemptTimer::kBackoff:
+      self->startAttempt(false);
+      return;
+    case AttemptTimer::kPerTry:
+      if (self->response_head_sent_) return;
+      self->noteOutcome(upstream::Outcome::kLocalFailure);
+      // Istio: a per-try timeout is retried only when retryOn has 5xx or gateway-error.
+      if (self->maybeRetry(mesh::RetryPolicy::k5xx | mesh::RetryPolicy::kGatewayError)) return;
+      self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
+      return;
+  }
 }
 
 bool DownstreamConnection::routeRequest(http::RequestHead& head) {
@@ -359,6 +711,8 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
       return false;
     }
     route_ = rr.route;
+    matched_ = rr.matched;
+    if (!routeActions(head)) return false;
     destination_ = router::pickDestination(*route_, observe::random64());
     if (destination_ == nullptr || destination_->cluster >= snap.clusters.size()) {
       localReply(503, "no cluster", observe::kNoClusterFound);
@@ -376,34 +730,21 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
   }
   // An absolute-form target becomes origin-form with Host, as an origin server expects.
   if (head.absolute_form) head.headers.set("host", head.authority);
-  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
-  endpoint_index_ = upstream::pickEndpoint(cs, &observe::random64);
-  if (endpoint_index_ < 0) {
-    localReply(503, "no healthy upstream", observe::kNoHealthyUpstream);
-    return false;
-  }
-  runtime_generation_ = worker_.runtimeGeneration();
-  upstream::EndpointState& es = cs.endpoints[endpoint_index_];
-  ++es.active_requests;
-  es.counters->rq_total.store(es.counters->rq_total.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_relaxed);
-  observe::WorkerCounters::add(es.counters->rq_active, 1);
   return true;
 }
 
 void DownstreamConnection::connectUpstream(bool allow_reuse) {
   upstream::ClusterState& cs = worker_.cluster(cluster_index_);
   upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
-  ++attempts_;
   upstream_ready_ = false;
-  upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse);
+  upstream_reused_ = false;
+  upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse, connectionOptions(*cluster_));
   if (upstream_ == nullptr) {
     onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
     return;
   }
   if (upstream_->state() == upstream::UpstreamConnection::State::kBusy) {
     upstream_reused_ = true;
-    replayable_ = true;
     onUpstreamConnected();
   }
 }
@@ -424,36 +765,85 @@ void DownstreamConnection::sendToUpstream(std::string_view bytes) {
 
 void DownstreamConnection::flushToUpstream() {
   if (to_upstream_.empty() || upstream_ == nullptr) return;
-  if (replayable_) {
-    if (replay_.size() + to_upstream_.size() <= kReplayLimit) {
-      replay_.append(to_upstream_);
-    } else {
-      replayable_ = false;
-      replay_.clear();
-    }
-  }
   upstream_->out().append(to_upstream_);
   to_upstream_.clear();
   upstream_->flush();
+}
+
+void DownstreamConnection::startMirrors() {
+  // Istio >= 1.28 sends the copy with the request's own authority (no "-shadow" suffix).
+  std::string head_bytes;
+  const uint64_t now = uv_now(worker_.loop());
+  size_t slot = 0;
+  for (const mesh::MirrorPolicy& m : route_->mirrors) {
+    if (slot == kMaxMirrors) break;
+    if (m.ppm < kMillion && observe::random64() % kMillion >= m.ppm) continue;
+    if (m.cluster >= runtime_->snapshot->clusters.size()) continue;
+    upstream::ClusterState& cs = worker_.cluster(m.cluster);
+    int e = upstream::pickEndpoint(cs, &observe::random64, now);
+    if (e < 0) continue;
+    if (head_bytes.empty()) http::encodeRequestHead(*head_, head_bytes);
+    mirrors_[slot] =
+        MirrorRequest::start(*cs.endpoints[e].pool, head_->method, head_bytes, &mirrors_[slot]);
+    if (mirrors_[slot] == nullptr) continue;
+    // Body bytes that arrived before (during an injected delay) go first.
+    if (!request_body_.empty()) mirrors_[slot]->send(request_body_);
+    if (mirrors_[slot]) ++slot;
+  }
+}
+
+void DownstreamConnection::releaseMirrors() {
+  for (MirrorRequest*& m : mirrors_) {
+    if (m == nullptr) continue;
+    MirrorRequest* mirror = m;
+    m = nullptr;
+    if (request_complete_) {
+      mirror->detach();
+    } else {
+      mirror->cancel();
+    }
+  }
+}
+
+void DownstreamConnection::sendBody(std::string_view framed) {
+  for (MirrorRequest* m : mirrors_) {
+    if (m) m->send(framed);  // may end (and clear its slot)
+  }
+  // Kept for a retry while it fits the buffer; while no attempt runs (fault delay, back-off)
+  // it is the only copy, so it is kept whatever its size and reading stops instead.
+  if (body_replayable_) {
+    if (!attempt_active_ || request_body_.size() + framed.size() <= kReplayLimit) {
+      request_body_.append(framed);
+    } else {
+      body_replayable_ = false;
+      request_body_.clear();
+    }
+  }
+  if (attempt_active_) {
+    sendToUpstream(framed);
+  } else if (request_body_.size() > kHighWatermark) {
+    blockReading(kBlockBackpressure);
+  }
 }
 
 void DownstreamConnection::onRequestBody(std::string_view data) {
   request_body_bytes_ += data.size();
   if (!in_flight_ || response_complete_) return;
   if (request_chunked_) {
-    http::encodeChunk(data, to_upstream_);
-    sendToUpstream({});
+    framed_.clear();
+    http::encodeChunk(data, framed_);
+    sendBody(framed_);
   } else {
-    sendToUpstream(data);
+    sendBody(data);
   }
 }
 
 void DownstreamConnection::onRequestTrailers(http::HeaderMap& trailers) {
   if (!in_flight_ || response_complete_ || !request_chunked_) return;
-  std::string last;
-  http::encodeLastChunk(&trailers, last);
+  framed_.clear();
+  http::encodeLastChunk(&trailers, framed_);
   request_chunked_ = false;  // the last chunk is written
-  sendToUpstream(last);
+  sendBody(framed_);
 }
 
 void DownstreamConnection::onRequestComplete() {
@@ -464,10 +854,10 @@ void DownstreamConnection::onRequestComplete() {
     return;
   }
   if (request_chunked_) {
-    std::string last;
-    http::encodeLastChunk(nullptr, last);
+    framed_.clear();
+    http::encodeLastChunk(nullptr, framed_);
     request_chunked_ = false;
-    sendToUpstream(last);
+    sendBody(framed_);
   }
 }
 
@@ -505,10 +895,21 @@ void DownstreamConnection::onUpstreamInformational(http::ResponseHead& head) {
 }
 
 void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
+  if (attempt_timer_mode_ == AttemptTimer::kPerTry) {
+    attempt_timer_.cancel();
+    attempt_timer_mode_ = AttemptTimer::kNone;
+  }
+  noteOutcome(head.status < 500                          ? upstream::Outcome::kSuccess
+              : head.status >= 502 && head.status <= 504 ? upstream::Outcome::kGatewayError
+                                                         : upstream::Outcome::k5xx);
+  // A retriable answer is dropped (the upstream connection with it) before any byte of it
+  // reaches the client.
+  if (route_ != nullptr && head.status >= 200 && maybeRetry(retryConditions(head))) return;
   response_head_sent_ = true;
   response_code_ = head.status;
-  replayable_ = false;
-  replay_.clear();
+  // The answer is going to the client: no retry can follow, the body copy is not needed.
+  body_replayable_ = false;
+  request_body_.clear();
   bool upgrading = head.status == 101;
   http::removeHopByHopHeaders(head.headers, upgrading);
   if (route_) {
@@ -516,6 +917,8 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     if (destination_) router::applyHeaderOperations(destination_->response_headers, head.headers);
   }
   head.headers.set("x-request-id", request_id_);
+  if (!set_cookie_.empty()) head.headers.add("set-cookie", set_cookie_);
+  for (const auto& [name, value] : cors_headers_) head.headers.set(name, value);
   if (inbound_) {
     head.headers.set(observe::kPeerHeader, runtime_->peer_header);
   } else {
@@ -604,23 +1007,39 @@ void DownstreamConnection::onUpstreamTunnelEnd() {
 }
 
 void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
-                                             bool /*response_started*/) {
+                                             bool response_started) {
   upstream_ = nullptr;
   upstream_ready_ = false;
+  attempt_active_ = false;
   if (tunnel_) {
     closeAfterFlush();
     return;
   }
   if (!in_flight_) return;
-  if (!response_head_sent_ && retryOnFreshConnection()) return;
+  if (attempt_timer_mode_ == AttemptTimer::kPerTry) {
+    attempt_timer_.cancel();
+    attempt_timer_mode_ = AttemptTimer::kNone;
+  }
   uint32_t flag = flagFor(reason);
-  if (reason == upstream::FailureReason::kConnectFailure) {
-    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
-    if (runtime_generation_ == worker_.runtimeGeneration() && endpoint_index_ >= 0) {
-      auto* c = cs.endpoints[endpoint_index_].counters;
-      c->cx_connect_fail.store(c->cx_connect_fail.load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
+  if (reason == upstream::FailureReason::kConnectFailure && endpoint_held_ &&
+      runtime_generation_ == worker_.runtimeGeneration()) {
+    auto* c = worker_.cluster(cluster_index_).endpoints[endpoint_index_].counters;
+    c->cx_connect_fail.store(c->cx_connect_fail.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+  }
+  if (!response_head_sent_) {
+    if (!response_started && retryOnFreshConnection(reason)) return;
+    // Not for the keep-alive race above: a stale pooled connection says nothing about the
+    // endpoint's health.
+    noteOutcome(upstream::Outcome::kLocalFailure);
+    using R = mesh::RetryPolicy;
+    uint32_t conditions = R::k5xx | R::kGatewayError;
+    if (reason == upstream::FailureReason::kConnectFailure) {
+      conditions |= R::kConnectFailure;
+    } else if (reason != upstream::FailureReason::kProtocolError) {
+      conditions |= R::kReset;
     }
+    if (maybeRetry(conditions)) return;
   }
   if (response_head_sent_) {
     // Part of the response is with the client already: the only honest signal left is to
@@ -640,26 +1059,35 @@ void DownstreamConnection::onUpstreamFailure(upstream::FailureReason reason,
   localReply(503, reason_text, flag);
 }
 
-bool DownstreamConnection::retryOnFreshConnection() {
+bool DownstreamConnection::retryOnFreshConnection(upstream::FailureReason reason) {
   // The keep-alive race: a pooled connection the server closed just as we reused it. No
-  // response byte came back, so the server never processed the request: resend it once on a
-  // fresh connection, whatever its method, provided every byte sent so far was kept.
-  if (!upstream_reused_ || retried_stale_ || !replayable_) return false;
+  // response byte came back, so the server never processed the request: send it again, once,
+  // on a fresh connection to the same endpoint, whatever its method, provided every byte sent
+  // so far was kept. This is not a retry in the VirtualService sense and counts as none.
+  if (!upstream_reused_ || retried_stale_ || !body_replayable_) return false;
+  if (reason != upstream::FailureReason::kConnectionTermination &&
+      reason != upstream::FailureReason::kRemoteReset) {
+    return false;
+  }
   retried_stale_ = true;
-  upstream_reused_ = false;
-  replayable_ = false;
   observe::WorkerCounters::inc(worker_.counters().upstream_rq_stale_retry);
-  std::string resend;
-  resend.swap(replay_);
-  resend.append(to_upstream_);
-  to_upstream_.swap(resend);
-  connectUpstream(false);
+  startAttempt(true);
   return true;
 }
 
 // === Ending an exchange ===
 
 void DownstreamConnection::localReply(uint16_t status, std::string_view reason, uint32_t flags) {
+  // An answer the proxy makes because something failed: it says so in x-weft-error and in a
+  // one-line body, so it can be told from the app's own answer.
+  std::string body(reason);
+  body += '\n';
+  respondLocally(status, body, reason, flags, nullptr);
+}
+
+void DownstreamConnection::respondLocally(uint16_t status, std::string_view body,
+                                          std::string_view error, uint32_t flags,
+                                          const HeaderList* extra) {
   response_flags_ |= flags;
   response_code_ = status;
   response_head_sent_ = true;
@@ -673,14 +1101,20 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   http::ResponseHead h;
   h.status = status;
   h.reason = http::reasonPhrase(status);
-  std::string body(reason);
-  body += '\n';
-  h.headers.add("content-type", "text/plain");
+  if (!body.empty()) h.headers.add("content-type", "text/plain");
   std::string len;
   appendNumber(len, body.size());
   h.headers.add("content-length", len);
-  h.headers.add("x-weft-error", reason);
+  if (!error.empty()) h.headers.add("x-weft-error", error);
   h.headers.add("x-request-id", request_id_);
+  if (overloaded_) h.headers.add("x-envoy-overloaded", "true");
+  if (extra) {
+    for (const auto& [name, value] : *extra) h.headers.set(name, value);
+  }
+  // The route's response header operations apply to the proxy's own answers too (Envoy's
+  // finalizeResponseHeaders), and CORS headers decided for this request.
+  if (route_) router::applyHeaderOperations(route_->response_headers, h.headers);
+  for (const auto& [name, value] : cors_headers_) h.headers.set(name, value);
   if (close_after_response_) h.headers.add("connection", "close");
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
@@ -690,6 +1124,29 @@ void DownstreamConnection::localReply(uint16_t status, std::string_view reason, 
   finishExchange();
 }
 
+bool DownstreamConnection::routeActions(http::RequestHead& head) {
+  // CORS first (Istio's filter order: cors, fault, router): a preflight may be answered here.
+  if (route_->cors) {
+    router::cors::CorsDecision d = router::cors::evaluate(*route_->cors, head);
+    if (d.respond_locally) {
+      details_ = "cors_response";
+      respondLocally(200, {}, {}, 0, &d.headers);
+      return false;
+    }
+    cors_headers_ = std::move(d.headers);
+  }
+  if (route_->redirect) {
+    HeaderList location{{"location", router::redirectLocation(*route_->redirect, head, matched_)}};
+    respondLocally(route_->redirect->code, {}, {}, 0, &location);
+    return false;
+  }
+  if (route_->direct_response) {
+    respondLocally(route_->direct_response->status, route_->direct_response->body, {}, 0, nullptr);
+    return false;
+  }
+  return true;
+}
+
 bool DownstreamConnection::requestDone() const {
   // A head without a body is the whole request even before the decoder reports the end.
   return request_complete_ || (head_ && !head_->hasBody() && !head_->upgrade);
@@ -697,6 +1154,13 @@ bool DownstreamConnection::requestDone() const {
 
 void DownstreamConnection::finishExchange() {
   bool done = requestDone();
+  // connectionPool.http.maxRequestsPerConnection: a connection that carried its share closes.
+  const uint32_t per_connection = cluster_ ? cluster_->pool.max_requests_per_connection : 0;
+  if (upstream_ && per_connection > 0 && upstream_->requestCount() >= per_connection) {
+    upstream::UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    u->release(false);
+  }
   // An upgrade the upstream refused leaves both connections in an unknown state.
   if (head_ && head_->upgrade && !tunnel_) close_after_response_ = true;
   // The upstream connection is kept whether or not the client's connection closes (a client
@@ -734,20 +1198,29 @@ void DownstreamConnection::abortExchange(uint32_t flags) {
   runtime_.reset();
 }
 
+void DownstreamConnection::endExchange() {
+  releaseMirrors();
+  route_timer_.cancel();
+  attempt_timer_.cancel();
+  attempt_timer_mode_ = AttemptTimer::kNone;
+  if (runtime_generation_ == worker_.runtimeGeneration() && cluster_counted_) {
+    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (cs.active_requests > 0) --cs.active_requests;
+    if (retry_counted_ && cs.active_retries > 0) --cs.active_retries;
+  }
+  cluster_counted_ = false;
+  retry_counted_ = false;
+  releaseEndpoint();
+}
+
 void DownstreamConnection::recordRequest() {
   if (!runtime_) return;
   observe::WorkerCounters::add(worker_.counters().downstream_rq_active, -1);
   const Runtime& rt = *runtime_;
-  if (endpoint_index_ >= 0) {
-    if (runtime_generation_ == worker_.runtimeGeneration()) {
-      upstream::EndpointState& es = worker_.cluster(cluster_index_).endpoints[endpoint_index_];
-      if (es.active_requests > 0) --es.active_requests;
-    }
-    auto& c = rt.endpoint_counters->at(worker_.index(), cluster_index_, endpoint_index_);
-    observe::WorkerCounters::add(c.rq_active, -1);
-    if (response_code_ >= 500 || response_code_ == 0) {
-      c.rq_error.store(c.rq_error.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
+  endExchange();
+  if (endpoint_index_ >= 0 && (response_code_ >= 500 || response_code_ == 0)) {
+    auto& c = rt.endpoint_counters->at(worker_.index(), cluster_index_, endpoint_snapshot_index_);
+    c.rq_error.store(c.rq_error.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   observe::RequestInfo info;
   info.direction = inbound_ ? observe::Direction::kInbound : observe::Direction::kOutbound;
@@ -773,8 +1246,8 @@ void DownstreamConnection::recordRequest() {
   upstream_host.clear();
   if (cluster_) {
     info.cluster_name = cluster_->name;
-    if (endpoint_index_ >= 0 && static_cast<size_t>(endpoint_index_) < cluster_->endpoints.size()) {
-      const mesh::Endpoint& e = cluster_->endpoints[endpoint_index_];
+    if (endpoint_index_ >= 0 && endpoint_snapshot_index_ < cluster_->endpoints.size()) {
+      const mesh::Endpoint& e = cluster_->endpoints[endpoint_snapshot_index_];
       upstream_host = e.address;
       upstream_host += ':';
       appendNumber(upstream_host, e.port);
@@ -783,6 +1256,7 @@ void DownstreamConnection::recordRequest() {
   }
   info.downstream_remote = remote_address_;
   info.attempts = attempts_;
+  info.details = details_;
   observe::RequestStats* stats;
   if (series_) {
     stats = series_;

@@ -12,9 +12,12 @@
 
 #include "http/codec.h"
 #include "net/tcp_stream.h"
+#include "net/timer.h"
 #include "observe/metrics.h"
 #include "observe/request_info.h"
+#include "server/mirror_request.h"
 #include "server/runtime.h"
+#include "upstream/load_balancer.h"
 #include "upstream/upstream_connection.h"
 
 namespace weft::server {
@@ -76,13 +79,34 @@ class DownstreamConnection final : public net::TcpStream,
   void sendToUpstream(std::string_view bytes);
   void flushToUpstream();
   void flushPendingToUpstream();
+  using HeaderList = std::vector<std::pair<std::string, std::string>>;
+  // An error answer made by the proxy (x-weft-error and a one-line body naming `reason`).
   void localReply(uint16_t status, std::string_view reason, uint32_t flags);
+  // Any answer made by the proxy: `error` non-empty marks it as an error; `extra` headers set.
+  void respondLocally(uint16_t status, std::string_view body, std::string_view error,
+                      uint32_t flags, const HeaderList* extra);
+  // CORS, redirect and direct response of the matched route; false when answered here.
+  bool routeActions(http::RequestHead& head);
   void finishExchange();
   bool requestDone() const;
   void abortExchange(uint32_t flags);
   void recordRequest();
   void setTimer(TimerMode mode);
-  bool retryOnFreshConnection();
+  bool retryOnFreshConnection(upstream::FailureReason reason);
+  void startAttempt(bool resend_same_endpoint);
+  bool pickEndpoint();
+  void releaseEndpoint();
+  void noteOutcome(upstream::Outcome outcome);  // outlier detection
+  // consistentHash: the request's key hashed; false when the request has no key.
+  bool requestHash(const mesh::ConsistentHashPolicy& policy, uint64_t& hash);
+  uint32_t retryConditions(const http::ResponseHead& head) const;
+  bool maybeRetry(uint32_t conditions);
+  void sendBody(std::string_view framed);
+  void startMirrors();
+  void releaseMirrors();  // detach when the request is complete, else drop the copies
+  void endExchange();
+  static void onRouteTimeout(void* owner);
+  static void onAttemptTimer(void* owner);
   void protocolError(const http::DecodeResult& r);
 
   Worker& worker_;
@@ -113,15 +137,39 @@ class DownstreamConnection final : public net::TcpStream,
   const mesh::Route* route_ = nullptr;
   const mesh::RouteDestination* destination_ = nullptr;
   uint32_t cluster_index_ = 0;
-  int endpoint_index_ = -1;
+  int endpoint_index_ = -1;               // into the worker's ClusterState::endpoints
+  uint32_t endpoint_snapshot_index_ = 0;  // into mesh::Cluster::endpoints
+  bool endpoint_held_ = false;            // counted in that endpoint's active requests
   const mesh::Cluster* cluster_ = nullptr;
   upstream::UpstreamConnection* upstream_ = nullptr;
   bool upstream_ready_ = false;
   bool upstream_reused_ = false;
   bool retried_stale_ = false;
-  std::string to_upstream_;  // request bytes not yet handed to the upstream connection
-  std::string replay_;       // request bytes sent on a reused connection, for a stale retry
-  bool replayable_ = false;
+  std::string to_upstream_;      // request bytes not yet handed to the upstream connection
+  std::string request_body_;     // the request body as sent upstream, kept for another attempt
+  bool body_replayable_ = true;  // false once the body outgrew the buffer
+  std::string framed_;           // scratch for chunk framing
+
+  // === Attempts: retries, timeouts, fault injection ===
+  enum class AttemptTimer : uint8_t { kNone, kFaultDelay, kPerTry, kBackoff };
+  static constexpr uint8_t kMaxTried = 8;
+  net::Timer route_timer_;    // VirtualService timeout: the whole request, retries included
+  net::Timer attempt_timer_;  // fault delay, per-try timeout or back-off, one at a time
+  AttemptTimer attempt_timer_mode_ = AttemptTimer::kNone;
+  bool attempt_active_ = false;  // an upstream attempt is connecting or running
+  uint32_t retries_ = 0;
+  bool retry_counted_ = false;    // holds one of the cluster's active retries
+  bool cluster_counted_ = false;  // counted in the cluster's active requests
+  bool fault_abort_ = false;      // abort after the injected delay
+  bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
+  std::string set_cookie_;        // a generated consistent-hash cookie for the response
+  HeaderList cors_headers_;       // CORS headers for this request's response
+  const mesh::RouteMatch* matched_ = nullptr;  // the match entry that selected route_
+  static constexpr size_t kMaxMirrors = 4;
+  MirrorRequest* mirrors_[kMaxMirrors] = {};  // copies of this request in flight (not owned)
+  int tried_[kMaxTried] = {};
+  uint8_t tried_count_ = 0;
+  const char* details_ = "";  // why the exchange ended as it did (access log)
   bool request_chunked_ = false;
   bool request_complete_ = false;
   bool response_head_sent_ = false;

@@ -200,7 +200,10 @@ std::string Server::clustersText() const {
       out += prefix + "rq_error::" + std::to_string(t.rq_error) + "\n";
       out += prefix + "cx_connect_fail::" + std::to_string(t.cx_connect_fail) + "\n";
       out += prefix + "weight::" + std::to_string(e.weight) + "\n";
-      out += prefix + "health_flags::healthy\n";
+      out += prefix + "outlier_ejections::" + std::to_string(t.ejections) + "\n";
+      // Envoy's flag for an endpoint ejected by outlier detection (by any worker).
+      out +=
+          prefix + "health_flags::" + (t.ejected > 0 ? "/failed_outlier_check" : "healthy") + "\n";
     }
   };
   for (uint32_t i = 0; i < snap.clusters.size(); ++i) dump(i, snap.clusters[i]);

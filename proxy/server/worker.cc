@@ -155,11 +155,23 @@ void Worker::applyRuntime(RuntimePtr runtime) {
       upstream::HostPool* pool = poolFor(e);
       if (pool == nullptr || e.weight == 0) continue;
       upstream::EndpointState es;
+      es.index = i;
       es.pool = pool;
       es.weight = e.weight;
       es.counters = &runtime_->endpoint_counters->at(index_, index, i);
       cs.endpoints.push_back(es);
       cs.total_weight += e.weight;
+    }
+    if (c.hash.key != mesh::ConsistentHashPolicy::Key::kNone) {
+      std::vector<std::string> ids;
+      std::vector<upstream::HashRing::Host> hosts;
+      for (const upstream::EndpointState& es : cs.endpoints) {
+        const mesh::Endpoint& e = c.endpoints[es.index];
+        ids.push_back(e.address + ":" + std::to_string(e.port));
+      }
+      for (size_t i = 0; i < ids.size(); ++i) hosts.push_back({ids[i], cs.endpoints[i].weight});
+      cs.hash_ring = c.hash.maglev ? upstream::HashRing::maglev(hosts, c.hash.table_size)
+                                   : upstream::HashRing::ring(hosts, c.hash.table_size);
     }
   };
   for (uint32_t i = 0; i < snap.clusters.size(); ++i) build(i, snap.clusters[i]);

@@ -22,7 +22,7 @@ HostPool::~HostPool() {
 }
 
 UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* method,
-                                      bool allow_reuse) {
+                                      bool allow_reuse, const ConnectionOptions& options) {
   while (allow_reuse && idle_head_ != nullptr) {
     UpstreamConnection* c = idle_head_;
     removeIdle(c);
@@ -36,6 +36,7 @@ UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* meth
       continue;
     }
     c->attach(handler, method);
+    c->setIdleTimeout(options.idle_timeout_ms);
     observe::WorkerCounters::inc(counters_.upstream_cx_pool_reuse);
     return c;
   }
@@ -44,7 +45,10 @@ UpstreamConnection* HostPool::acquire(ResponseHandler* handler, const char* meth
   observe::WorkerCounters::add(counters_.upstream_cx_active, 1);
   observe::WorkerCounters::inc(counters_.upstream_cx_total);
   c->attach(handler, method);
-  if (c->connect(reinterpret_cast<const sockaddr*>(&address_), settings_.connect_timeout_ms) != 0) {
+  c->setIdleTimeout(options.idle_timeout_ms);
+  uint32_t timeout =
+      options.connect_timeout_ms > 0 ? options.connect_timeout_ms : settings_.connect_timeout_ms;
+  if (c->connect(reinterpret_cast<const sockaddr*>(&address_), timeout, options) != 0) {
     c->release(false);  // closes; the caller answers with a connect failure
     observe::WorkerCounters::inc(counters_.upstream_cx_connect_fail);
     return nullptr;

@@ -22,6 +22,15 @@ struct PoolSettings {
   uint32_t idle_timeout_ms = 3'000;
 };
 
+// What one cluster asks of the connections it uses (DestinationRule connectionPool); zero
+// values mean the pool's defaults.
+struct ConnectionOptions {
+  uint32_t connect_timeout_ms = 0;
+  uint32_t idle_timeout_ms = 0;
+  bool keepalive = false;  // tcp.tcpKeepalive: SO_KEEPALIVE with these (0: the OS default)
+  uint32_t keepalive_time_s = 0, keepalive_interval_s = 0, keepalive_probes = 0;
+};
+
 class HostPool {
  public:
   HostPool(uv_loop_t* loop, const sockaddr_storage& address, std::string address_text,
@@ -33,7 +42,8 @@ class HostPool {
   // A connection for one request: a live idle one when `allow_reuse`, else a new one. A new
   // connection calls handler->onUpstreamConnected() once connected (or onUpstreamFailure);
   // a reused one is ready at once (the caller checks state()). nullptr: could not even start.
-  UpstreamConnection* acquire(ResponseHandler* handler, const char* method, bool allow_reuse);
+  UpstreamConnection* acquire(ResponseHandler* handler, const char* method, bool allow_reuse,
+                              const ConnectionOptions& options = {});
 
   const std::string& address() const { return address_text_; }
   size_t idleCount() const { return idle_count_; }

@@ -1,6 +1,8 @@
 // UpstreamConnection: client side of one HTTP/1.1 connection (see upstream_connection.h).
 #include "upstream/upstream_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -30,11 +32,28 @@ const char* toString(FailureReason r) {
 UpstreamConnection::UpstreamConnection(uv_loop_t* loop, HostPool& pool)
     : TcpStream(loop), pool_(pool), decoder_(*this, kResponseLimits) {}
 
-int UpstreamConnection::connect(const sockaddr* addr, uint32_t timeout_ms) {
+int UpstreamConnection::connect(const sockaddr* addr, uint32_t timeout_ms,
+                                const ConnectionOptions& options) {
   connect_req_.data = this;
   int rc = uv_tcp_connect(&connect_req_, tcp(), addr, connectCb);
   if (rc != 0) return rc;
   uv_tcp_nodelay(tcp(), 1);
+  if (options.keepalive) {
+    // libuv sets SO_KEEPALIVE and the idle time; the interval and probe count are Linux options.
+    uv_tcp_keepalive(tcp(), 1, options.keepalive_time_s > 0 ? options.keepalive_time_s : 7200);
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp()), &fd) == 0) {
+      int v;
+      if (options.keepalive_interval_s > 0) {
+        v = static_cast<int>(options.keepalive_interval_s);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v);
+      }
+      if (options.keepalive_probes > 0) {
+        v = static_cast<int>(options.keepalive_probes);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v);
+      }
+    }
+  }
   armTimer(timeout_ms);
   return 0;
 }
@@ -91,7 +110,7 @@ void UpstreamConnection::finishRelease(bool reusable) {
   state_ = State::kIdle;
   idle_since_ns_ = uv_hrtime();
   pool_.addIdle(this);
-  armTimer(pool_.settings().idle_timeout_ms);
+  armTimer(idle_timeout_ms_ > 0 ? idle_timeout_ms_ : pool_.settings().idle_timeout_ms);
 }
 
 void UpstreamConnection::abort() {

@@ -14,6 +14,7 @@
 namespace weft::upstream {
 
 class HostPool;
+struct ConnectionOptions;
 
 enum class FailureReason : uint8_t {
   kConnectFailure,         // refused, unreachable, connect timeout (UF)
@@ -53,7 +54,9 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   UpstreamConnection(uv_loop_t* loop, HostPool& pool);
 
   // Starts connecting; the handler attached by then hears onUpstreamConnected.
-  int connect(const sockaddr* addr, uint32_t timeout_ms);
+  int connect(const sockaddr* addr, uint32_t timeout_ms, const ConnectionOptions& options);
+  // How long it may stay idle in the pool (0: the pool's default).
+  void setIdleTimeout(uint32_t ms) { idle_timeout_ms_ = ms; }
   // Lends the connection to a request whose method is `method`.
   void attach(ResponseHandler* handler, std::string_view method);
   // The request is finished with the connection (or gone): back to the pool if `reusable`,
@@ -66,6 +69,8 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
 
   State state() const { return state_; }
   bool reused() const { return requests_ > 1; }
+  // Requests this connection has carried (the current one included).
+  uint32_t requestCount() const { return requests_; }
   bool responseComplete() const { return response_complete_; }
   // True if the server has not closed it (a non-blocking peek; for idle connections).
   bool stillOpen();
@@ -101,6 +106,7 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   State state_ = State::kConnecting;
   uint32_t requests_ = 0;
   uint64_t idle_since_ns_ = 0;
+  uint32_t idle_timeout_ms_ = 0;
   observe::PeerSeriesCache peer_series_;
   bool response_started_ = false;
   bool response_complete_ = false;

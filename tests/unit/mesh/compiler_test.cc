@@ -564,6 +564,75 @@ spec:
   EXPECT_EQ(j["inbound_app"]["name"], "inbound|15006||");
 }
 
+TEST(CompilerTest, RedirectDirectResponseCorsAndQueryParams) {
+  LoadResult r = compileText(kReviews + R"(---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - name: moved
+    match: [{uri: {prefix: /old}, queryParams: {v: {exact: "1"}, flag: {}}}]
+    redirect: {uri: /new, derivePort: FROM_REQUEST_PORT}
+    mirror: {host: reviews}
+  - name: gone
+    match: [{uri: {prefix: /gone}}]
+    directResponse: {status: 410, body: {string: gone}}
+  - name: main
+    corsPolicy:
+      allowOrigins: [{exact: "https://a.example"}]
+      allowMethods: [GET]
+      maxAge: 1m
+      unmatchedPreflights: IGNORE
+    route: [{destination: {host: reviews}}]
+)");
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  const Snapshot& s = *r.snapshot;
+  for (uint16_t port : {9080, 9090}) {
+    const VirtualHost* vh = s.outbound_routes.find("reviews", port);
+    ASSERT_TRUE(vh);
+    ASSERT_EQ(vh->routes.size(), 3u);
+    const Route& moved = vh->routes[0];
+    ASSERT_TRUE(moved.redirect);
+    EXPECT_TRUE(moved.destinations.empty());
+    EXPECT_TRUE(moved.mirrors.empty());  // Envoy mirrors only forwarded requests
+    EXPECT_EQ(moved.redirect->uri, "/new");
+    EXPECT_EQ(moved.redirect->port, port);  // FROM_REQUEST_PORT: the route table's port
+    EXPECT_EQ(moved.redirect->code, 301);
+    ASSERT_EQ(moved.matches.at(0).query_params.size(), 2u);
+    const Route& gone = vh->routes[1];
+    ASSERT_TRUE(gone.direct_response);
+    EXPECT_TRUE(gone.destinations.empty());
+    EXPECT_EQ(gone.direct_response->status, 410);
+    EXPECT_EQ(gone.direct_response->body, "gone");
+    const Route& main = vh->routes[2];
+    ASSERT_TRUE(main.cors);
+    EXPECT_EQ(main.cors->max_age_s, 60u);
+    EXPECT_FALSE(main.redirect || main.direct_response);
+    EXPECT_EQ(main.destinations.size(), 1u);
+  }
+  auto j = nlohmann::json::parse(toJson(s));
+  const auto& routes = j["outbound_routes"]["virtual_hosts"][0]["routes"];
+  EXPECT_EQ(routes[0]["match"][0]["query_params"][0]["name"], "v");
+  EXPECT_EQ(routes[0]["match"][0]["query_params"][0]["match"]["exact"], "1");
+  EXPECT_EQ(routes[0]["match"][0]["query_params"][1]["match"]["exact"], "");
+  EXPECT_EQ(routes[0]["redirect"]["uri"], "/new");
+  EXPECT_EQ(routes[0]["redirect"]["port"], 9080);
+  EXPECT_EQ(routes[0]["redirect"]["derive_port"], "FROM_REQUEST_PORT");
+  EXPECT_EQ(routes[0]["redirect"]["code"], 301);
+  EXPECT_TRUE(routes[0]["direct_response"].is_null());
+  EXPECT_EQ(routes[1]["direct_response"]["status"], 410);
+  EXPECT_EQ(routes[1]["direct_response"]["body"], "gone");
+  EXPECT_TRUE(routes[1]["redirect"].is_null());
+  EXPECT_EQ(routes[2]["cors"]["allow_origins"][0]["exact"], "https://a.example");
+  EXPECT_EQ(routes[2]["cors"]["allow_methods"], nlohmann::json({"GET"}));
+  EXPECT_EQ(routes[2]["cors"]["max_age_s"], 60);
+  EXPECT_EQ(routes[2]["cors"]["allow_credentials"], false);
+  EXPECT_EQ(routes[2]["cors"]["unmatched_preflights"], "IGNORE");
+  EXPECT_TRUE(routes[1]["cors"].is_null());
+}
+
 // The example Bookinfo configuration loads without errors or warnings for every sidecar.
 TEST(ExampleConfigTest, BookinfoLoads) {
   const std::string dir = testing::sourceDir() + "/configs/example/";

@@ -160,7 +160,7 @@ spec:
     connectionPool: {tcp: {maxConnections: 1}}
     outlierDetection: {consecutive5xxErrors: 1}
     tls: {mode: ISTIO_MUTUAL}
-    loadBalancer: {simple: RANDOM, consistentHash: {useSourceIp: true}}
+    loadBalancer: {simple: RANDOM, localityLbSetting: {enabled: true}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -179,25 +179,29 @@ spec:
   };
   // The text starts with a newline: line numbers are one more than in the raw document.
   EXPECT_ENTRY(r.errors, w(7, 3, "exportTo"));
-  EXPECT_ENTRY(r.errors, w(12, 7, "queryParams"));
-  EXPECT_ENTRY(r.errors, w(13, 5, "timeout"));
-  EXPECT_ENTRY(r.errors, w(14, 5, "retries"));
-  EXPECT_ENTRY(r.errors, w(15, 5, "fault"));
-  EXPECT_ENTRY(r.errors, w(16, 5, "mirror"));
-  EXPECT_ENTRY(r.errors, w(17, 5, "corsPolicy"));
+  // timeout, retries, fault, mirror and outlierDetection are supported now;
+  // connectionPool.tcp.maxConnections is validated, and warned about as not enforced yet.
+  const std::string later = "' is validated but not enforced yet: it has no effect on traffic";
+  EXPECT_ENTRY(r.errors, "mesh.yaml:28:44: warning: field 'maxConnections" + later);
   EXPECT_ENTRY(r.errors, "mesh.yaml:18:5: unknown field 'retires' in an http route");
-  EXPECT_ENTRY(r.errors, w(28, 5, "connectionPool"));
-  EXPECT_ENTRY(r.errors, w(29, 5, "outlierDetection"));
   EXPECT_ENTRY(r.errors, w(30, 5, "tls"));
-  EXPECT_ENTRY(r.errors, w(31, 36, "consistentHash"));
+  EXPECT_ENTRY(r.errors, w(31, 36, "localityLbSetting"));
   EXPECT_ENTRY(r.errors, w(38, 3, "addresses"));
   EXPECT_ENTRY(r.errors, w(42, 26, "locality"));
   EXPECT_ENTRY(r.errors, w(42, 45, "network"));
-  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 14u) << formatAll(r.errors);
-  EXPECT_EQ(r.errors.size(), 15u) << formatAll(r.errors);
+  // queryParams and corsPolicy are supported now.
+  EXPECT_EQ(testing::matching(r.errors, "queryParams").size(), 0u) << formatAll(r.errors);
+  EXPECT_EQ(testing::matching(r.errors, "corsPolicy").size(), 0u) << formatAll(r.errors);
+  EXPECT_EQ(testing::matching(r.errors, "warning:").size(), 7u) << formatAll(r.errors);
+  EXPECT_EQ(r.errors.size(), 8u) << formatAll(r.errors);
   // The supported parts are still read.
   ASSERT_EQ(r.resources.destination_rules.size(), 1u);
-  EXPECT_EQ(r.resources.destination_rules[0].lb, LbPolicy::kRandom);
+  const auto& policy = r.resources.destination_rules[0].policy;
+  ASSERT_TRUE(policy && policy->components.load_balancer);
+  EXPECT_EQ(policy->components.load_balancer->simple, LbPolicy::kRandom);
+  EXPECT_EQ(policy->components.connection_pool->max_connections, 1u);
+  EXPECT_TRUE(policy->components.outlier->enabled);
+  EXPECT_EQ(policy->components.outlier->consecutive_5xx, 1u);
 }
 
 TEST(ResourcesTest, ErrorsAcrossDocumentsAreCollected) {
@@ -268,7 +272,9 @@ spec:
   EXPECT_ENTRY(r.errors, "mesh.yaml:31:27: 'end-user' must have only one of exact, prefix, regex");
   EXPECT_ENTRY(r.errors, "mesh.yaml:34:15: 'weight' must be a decimal integer, not '-1'");
   EXPECT_ENTRY(r.errors, "mesh.yaml:36:5: the destinations' weights add up to 0");
-  EXPECT_ENTRY(r.errors, "mesh.yaml:38:5: an http route needs 'route'");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:38:5: an http route needs 'route', 'redirect' or "
+               "'directResponse'");
   EXPECT_ENTRY(r.errors, "mesh.yaml:40:1: duplicate VirtualService default/c");
   EXPECT_EQ(r.errors.size(), 13u) << formatAll(r.errors);
 }
@@ -393,7 +399,7 @@ spec:
   EXPECT_TRUE(r.resources.virtual_services.empty());
 }
 
-TEST(ResourcesTest, RedirectOnlyRuleIsSkippedWithWarnings) {
+TEST(ResourcesTest, RedirectAndDirectResponseRules) {
   ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: r}
@@ -401,15 +407,178 @@ spec:
   hosts: [r]
   http:
   - redirect: {uri: /new}
+  - redirect: {authority: b.example, port: 8443, scheme: https, redirectCode: 308}
+  - redirect: {uri: /x, derivePort: FROM_REQUEST_PORT}
+  - directResponse: {status: 503, body: {string: "unavailable"}}
+  - directResponse: {status: 200, body: {bytes: "aGVsbG8="}}
+  - directResponse: {status: 204}
   - route: [{destination: {host: r}}]
 )");
-  EXPECT_FALSE(hasErrors(r.errors)) << formatAll(r.errors);
+  EXPECT_TRUE(r.errors.empty()) << formatAll(r.errors);
+  const auto& http = r.resources.virtual_services.at(0).http;
+  ASSERT_EQ(http.size(), 7u);
+  ASSERT_TRUE(http[0].redirect);
+  EXPECT_EQ(http[0].redirect->uri, "/new");
+  EXPECT_EQ(http[0].redirect->code, 301);  // Istio's default
+  EXPECT_TRUE(http[0].route.empty());
+  ASSERT_TRUE(http[1].redirect);
+  EXPECT_EQ(http[1].redirect->authority, "b.example");
+  EXPECT_EQ(http[1].redirect->port, 8443);
+  EXPECT_EQ(http[1].redirect->scheme, "https");
+  EXPECT_EQ(http[1].redirect->code, 308);
+  EXPECT_EQ(http[2].redirect->derive_port, RedirectAction::DerivePort::kFromRequestPort);
+  ASSERT_TRUE(http[3].direct_response);
+  EXPECT_EQ(http[3].direct_response->status, 503);
+  EXPECT_EQ(http[3].direct_response->body, "unavailable");
+  EXPECT_EQ(http[4].direct_response->body, "hello");
+  EXPECT_EQ(http[5].direct_response->status, 204);
+  EXPECT_EQ(http[5].direct_response->body, "");
+  EXPECT_FALSE(http[6].redirect || http[6].direct_response);
+}
+
+TEST(ResourcesTest, RedirectAndDirectResponseValidation) {
+  ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - redirect: {uri: /a, redirectCode: 200}
+  - redirect: {uri: /a, redirectCode: 304}
+  - redirect: {redirectCode: 302}
+  - redirect: {uri: /a, scheme: ftp}
+  - redirect: {uri: /a, port: 1, derivePort: FROM_REQUEST_PORT}
+  - redirect: {uri: /a, derivePort: SOMETIMES}
+  - redirect: {uri: /a}
+    directResponse: {status: 200}
+  - redirect: {uri: /a}
+    route: [{destination: {host: r}}]
+    rewrite: {uri: /b}
+  - directResponse: {status: 600}
+  - directResponse: {body: {string: x}}
+  - directResponse: {status: 200, body: {bytes: "!!"}}
+  - directResponse: {status: 200, body: {string: a, bytes: YQ==}}
+  - delegate: {name: other}
+)");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:7:39: 200 is not a valid redirect code, must be 3xx");
   EXPECT_ENTRY(r.errors,
-               "mesh.yaml:7:5: warning: field 'redirect' is not supported yet and is ignored");
+               "mesh.yaml:8:39: redirect code 304 is not supported (Istio/Envoy: 301, "
+               "302, 303, 307 or 308)");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:9:15: redirect must specify uri, authority, scheme, or port");
   EXPECT_ENTRY(r.errors,
-               "mesh.yaml:7:5: warning: this http route has no 'route' Weft can use and is "
+               "mesh.yaml:10:33: redirect scheme must be \"http\" or \"https\", not 'ftp'");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:11:46: 'redirect' may have only one of 'port' and 'derivePort'");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:12:37: derivePort must be FROM_PROTOCOL_DEFAULT or "
+               "FROM_REQUEST_PORT, not 'SOMETIMES'");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:14:21: an http route cannot have both 'redirect' and 'directResponse'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:16:12: an http route cannot have both 'redirect' and 'route'");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:17:14: an http route cannot have both 'redirect' and 'rewrite'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:18:30: HTTP status 600 is not in range 200-599");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:19:21: missing required field 'status' in 'directResponse'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:20:49: 'bytes' must be base64, not '!!'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:21:60: 'body' must have only one of string, bytes");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:22:5: warning: field 'delegate' is not supported yet and is ignored");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:22:5: warning: this http route has no 'route' Weft can use and is "
                "skipped");
-  EXPECT_EQ(r.resources.virtual_services.at(0).http.size(), 1u);
+  EXPECT_EQ(r.errors.size(), 15u) << formatAll(r.errors);
+  EXPECT_TRUE(r.resources.virtual_services.at(0).http.empty());
+}
+
+TEST(ResourcesTest, QueryParams) {
+  ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match:
+    - queryParams:
+        v: {exact: "1"}
+        p: {prefix: ab}
+        re: {regex: "[0-9]+"}
+        flag: {}
+        empty: {exact: ""}
+        bad: {regex: "("}
+    route: [{destination: {host: r}}]
+)");
+  auto bad = testing::matching(r.errors, "mesh.yaml:14:22: invalid regex '('");
+  EXPECT_EQ(bad.size(), 1u) << formatAll(r.errors);
+  EXPECT_EQ(r.errors.size(), 1u) << formatAll(r.errors);
+  const auto& qp = r.resources.virtual_services.at(0).http.at(0).matches.at(0).match.query_params;
+  ASSERT_EQ(qp.size(), 5u);
+  EXPECT_EQ(qp[0].name, "v");
+  EXPECT_EQ(qp[0].match.kind, StringMatch::Kind::kExact);
+  EXPECT_EQ(qp[1].match.kind, StringMatch::Kind::kPrefix);
+  EXPECT_EQ(qp[2].match.kind, StringMatch::Kind::kRegex);
+  // `{}` is Envoy's matcher without a pattern: present with an empty value, like exact "".
+  EXPECT_EQ(qp[3].name, "flag");
+  EXPECT_EQ(qp[3].match.kind, StringMatch::Kind::kExact);
+  EXPECT_EQ(qp[3].match.value, "");
+  EXPECT_EQ(qp[4].match.kind, StringMatch::Kind::kExact);
+}
+
+TEST(ResourcesTest, CorsPolicy) {
+  ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - corsPolicy:
+      allowOrigins: [{exact: "https://a.example"}, {regex: "https://.*\\.b\\.example"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-custom, content-type]
+      exposeHeaders: [x-trace]
+      maxAge: 24h
+      allowCredentials: true
+      unmatchedPreflights: IGNORE
+    route: [{destination: {host: r}}]
+  - corsPolicy: {allowOrigin: ["https://old.example"]}
+    route: [{destination: {host: r}}]
+  - corsPolicy:
+      allowOrigins: [{exact: ""}]
+      allowMethods: [FETCH]
+      allowHeaders: ["bad header"]
+      maxAge: 1500ms
+      unmatchedPreflights: DROP
+    route: [{destination: {host: r}}]
+)");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:19:22: an allowOrigins entry needs a non-empty exact, prefix "
+               "or regex");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:20:21: 'FETCH' is not a supported HTTP method");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:21:21: invalid header name 'bad header' in 'allowHeaders'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:22:15: 'maxAge' is accurate only to seconds precision");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:23:28: unmatchedPreflights must be FORWARD or IGNORE, not "
+               "'DROP'");
+  EXPECT_EQ(r.errors.size(), 5u) << formatAll(r.errors);
+  const auto& http = r.resources.virtual_services.at(0).http;
+  ASSERT_EQ(http.size(), 2u);  // the third rule has errors
+  ASSERT_TRUE(http[0].cors);
+  const CorsPolicy& c = *http[0].cors;
+  ASSERT_EQ(c.allow_origins.size(), 2u);
+  EXPECT_EQ(c.allow_origins[1].kind, StringMatch::Kind::kRegex);
+  EXPECT_TRUE(c.allow_origins[1].matches("https://x.b.example"));
+  EXPECT_EQ(c.allow_methods, (std::vector<std::string>{"GET", "POST"}));
+  EXPECT_EQ(c.allow_headers.size(), 2u);
+  EXPECT_EQ(c.expose_headers.at(0), "x-trace");
+  EXPECT_EQ(c.max_age_s, 86400u);
+  EXPECT_TRUE(c.allow_credentials);
+  EXPECT_FALSE(c.forward_unmatched_preflights);
+  ASSERT_TRUE(http[1].cors);
+  ASSERT_EQ(http[1].cors->allow_origins.size(), 1u);
+  EXPECT_EQ(http[1].cors->allow_origins[0].kind, StringMatch::Kind::kExact);
+  EXPECT_EQ(http[1].cors->allow_origins[0].value, "https://old.example");
+  EXPECT_FALSE(http[1].cors->max_age_s);
+  EXPECT_FALSE(http[1].cors->allow_credentials);
+  EXPECT_TRUE(http[1].cors->forward_unmatched_preflights);
 }
 
 TEST(ResourcesTest, StructuralErrors) {

@@ -131,6 +131,7 @@ RequestInfo sampleInfo() {
   info.upstream_host = "10.0.0.1:9080";
   info.downstream_remote = "127.0.0.1:54321";
   info.attempts = 3;
+  info.details = "retry skipped: request body larger than the retry buffer";
   return info;
 }
 
@@ -159,8 +160,9 @@ TEST(AccessLogJson, AllFieldsOnOneLine) {
   EXPECT_EQ(j["user_agent"], "curl/8.0");
   EXPECT_EQ(j["downstream_remote_address"], "127.0.0.1:54321");
   EXPECT_EQ(j["attempts"], 3);
+  EXPECT_EQ(j["response_code_details"], "retry skipped: request body larger than the retry buffer");
   EXPECT_EQ(j["direction"], "outbound");
-  EXPECT_EQ(j.size(), 19u);
+  EXPECT_EQ(j.size(), 20u);
 }
 
 TEST(AccessLogJson, AbsentValuesAreNullAndAppends) {

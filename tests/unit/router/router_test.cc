@@ -745,5 +745,160 @@ TEST(RewritePathTest, NoRewriteLeavesPathAlone) {
   EXPECT_EQ(path, "/api/x?y");
 }
 
+// ---------------------------------------------------------------------------------------------
+// queryParams
+
+mesh::QueryParamMatch param(std::string name, StringMatch m) {
+  return mesh::QueryParamMatch{std::move(name), std::move(m)};
+}
+
+TEST(QueryParamTest, Parsing) {
+  EXPECT_EQ(queryParam("/p?a=1&b=2", "a"), "1");
+  EXPECT_EQ(queryParam("/p?a=1&b=2", "b"), "2");
+  EXPECT_FALSE(queryParam("/p?a=1&b=2", "c"));
+  EXPECT_FALSE(queryParam("/p", "a"));
+  EXPECT_FALSE(queryParam("/p?", "a"));
+  EXPECT_EQ(queryParam("/p?a", "a"), "");
+  EXPECT_EQ(queryParam("/p?a=", "a"), "");
+  EXPECT_EQ(queryParam("/p?a=x=y", "a"), "x=y");
+  EXPECT_EQ(queryParam("/p?a=1&a=2", "a"), "1");  // first occurrence counts
+  EXPECT_EQ(queryParam("/p?&&a=1&", "a"), "1");
+  EXPECT_EQ(queryParam("/p?a=1#b=2", "b"), std::nullopt);
+  EXPECT_EQ(queryParam("/p?ab=1&a=2", "a"), "2");      // names compare whole
+  EXPECT_EQ(queryParam("/p?A=1", "a"), std::nullopt);  // case-sensitive
+  EXPECT_EQ(queryParam("/p?a=%20", "a"), "%20");       // not percent-decoded
+}
+
+TEST(MatchesTest, QueryParams) {
+  RouteMatch m;
+  m.query_params.push_back(param("v", exact("1")));
+  EXPECT_TRUE(matches(m, request("GET", "/x?v=1")));
+  EXPECT_TRUE(matches(m, request("GET", "/x?a=2&v=1")));
+  EXPECT_FALSE(matches(m, request("GET", "/x?v=12")));
+  EXPECT_FALSE(matches(m, request("GET", "/x?v")));
+  EXPECT_FALSE(matches(m, request("GET", "/x")));
+  EXPECT_FALSE(matches(m, request("GET", "/x?v=2&v=1")));  // first occurrence counts
+
+  RouteMatch empty;  // `flag: {}` and `flag: {exact: ""}`: present with an empty value
+  empty.query_params.push_back(param("flag", exact("")));
+  EXPECT_TRUE(matches(empty, request("GET", "/?flag")));
+  EXPECT_TRUE(matches(empty, request("GET", "/?flag=")));
+  EXPECT_FALSE(matches(empty, request("GET", "/?flag=1")));
+  EXPECT_FALSE(matches(empty, request("GET", "/")));
+
+  RouteMatch re;
+  re.query_params.push_back(param("id", regex("[0-9]+")));
+  re.query_params.push_back(param("name", prefix("jo")));
+  EXPECT_TRUE(matches(re, request("GET", "/?id=42&name=jon")));
+  EXPECT_FALSE(matches(re, request("GET", "/?id=42x&name=jon")));  // whole value
+  EXPECT_FALSE(matches(re, request("GET", "/?id=42&name=ajon")));
+  EXPECT_FALSE(matches(re, request("GET", "/?id=42")));  // all must match
+
+  // The uri match still ignores the query string.
+  RouteMatch both;
+  both.uri = exact("/x");
+  both.query_params.push_back(param("v", exact("1")));
+  EXPECT_TRUE(matches(both, request("GET", "/x?v=1")));
+  EXPECT_FALSE(matches(both, request("GET", "/y?v=1")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// redirectLocation
+
+mesh::RedirectAction redirect(std::string uri) {
+  mesh::RedirectAction a;
+  a.uri = std::move(uri);
+  return a;
+}
+
+TEST(RedirectLocationTest, UriReplacesWholePathAndKeepsQuery) {
+  auto head = request("GET", "/old/page?x=1", "reviews:9080");
+  RouteMatch m;
+  m.uri = prefix("/old");
+  EXPECT_EQ(redirectLocation(redirect("/new"), head, &m), "http://reviews:9080/new?x=1");
+  // A uri with its own query replaces the request's.
+  EXPECT_EQ(redirectLocation(redirect("/new?y=2"), head, &m), "http://reviews:9080/new?y=2");
+  // No uri: the request's path and query; a uri without '/' gets one.
+  mesh::RedirectAction scheme_only;
+  scheme_only.scheme = "https";
+  EXPECT_EQ(redirectLocation(scheme_only, head, nullptr), "https://reviews:9080/old/page?x=1");
+  EXPECT_EQ(redirectLocation(redirect("new"), request("GET", "/a", "h"), nullptr), "http://h/new");
+}
+
+TEST(RedirectLocationTest, AuthorityAndPort) {
+  auto head = request("GET", "/a", "reviews:9080");
+  mesh::RedirectAction a = redirect("/b");
+  a.authority = "other.example";
+  EXPECT_EQ(redirectLocation(a, head, nullptr), "http://other.example/b");
+  a.port = 8443;
+  EXPECT_EQ(redirectLocation(a, head, nullptr), "http://other.example:8443/b");
+  // A port without authority replaces the request's port.
+  mesh::RedirectAction p = redirect("/b");
+  p.port = 8080;
+  EXPECT_EQ(redirectLocation(p, head, nullptr), "http://reviews:8080/b");
+  EXPECT_EQ(redirectLocation(p, request("GET", "/", "[::1]:9080"), nullptr), "http://[::1]:8080/b");
+  EXPECT_EQ(redirectLocation(p, request("GET", "/", "[::1]"), nullptr), "http://[::1]:8080/b");
+  // FROM_PROTOCOL_DEFAULT (port 0): the request's port stays unless the scheme changes away
+  // from its default port.
+  mesh::RedirectAction d = redirect("/b");
+  d.derive_port = mesh::RedirectAction::DerivePort::kFromProtocolDefault;
+  EXPECT_EQ(redirectLocation(d, head, nullptr), "http://reviews:9080/b");
+  d.scheme = "https";
+  EXPECT_EQ(redirectLocation(d, request("GET", "/", "a:80"), nullptr), "https://a/b");
+  EXPECT_EQ(redirectLocation(d, request("GET", "/", "a:9080"), nullptr), "https://a:9080/b");
+  d.scheme = "http";
+  EXPECT_EQ(redirectLocation(d, request("GET", "/", "a:80"), nullptr), "http://a:80/b");
+}
+
+TEST(RedirectLocationTest, SchemeFollowsForwardedProto) {
+  auto head = request("GET", "/a", "h:443");
+  head.headers.set("x-forwarded-proto", "https");
+  EXPECT_EQ(redirectLocation(redirect("/b"), head, nullptr), "https://h:443/b");
+  mesh::RedirectAction a = redirect("/b");
+  a.scheme = "http";
+  EXPECT_EQ(redirectLocation(a, head, nullptr), "http://h/b");  // :443 was https's default
+}
+
+TEST(RedirectLocationTest, CompiledRedirectRoute) {
+  const std::string text = R"(apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec:
+  hosts: [r.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http}]
+  endpoints: [{address: 10.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match: [{queryParams: {legacy: {}}}]
+    redirect: {uri: /v2, authority: r2, derivePort: FROM_REQUEST_PORT, redirectCode: 307}
+  - route: [{destination: {host: r}}]
+)";
+  mesh::BootstrapResult b = mesh::parseBootstrap(
+      "node: {id: productpage-0, service: productpage, namespace: default, labels: {app: "
+      "productpage}}\ninbound: {address: 127.0.0.1, port: 15006, app: 127.0.0.1:9080}\n",
+      "bootstrap.yaml");
+  ASSERT_TRUE(b.bootstrap.has_value());
+  mesh::LoadResult lr =
+      mesh::buildSnapshot(*b.bootstrap, {mesh::ResourceFile{"mesh.yaml", text}}, 1);
+  ASSERT_TRUE(lr.snapshot);
+  const mesh::Snapshot* r = lr.snapshot.get();
+  auto head = request("GET", "/v1/items?legacy", "r");
+  RouteResult res = findRoute(r->outbound_routes, head);
+  ASSERT_TRUE(res.route);
+  ASSERT_TRUE(res.route->redirect);
+  EXPECT_EQ(res.route->redirect->code, 307);
+  EXPECT_EQ(redirectLocation(*res.route->redirect, head, res.matched), "http://r2:9080/v2?legacy");
+  res = findRoute(r->outbound_routes, request("GET", "/v1/items?legacy=1", "r"));
+  ASSERT_TRUE(res.route);
+  EXPECT_FALSE(res.route->redirect);
+}
+
 }  // namespace
 }  // namespace weft::router
