@@ -517,24 +517,6 @@ std::optional<std::string_view> cookieValue(const http::HeaderMap& headers, std:
   return found;
 }
 
-// The value of query parameter `name` in "/path?a=1&b=2" (first occurrence), if present.
-std::optional<std::string_view> queryValue(std::string_view path, std::string_view name) {
-  size_t q = path.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  std::string_view query = path.substr(q + 1);
-  while (!query.empty()) {
-    size_t end = query.find('&');
-    std::string_view item = query.substr(0, end);
-    size_t eq = item.find('=');
-    if (item.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
-    }
-    if (end == std::string_view::npos) break;
-    query.remove_prefix(end + 1);
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 bool DownstreamConnection::requestHash(const mesh::ConsistentHashPolicy& policy, uint64_t& hash) {
@@ -571,7 +553,7 @@ bool DownstreamConnection::requestHash(const mesh::ConsistentHashPolicy& policy,
       break;
     }
     case Key::kQueryParameter:
-      value = queryValue(head_->path, policy.name);
+      value = router::queryParam(head_->path, policy.name);
       break;
   }
   // No key in this request: the load balancer's ordinary choice (as Envoy falls back).

@@ -4,30 +4,10 @@
 #include <thread>
 
 #include "observe/peer_metadata.h"
+#include "router/router.h"
 #include "server/log.h"
 
 namespace weft::server {
-
-namespace {
-
-std::string queryParam(std::string_view path, std::string_view name) {
-  size_t q = path.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view query = path.substr(q + 1);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
-}  // namespace
 
 Server::~Server() = default;
 
@@ -236,7 +216,7 @@ void Server::handleAdmin(const http::RequestHead& rq, admin::AdminResponse& rs) 
     beginShutdown("POST /quitquitquit");
     rs.body = "OK\n";
   } else if (route == "/logging" && (post || get)) {
-    std::string level = queryParam(path, "level");
+    std::string level(router::queryParam(path, "level").value_or(std::string_view()));
     if (!level.empty()) {
       LogLevel l;
       if (!post || !parseLogLevel(level, l)) {
