@@ -122,10 +122,8 @@ void TcpStream::flush() {
   w->data.swap(out_);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  in_flight_ += w->data.size();
   int rc = uv_write(&w->req, stream(), &b, 1, writeCb);
   if (rc != 0) {
-    in_flight_ -= w->data.size();
     w->data.clear();
     free_write_requests.push_back(w);
     onWriteError(rc);
@@ -135,7 +133,6 @@ void TcpStream::flush() {
 void TcpStream::writeCb(uv_write_t* req, int status) {
   auto* w = static_cast<WriteRequest*>(req->data);
   TcpStream* self = w->owner;
-  self->in_flight_ -= w->data.size();
   w->data.clear();
   if (free_write_requests.size() < kMaxPooledWriteRequests &&
       w->data.capacity() <= kMaxPooledCapacity) {

@@ -92,7 +92,6 @@ class TcpStream {
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   std::string out_;
-  size_t in_flight_ = 0;  // bytes handed to uv_write, not yet completed
   uint8_t read_blocks_ = 0;
   bool reading_started_ = false;
   bool reading_ = false;

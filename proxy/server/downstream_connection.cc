@@ -300,7 +300,6 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   request_complete_ = false;
   response_head_sent_ = false;
   response_chunked_ = false;
-  response_until_close_ = false;
   response_complete_ = false;
   response_code_ = 0;
   response_flags_ = 0;
@@ -911,7 +910,6 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     head.headers.remove(observe::kPeerHeader);
   }
   response_chunked_ = false;
-  response_until_close_ = false;
   if (!head.no_body && !upgrading) {
     if (head.chunked) {
       response_chunked_ = true;
@@ -922,7 +920,6 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
     } else if (head_->version_minor >= 1) {
       response_chunked_ = true;  // close-delimited upstream body, chunked to the client
     } else {
-      response_until_close_ = true;
       close_after_response_ = true;
     }
     if (response_chunked_) head.headers.add("transfer-encoding", "chunked");

@@ -174,7 +174,6 @@ class DownstreamConnection final : public net::TcpStream,
   bool request_complete_ = false;
   bool response_head_sent_ = false;
   bool response_chunked_ = false;
-  bool response_until_close_ = false;
   bool response_complete_ = false;
   uint16_t response_code_ = 0;
   uint32_t response_flags_ = 0;

@@ -71,7 +71,6 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   bool reused() const { return requests_ > 1; }
   // Requests this connection has carried (the current one included).
   uint32_t requestCount() const { return requests_; }
-  bool responseComplete() const { return response_complete_; }
   // True if the server has not closed it (a non-blocking peek; for idle connections).
   bool stillOpen();
   HostPool& pool() { return pool_; }

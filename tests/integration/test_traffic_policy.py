@@ -181,7 +181,8 @@ def test_max_requests_overflow_is_503_uo_at_once(mesh):
         time.sleep(0.02)
     t0 = time.monotonic()
     r = p.get_out("svc", "/second")
-    assert time.monotonic() - t0 < 0.5, "overflow must be answered at once, not queued"
+    # the slow request holds its slot for 1.5 s: well under that means not queued
+    assert time.monotonic() - t0 < 1.0, "overflow must be answered at once, not queued"
     slow.join(10)
     assert r.status == 503, r.describe()
     assert r.header("x-envoy-overloaded") == "true"
@@ -284,7 +285,7 @@ def test_mirror_failure_or_slowness_never_reaches_the_caller(mesh):
     assert time.monotonic() - t0 >= 1.4  # the primary itself delays this path too
     t0 = time.monotonic()
     assert q.get_out("svc", "/fast").status == 200
-    assert time.monotonic() - t0 < 0.5, "a slow mirror must not slow the next request"
+    assert time.monotonic() - t0 < 1.0, "a slow mirror must not slow the next request"
 
 
 def test_mirror_percentage_zero_copies_nothing(mesh):
