@@ -254,7 +254,8 @@ void readTimeouts(YamlContext& ctx, const YAML::Node& node, Timeouts& t) {
 
 void readLimits(YamlContext& ctx, const YAML::Node& node, Bootstrap& b) {
   auto map =
-      YamlMap::open(ctx, node, "'limits'", {"max_request_header_bytes", "max_request_headers"});
+      YamlMap::open(ctx, node, "'limits'",
+                    {"max_request_header_bytes", "max_request_headers", "retry_buffer_bytes"});
   if (!map) return;
   if (auto* n = map->find("max_request_header_bytes")) {
     if (auto v = readUint(ctx, *n, "max_request_header_bytes", 1024, 8 * 1024 * 1024)) {
@@ -263,6 +264,11 @@ void readLimits(YamlContext& ctx, const YAML::Node& node, Bootstrap& b) {
   }
   if (auto* n = map->find("max_request_headers")) {
     if (auto v = readUint(ctx, *n, "max_request_headers", 1, 10'000)) b.max_request_headers = *v;
+  }
+  if (auto* n = map->find("retry_buffer_bytes")) {
+    if (auto v = readUint(ctx, *n, "retry_buffer_bytes", 0, 64 * 1024 * 1024)) {
+      b.retry_buffer_bytes = *v;
+    }
   }
 }
 

@@ -65,6 +65,9 @@ struct Bootstrap {
   Timeouts timeouts;
   size_t max_request_header_bytes = 60 * 1024;
   size_t max_request_headers = 100;
+  // Request bodies up to this size are kept so a retry can resend them (Envoy's
+  // per_request_buffer_limit_bytes); a longer body is sent once and never retried.
+  size_t retry_buffer_bytes = 64 * 1024;
 };
 
 struct BootstrapResult {

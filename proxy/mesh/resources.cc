@@ -96,8 +96,6 @@ class Parser {
   std::optional<RetryPolicy> retries(const YAML::Node& node);
   std::optional<FaultPolicy> fault(const YAML::Node& node);
   void mirrors(const YamlMap& map, const std::string& ns, std::vector<HttpMirror>& out);
-  // A warning at `node`: the field is parsed and validated, but the data path ignores it.
-  void notEnforcedYet(const YAML::Node& node, std::string_view field);
   std::optional<HttpRouteDestination> destination(const YAML::Node& node, const std::string& ns);
   // An Istio Percent ({value: 0-100}) in parts per million.
   std::optional<uint32_t> percentPpm(const YAML::Node& node, std::string_view field);
@@ -515,11 +513,6 @@ std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
   return p;
 }
 
-void Parser::notEnforcedYet(const YAML::Node& node, std::string_view field) {
-  ctx_.warning(node.Mark(), "field '" + std::string(field) +
-                                "' is validated but not enforced yet: it has no effect on traffic");
-}
-
 void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
   if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
   if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
@@ -711,7 +704,6 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
     if (auto tcp =
             YamlMap::open(ctx_, *n, "'tcp'", {"maxConnections", "connectTimeout", "tcpKeepalive"},
                           {"maxConnectionDuration", "idleTimeout"})) {
-      if (const YAML::Node* n = tcp->find("maxConnections")) notEnforcedYet(*n, "maxConnections");
       limit(*tcp, "maxConnections", p.max_connections);
       if (const YAML::Node* t = tcp->find("connectTimeout")) {
         if (auto v = duration32(*t, "connectTimeout", 1)) {
@@ -753,9 +745,6 @@ std::optional<ConnectionPoolPolicy> Parser::connectionPool(const YAML::Node& nod
                           {"http1MaxPendingRequests", "http2MaxRequests",
                            "maxRequestsPerConnection", "maxRetries", "idleTimeout"},
                           {"h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"})) {
-      if (const YAML::Node* n = http->find("http1MaxPendingRequests")) {
-        notEnforcedYet(*n, "http1MaxPendingRequests");
-      }
       limit(*http, "http1MaxPendingRequests", p.max_pending_requests);
       limit(*http, "http2MaxRequests", p.max_requests);
       limit(*http, "maxRequestsPerConnection", p.max_requests_per_connection);

@@ -301,7 +301,8 @@ std::string toJson(const Snapshot& s) {
                          {"upstream_pool_idle", b.timeouts.upstream_pool_idle_ms},
                          {"drain", b.timeouts.drain_ms}};
   boot["limits"] = {{"max_request_header_bytes", b.max_request_header_bytes},
-                    {"max_request_headers", b.max_request_headers}};
+                    {"max_request_headers", b.max_request_headers},
+                    {"retry_buffer_bytes", b.retry_buffer_bytes}};
   j["bootstrap"] = std::move(boot);
 
   // Domains per virtual host, sorted, wildcards as "*.suffix".

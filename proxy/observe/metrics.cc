@@ -27,6 +27,35 @@ struct alignas(64) PaddedCounters {
   WorkerCounters counters;
 };
 
+struct alignas(64) PaddedClusterCounters {
+  ClusterCounters counters;
+};
+
+// One cluster's counters, by name, kept for the life of the process like the request series.
+class ClusterStats {
+ public:
+  ClusterStats(std::string name, int workers)
+      : name_(std::move(name)),
+        workers_(workers),
+        slots_(std::make_unique<PaddedClusterCounters[]>(workers)) {}
+  const std::string& name() const { return name_; }
+  ClusterCounters& worker(int w) { return slots_[w < 0 || w >= workers_ ? 0 : w].counters; }
+  // Sum over workers of one field (signed cells summed as doubles keep their sign).
+  template <typename Field>
+  double sum(Field field) const {
+    double total = 0;
+    for (int w = 0; w < workers_; ++w) {
+      total += static_cast<double>((slots_[w].counters.*field).load(std::memory_order_relaxed));
+    }
+    return total;
+  }
+
+ private:
+  std::string name_;
+  int workers_;
+  std::unique_ptr<PaddedClusterCounters[]> slots_;
+};
+
 // Creates (or finds) the series of a label set; implemented by the registry.
 class PeerSeries {
  public:
@@ -40,6 +69,7 @@ class SnapshotStatsImpl final : public SnapshotStats {
   std::vector<std::shared_ptr<DestinationStats>> outbound_;
   std::shared_ptr<DestinationStats> no_route_;
   std::shared_ptr<DestinationStats> inbound_;
+  std::vector<std::shared_ptr<ClusterStats>> clusters_;  // outbound clusters, then inbound
   PeerSeries* peers_ = nullptr;  // the registry, which outlives every snapshot's stats
 
   RequestStats& inboundFrom(std::string_view header) const override {
@@ -65,6 +95,10 @@ class SnapshotStatsImpl final : public SnapshotStats {
   }
   RequestStats& outboundNoRoute() const override { return *no_route_; }
   RequestStats& inbound() const override { return *inbound_; }
+  ClusterCounters& cluster(uint32_t cluster_index, int worker) const override {
+    if (cluster_index >= clusters_.size()) cluster_index = clusters_.size() - 1;
+    return clusters_[cluster_index]->worker(worker);
+  }
 };
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -214,6 +248,17 @@ struct MetricsRegistry::Impl final : PeerSeries {
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<DestinationStats>> by_key;
   std::vector<std::shared_ptr<DestinationStats>> in_order;  // stable output order
+  std::unordered_map<std::string, std::shared_ptr<ClusterStats>> clusters_by_name;
+  std::vector<std::shared_ptr<ClusterStats>> clusters_in_order;
+
+  std::shared_ptr<ClusterStats> internCluster(const std::string& name) {
+    auto it = clusters_by_name.find(name);
+    if (it != clusters_by_name.end()) return it->second;
+    auto stats = std::make_shared<ClusterStats>(name, workers);
+    clusters_by_name.emplace(name, stats);
+    clusters_in_order.push_back(stats);
+    return stats;
+  }
 
   std::shared_ptr<DestinationStats> intern(DestinationLabels labels) {
     std::string key = labels.key();
@@ -242,7 +287,51 @@ struct MetricsRegistry::Impl final : PeerSeries {
   }
 
   void addWorkerFamilies(std::vector<MetricFamily>& out) const;
+  void addClusterFamilies(std::vector<MetricFamily>& out) const;
 };
+
+void MetricsRegistry::Impl::addClusterFamilies(std::vector<MetricFamily>& out) const {
+  struct Def {
+    const char* name;
+    const char* help;
+    MetricType type;
+    std::atomic<uint64_t> ClusterCounters::*counter;
+    std::atomic<int64_t> ClusterCounters::*gauge;
+  };
+  static const Def defs[] = {
+      {"weft_cluster_upstream_rq_retry_total", "Retries made to the cluster.", MetricType::Counter,
+       &ClusterCounters::rq_retry, nullptr},
+      {"weft_cluster_upstream_rq_retry_success_total",
+       "Retried requests that ended with an answer below 500.", MetricType::Counter,
+       &ClusterCounters::rq_retry_success, nullptr},
+      {"weft_cluster_upstream_rq_retry_overflow_total",
+       "Retries not made because the retry budget or maxRetries was exhausted.",
+       MetricType::Counter, &ClusterCounters::rq_retry_overflow, nullptr},
+      {"weft_cluster_upstream_rq_retry_limit_exceeded_total",
+       "Requests whose retry attempts were used up (flag URX).", MetricType::Counter,
+       &ClusterCounters::rq_retry_limit_exceeded, nullptr},
+      {"weft_cluster_upstream_rq_pending_total",
+       "Requests that waited for a connection (tcp.maxConnections reached).", MetricType::Counter,
+       &ClusterCounters::rq_pending_total, nullptr},
+      {"weft_cluster_upstream_rq_pending_active", "Requests waiting for a connection now.",
+       MetricType::Gauge, nullptr, &ClusterCounters::rq_pending_active},
+      {"weft_cluster_upstream_rq_pending_overflow_total",
+       "Requests answered 503 UO by a circuit breaker (http2MaxRequests, "
+       "http1MaxPendingRequests, or a wait for a connection that timed out).",
+       MetricType::Counter, &ClusterCounters::rq_pending_overflow, nullptr},
+      {"weft_cluster_outlier_ejections_total", "Endpoint ejections by outlier detection.",
+       MetricType::Counter, &ClusterCounters::outlier_ejections, nullptr},
+  };
+  for (const Def& d : defs) {
+    MetricFamily f = family(d.name, d.help, d.type);
+    for (const auto& c : clusters_in_order) {
+      ClientMetric m = valueMetric(d.counter ? c->sum(d.counter) : c->sum(d.gauge), d.type);
+      addLabel(m, "cluster_name", c->name());
+      f.metric.push_back(std::move(m));
+    }
+    if (!f.metric.empty()) out.push_back(std::move(f));
+  }
+}
 
 void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) const {
   struct Def {
@@ -347,6 +436,11 @@ std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(const mesh::Snapshot&
   }
   stats->no_route_ = impl_->intern(noRouteLabels(node));
   stats->inbound_ = impl_->intern(inboundLabels(node, snapshot.inbound_app));
+  stats->clusters_.reserve(snapshot.clusters.size() + 1);
+  for (const auto& cluster : snapshot.clusters) {
+    stats->clusters_.push_back(impl_->internCluster(cluster.name));
+  }
+  stats->clusters_.push_back(impl_->internCluster(snapshot.inbound_app.name));
   return stats;
 }
 
@@ -381,6 +475,10 @@ std::string MetricsRegistry::serialize() {
   }
   rf.moveInto(families);
   impl_->addWorkerFamilies(families);
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->addClusterFamilies(families);
+  }
 
   MetricFamily version = family("weft_config_version",
                                 "Version of the configuration snapshot in use.", MetricType::Gauge);

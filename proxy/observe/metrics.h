@@ -32,6 +32,27 @@ class RequestStats {
   virtual void tcpClosed(int worker, uint64_t sent_bytes, uint64_t received_bytes) = 0;
 };
 
+// Traffic-policy counters of one cluster (Envoy's cluster.upstream_rq_retry and kin): one
+// slice per worker, written only by that worker; served as weft_cluster_* with the label
+// cluster_name.
+struct ClusterCounters {
+  std::atomic<uint64_t> rq_retry{0};                 // retries made
+  std::atomic<uint64_t> rq_retry_success{0};         // retried requests that got an answer < 500
+  std::atomic<uint64_t> rq_retry_overflow{0};        // retries refused by budget or maxRetries
+  std::atomic<uint64_t> rq_retry_limit_exceeded{0};  // attempts used up (flag URX)
+  std::atomic<uint64_t> rq_pending_total{0};         // requests that waited for a connection
+  std::atomic<int64_t> rq_pending_active{0};         // requests waiting now
+  std::atomic<uint64_t> rq_pending_overflow{0};      // 503 UO: circuit breaker overflow
+  std::atomic<uint64_t> outlier_ejections{0};        // endpoints ejected
+
+  static void inc(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  static void add(std::atomic<int64_t>& g, int64_t n) {
+    g.store(g.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
 // The stats handles for one snapshot: built once on the main thread when the snapshot is
 // published, shared read-only by the workers.
 class SnapshotStats {
@@ -40,6 +61,9 @@ class SnapshotStats {
   virtual RequestStats& outbound(uint32_t cluster_index) const = 0;
   virtual RequestStats& outboundNoRoute() const = 0;  // destination unknown (404 NR)
   virtual RequestStats& inbound() const = 0;
+  // Worker `worker`'s counters of a cluster; `cluster_index` == clusters.size() is the
+  // inbound app.
+  virtual ClusterCounters& cluster(uint32_t cluster_index, int worker) const = 0;
   // The series of one peer, named by its x-weft-peer header (see peer_metadata.h): for mesh
   // traffic from that peer, or for calls answered by it. An absent or invalid header, or a
   // registry that already holds kMaxPeerSeries peer series, gives the plain series above.

@@ -15,9 +15,6 @@ namespace weft::server {
 
 namespace {
 
-// Request body bytes kept to send a request again (a retry, or a resend after the keep-alive
-// race). A request whose body outgrows it is not retried.
-constexpr size_t kReplayLimit = 64 * 1024;
 constexpr uint32_t kMillion = 1'000'000;
 
 http::DecoderLimits limitsFor(Worker& w) {
@@ -224,6 +221,7 @@ void DownstreamConnection::onDrained() {
 }
 
 void DownstreamConnection::onClosed() {
+  leaveQueue();
   releaseMirrors();
   if (upstream_) {
     upstream_->abort();
@@ -398,11 +396,8 @@ void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
     // worker's requests in flight to the cluster. Overflow is answered at once, never queued.
     const upstream::ClusterState& cs = worker_.cluster(cluster_index_);
     if (cs.active_requests >= cluster_->pool.max_requests) {
-      overloaded_ = true;
-      localReply(503,
-                 "upstream connect error or disconnect/reset before headers. reset reason: "
-                 "overflow",
-                 observe::kUpstreamOverflow);
+      observe::ClusterCounters::inc(clusterCounters().rq_pending_overflow);
+      replyOverflow();
       return;
     }
   }
@@ -427,7 +422,7 @@ void DownstreamConnection::startAttempt(bool resend_same_endpoint) {
   to_upstream_.clear();
   http::encodeRequestHead(*head_, to_upstream_);
   to_upstream_.append(request_body_);
-  if (request_body_.size() > kReplayLimit) {
+  if (request_body_.size() > runtime_->snapshot->bootstrap.retry_buffer_bytes) {
     // Grown past the buffer while no attempt could take it: sent once, never again.
     body_replayable_ = false;
     request_body_.clear();
@@ -479,6 +474,7 @@ void DownstreamConnection::noteOutcome(upstream::Outcome outcome) {
   if (upstream::recordOutcome(worker_.cluster(cluster_index_), endpoint_index_, outcome,
                               uv_now(worker_.loop()))) {
     observe::WorkerCounters::inc(worker_.counters().outlier_ejections);
+    observe::ClusterCounters::inc(clusterCounters().outlier_ejections);
   }
 }
 
@@ -595,6 +591,7 @@ bool DownstreamConnection::maybeRetry(uint32_t conditions) {
   if ((p.retry_on & conditions) == 0) return false;
   if (retries_ >= p.attempts) {
     response_flags_ |= observe::kUpstreamRetryLimitExceeded;
+    observe::ClusterCounters::inc(clusterCounters().rq_retry_limit_exceeded);
     return false;
   }
   if (!body_replayable_) {
@@ -612,6 +609,7 @@ bool DownstreamConnection::maybeRetry(uint32_t conditions) {
   allowed = std::min(allowed, cluster.pool.max_retries);
   if (!retry_counted_ && cs.active_retries >= allowed) {
     observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry_overflow);
+    observe::ClusterCounters::inc(clusterCounters().rq_retry_overflow);
     details_ = "retry overflow";
     return false;
   }
@@ -621,6 +619,7 @@ bool DownstreamConnection::maybeRetry(uint32_t conditions) {
   }
   ++retries_;
   observe::WorkerCounters::inc(worker_.counters().upstream_rq_retry);
+  observe::ClusterCounters::inc(clusterCounters().rq_retry);
   releaseEndpoint();
   attempt_active_ = false;
   if (upstream_) {
@@ -670,13 +669,17 @@ void DownstreamConnection::onAttemptTimer(void* owner) {
     case AttemptTimer::kBackoff:
       self->startAttempt(false);
       return;
-    case AttemptTimer::kPerTry:
+    case AttemptTimer::kPerTry: {
       if (self->response_head_sent_) return;
-      self->noteOutcome(upstream::Outcome::kLocalFailure);
+      // Waiting for a connection says nothing about the endpoint's health.
+      const bool waited = self->queued();
+      self->leaveQueue();
+      if (!waited) self->noteOutcome(upstream::Outcome::kLocalFailure);
       // Istio: a per-try timeout is retried only when retryOn has 5xx or gateway-error.
       if (self->maybeRetry(mesh::RetryPolicy::k5xx | mesh::RetryPolicy::kGatewayError)) return;
       self->localReply(504, "upstream request timeout", observe::kUpstreamRequestTimeout);
       return;
+    }
   }
 }
 
@@ -714,11 +717,34 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
   return true;
 }
 
-void DownstreamConnection::connectUpstream(bool allow_reuse) {
+void DownstreamConnection::connectUpstream(bool allow_reuse, bool from_queue) {
   upstream::ClusterState& cs = worker_.cluster(cluster_index_);
   upstream::HostPool* pool = cs.endpoints[endpoint_index_].pool;
   upstream_ready_ = false;
   upstream_reused_ = false;
+  if (mustWaitForConnection(allow_reuse, from_queue)) {
+    const mesh::ConnectionPoolPolicy& limits = cluster_->pool;
+    observe::ClusterCounters& counters = clusterCounters();
+    if (cs.pending_requests >= limits.max_pending_requests) {
+      // http1MaxPendingRequests: the wait list is full. Overflow is answered at once, is not
+      // retried and says nothing about the endpoint's health.
+      observe::ClusterCounters::inc(counters.rq_pending_overflow);
+      replyOverflow();
+      return;
+    }
+    ++cs.pending_requests;
+    observe::ClusterCounters::inc(counters.rq_pending_total);
+    observe::ClusterCounters::add(counters.rq_pending_active, 1);
+    // No request waits forever: at most the cluster's connect timeout, as if it were
+    // connecting.
+    const uint32_t wait_ms = limits.connect_timeout_ms > 0
+                                 ? limits.connect_timeout_ms
+                                 : runtime_->snapshot->bootstrap.timeouts.upstream_connect_ms;
+    worker_.pendingQueue().push(this, wait_ms);
+    // Queued only to keep the order: room is there, so the walk can start now.
+    if (!mustWaitForConnection(allow_reuse, true)) worker_.pendingQueue().wake();
+    return;
+  }
   upstream_ = pool->acquire(this, head_->method.c_str(), allow_reuse, connectionOptions(*cluster_));
   if (upstream_ == nullptr) {
     onUpstreamFailure(upstream::FailureReason::kConnectFailure, false);
@@ -728,6 +754,62 @@ void DownstreamConnection::connectUpstream(bool allow_reuse) {
     upstream_reused_ = true;
     onUpstreamConnected();
   }
+}
+
+bool DownstreamConnection::mustWaitForConnection(bool allow_reuse, bool from_queue) {
+  const uint32_t max = cluster_->pool.max_connections;
+  if (max == mesh::ConnectionPoolPolicy::kUnlimited) return false;
+  upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+  // Waiters go first: a newcomer does not overtake them, even to an idle connection.
+  if (!from_queue && cs.pending_requests > 0) return true;
+  const upstream::HostPool& pool = *cs.endpoints[endpoint_index_].pool;
+  if (allow_reuse && pool.idleCount() > 0) return false;
+  // As Envoy, an endpoint without any connection may always open one, so a cluster at its
+  // limit cannot starve one of its endpoints.
+  if (pool.activeCount() == 0) return false;
+  return upstream::openConnections(cs) >= max;
+}
+
+bool DownstreamConnection::retryPending() {
+  if (runtime_generation_ != worker_.runtimeGeneration()) {
+    leaveQueue();
+    localReply(503, "configuration changed before the request was sent",
+               observe::kNoHealthyUpstream);
+    return true;
+  }
+  if (mustWaitForConnection(true, true)) return false;
+  leaveQueue();
+  connectUpstream(true, true);
+  return true;
+}
+
+void DownstreamConnection::pendingTimedOut() {
+  leaveQueue();
+  observe::ClusterCounters::inc(clusterCounters().rq_pending_overflow);
+  replyOverflow();
+}
+
+void DownstreamConnection::replyOverflow() {
+  // Envoy's circuit-breaker answer: immediate, never retried, flagged UO, and not counted
+  // against the endpoint by outlier detection.
+  overloaded_ = true;
+  localReply(503,
+             "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+             observe::kUpstreamOverflow);
+}
+
+void DownstreamConnection::leaveQueue() {
+  if (!queued()) return;
+  worker_.pendingQueue().remove(this);
+  if (runtime_) observe::ClusterCounters::add(clusterCounters().rq_pending_active, -1);
+  if (runtime_generation_ == worker_.runtimeGeneration()) {
+    upstream::ClusterState& cs = worker_.cluster(cluster_index_);
+    if (cs.pending_requests > 0) --cs.pending_requests;
+  }
+}
+
+observe::ClusterCounters& DownstreamConnection::clusterCounters() const {
+  return runtime_->stats->cluster(cluster_index_, worker_.index());
 }
 
 void DownstreamConnection::flushPendingToUpstream() {
@@ -793,7 +875,8 @@ void DownstreamConnection::sendBody(std::string_view framed) {
   // Kept for a retry while it fits the buffer; while no attempt runs (fault delay, back-off)
   // it is the only copy, so it is kept whatever its size and reading stops instead.
   if (body_replayable_) {
-    if (!attempt_active_ || request_body_.size() + framed.size() <= kReplayLimit) {
+    const size_t limit = runtime_->snapshot->bootstrap.retry_buffer_bytes;
+    if (!attempt_active_ || request_body_.size() + framed.size() <= limit) {
       request_body_.append(framed);
     } else {
       body_replayable_ = false;
@@ -1178,6 +1261,7 @@ void DownstreamConnection::abortExchange(uint32_t flags) {
 }
 
 void DownstreamConnection::endExchange() {
+  leaveQueue();
   releaseMirrors();
   route_timer_.cancel();
   attempt_timer_.cancel();
@@ -1235,6 +1319,10 @@ void DownstreamConnection::recordRequest() {
   }
   info.downstream_remote = remote_address_;
   info.attempts = attempts_;
+  if (retries_ > 0 && response_code_ > 0 && response_code_ < 500) {
+    observe::ClusterCounters::inc(
+        rt.stats->cluster(cluster_index_, worker_.index()).rq_retry_success);
+  }
   info.details = details_;
   observe::RequestStats* stats;
   if (series_) {

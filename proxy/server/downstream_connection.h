@@ -16,6 +16,7 @@
 #include "observe/metrics.h"
 #include "observe/request_info.h"
 #include "server/mirror_request.h"
+#include "server/pending_queue.h"
 #include "server/runtime.h"
 #include "upstream/load_balancer.h"
 #include "upstream/upstream_connection.h"
@@ -26,7 +27,8 @@ class Worker;
 
 class DownstreamConnection final : public net::TcpStream,
                                    private http::RequestDecoder::Callbacks,
-                                   private upstream::ResponseHandler {
+                                   private upstream::ResponseHandler,
+                                   private PendingQueue::Waiter {
  public:
   DownstreamConnection(Worker& worker, bool inbound);
   // After accept: start reading and timing.
@@ -71,11 +73,21 @@ class DownstreamConnection final : public net::TcpStream,
   void onUpstreamDrained() override;
   void onUpstreamReadDone() override;
 
+  // --- PendingQueue::Waiter (connectionPool.tcp.maxConnections)
+  bool retryPending() override;
+  void pendingTimedOut() override;
+
   // --- request steps
   void processInput(const char* data, size_t len);
   void resumeInput();
   bool routeRequest(http::RequestHead& head);
-  void connectUpstream(bool allow_reuse);
+  // `from_queue`: the request leaves the wait list now (it does not queue behind others).
+  void connectUpstream(bool allow_reuse, bool from_queue = false);
+  // connectionPool.tcp.maxConnections: true when the attempt must wait for a connection.
+  bool mustWaitForConnection(bool allow_reuse, bool from_queue);
+  void leaveQueue();
+  void replyOverflow();  // 503 UO
+  observe::ClusterCounters& clusterCounters() const;
   void sendToUpstream(std::string_view bytes);
   void flushToUpstream();
   void flushPendingToUpstream();

@@ -19,6 +19,7 @@ Worker::Worker(int index, observe::WorkerCounters& counters,
   async_.data = this;
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
+  pending_ = std::make_unique<PendingQueue>(loop_);
   if (access_log) access_log_ = std::make_unique<observe::AccessLogWriter>(std::move(access_log));
 }
 
@@ -29,6 +30,8 @@ Worker::~Worker() {
   // On the main loop, stop() has closed everything and the owner has run that loop to the end
   // before destroying this worker; the loop is not ours to close.
   if (on_main_loop_) return;
+  for (auto& [key, pool] : pools_) pool->setCapacityListener(nullptr, nullptr);
+  pending_.reset();  // its timers close their own handles
   // Close whatever is left (only when the thread never ran), then free the loop.
   uv_walk(
       &own_loop_,
@@ -133,6 +136,7 @@ upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e) {
   sockaddr_storage addr;
   if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
   auto pool = std::make_unique<upstream::HostPool>(loop_, addr, key, pool_settings_, counters_);
+  pool->setCapacityListener([](void* q) { static_cast<PendingQueue*>(q)->wake(); }, pending_.get());
   upstream::HostPool* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
@@ -176,6 +180,8 @@ void Worker::applyRuntime(RuntimePtr runtime) {
   };
   for (uint32_t i = 0; i < snap.clusters.size(); ++i) build(i, snap.clusters[i]);
   build(static_cast<uint32_t>(snap.clusters.size()), snap.inbound_app);
+  // Waiters hold references into the old cluster state: they must look again.
+  if (pending_) pending_->wake();
 }
 
 void Worker::accept(uv_stream_t* server, bool inbound) {
@@ -222,7 +228,11 @@ void Worker::shutdown() {
   outbound_listener_.close();
   inbound_listener_.close();
   while (connections_ != nullptr) connections_->shutdown();
-  for (auto& [key, pool] : pools_) pool->closeIdle();
+  for (auto& [key, pool] : pools_) {
+    pool->closeIdle();
+    pool->setCapacityListener(nullptr, nullptr);  // connections still closing must not call
+  }
+  pending_.reset();
   uv_check_stop(&flush_check_);
   if (access_log_) access_log_->flush();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);

@@ -21,6 +21,7 @@
 #include "net/listener.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
+#include "server/pending_queue.h"
 #include "server/runtime.h"
 #include "upstream/host_pool.h"
 #include "upstream/load_balancer.h"
@@ -62,6 +63,8 @@ class Worker {
   // Load-balancer state of an outbound cluster (index into the snapshot's clusters), or of the
   // inbound app cluster when `cluster` == clusters.size().
   upstream::ClusterState& cluster(uint32_t cluster) { return clusters_[cluster]; }
+  // Requests waiting for an upstream connection (connectionPool.tcp.maxConnections).
+  PendingQueue& pendingQueue() { return *pending_; }
   void connectionOpened(DownstreamConnection* c);
   void connectionClosed(DownstreamConnection* c);
 
@@ -92,6 +95,7 @@ class Worker {
   std::vector<upstream::ClusterState> clusters_;
   std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
   DownstreamConnection* connections_ = nullptr;                       // intrusive list
+  std::unique_ptr<PendingQueue> pending_;  // reset in shutdown(), while the loop still runs
   bool draining_ = false;
 
   // Mailbox from the main thread (uv_async_send coalesces, so state is read on wake-up).

@@ -65,6 +65,7 @@ void HostPool::addIdle(UpstreamConnection* c) {
   idle_head_ = c;
   ++idle_count_;
   observe::WorkerCounters::add(counters_.upstream_cx_idle, 1);
+  if (capacity_cb_) capacity_cb_(capacity_owner_);
 }
 
 void HostPool::removeIdle(UpstreamConnection* c) {
@@ -82,6 +83,7 @@ void HostPool::connectionClosed(UpstreamConnection* c) {
   removeIdle(c);
   --active_count_;
   observe::WorkerCounters::add(counters_.upstream_cx_active, -1);
+  if (capacity_cb_) capacity_cb_(capacity_owner_);
 }
 
 void HostPool::closeIdle() {

@@ -53,6 +53,14 @@ class HostPool {
   // Closes every idle connection (shutdown, endpoint removed).
   void closeIdle();
   observe::WorkerCounters& counters() { return counters_; }
+  // Called when a connection becomes idle or closes: room for a request waiting for a
+  // connection (connectionPool.tcp.maxConnections). Called from inside the connection's
+  // release or close, so the listener must defer its work.
+  using CapacityCallback = void (*)(void* owner);
+  void setCapacityListener(CapacityCallback cb, void* owner) {
+    capacity_cb_ = cb;
+    capacity_owner_ = owner;
+  }
 
  private:
   friend class UpstreamConnection;
@@ -68,6 +76,8 @@ class HostPool {
   UpstreamConnection* idle_head_ = nullptr;
   size_t idle_count_ = 0;
   size_t active_count_ = 0;  // every open connection (idle ones included)
+  CapacityCallback capacity_cb_ = nullptr;
+  void* capacity_owner_ = nullptr;
 };
 
 }  // namespace weft::upstream

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "upstream/host_pool.h"
+
 namespace weft::upstream {
 
 EndpointCountersTable::EndpointCountersTable(const mesh::Snapshot& snapshot, int workers)
@@ -96,6 +98,14 @@ int pickAmong(ClusterState& state, uint64_t usable_weight, Usable usable, uint64
 }
 
 }  // namespace
+
+size_t openConnections(const ClusterState& state) {
+  size_t n = 0;
+  for (const EndpointState& e : state.endpoints) {
+    if (e.pool) n += e.pool->activeCount();
+  }
+  return n;
+}
 
 int pickEndpoint(ClusterState& state, uint64_t (*random)(), uint64_t now_ms) {
   if (state.endpoints.empty() || state.total_weight == 0) return -1;

@@ -78,9 +78,14 @@ struct ClusterState {
   // cluster in flight, and how many of them are retries.
   uint32_t active_requests = 0;
   uint32_t active_retries = 0;
+  // connectionPool.tcp.maxConnections: this worker's requests waiting for a connection.
+  uint32_t pending_requests = 0;
   // consistentHash: the ring or Maglev table over `endpoints` (empty without a hash policy).
   HashRing hash_ring;
 };
+
+// This worker's open connections (connecting, busy or idle) to the cluster's endpoints.
+size_t openConnections(const ClusterState& state);
 
 // Index of the endpoint for the next request, or -1 when the cluster has none (or none
 // healthy). `random` is a uniform 64-bit source; `now_ms` the loop time, for ejections.

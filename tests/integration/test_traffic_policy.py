@@ -4,7 +4,8 @@ retryOn conditions, attempt counts, body replay), route and per-try timeouts, fa
 import json
 import time
 
-from weftlib import free_port, join_docs, metric_series, metric_sum, request, service_entry
+from weftlib import (free_port, join_docs, metric_series, metric_sum, request, service_entry,
+                     wait_for)
 
 
 def vs(http_rule: str, host: str = "svc") -> str:
@@ -37,7 +38,9 @@ def test_default_policy_retries_connect_failures_on_another_endpoint(mesh):
     for i in range(20):
         r = p.get_out("svc", f"/r/{i}")
         assert r.status == 200, f"Istio's default retries connect failures: {r.describe()}"
-    assert metric_sum(p.metrics(), "weft_upstream_rq_retry_total") > 0
+    retried = metric_sum(p.metrics(), "weft_upstream_rq_retry_total")
+    assert retried > 0
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_retry_success_total").values()) == retried
     # Each request went to the live endpoint at most once, with its attempt number.
     assert len(up.requests) == 20
     assert set(attempts_seen(up)) <= {"1", "2"}
@@ -59,6 +62,10 @@ def test_retry_on_5xx_until_attempts_run_out(mesh):
     assert r.status == 503, r.describe()
     assert attempts_seen(up) == ["1", "2", "3", "4"], "attempts counts retries: 1 + 3 tries"
     assert "URX" in ",".join(flags(p, 503)), f"retries exhausted must say URX: {flags(p, 503)}"
+    retries = cluster_metric(p, "weft_cluster_upstream_rq_retry_total")
+    assert list(retries.values()) == [3], f"three retries, counted for the svc cluster: {retries}"
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_retry_limit_exceeded_total").values()) == 1
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_retry_success_total").values()) == 0
 
 
 def test_retry_on_listed_status_code(mesh):
@@ -105,6 +112,23 @@ def test_body_over_the_retry_buffer_is_not_retried(mesh):
     p.stop()
     lines = [json.loads(x) for x in (p.dir / log).read_text().splitlines() if x.strip()]
     assert any("retry buffer" in x.get("response_code_details", "") for x in lines), lines
+
+
+def test_retry_buffer_limit_is_configurable(mesh):
+    up = mesh.upstream("up")
+    rule = "    retries: {attempts: 1, retryOn: 5xx}\n"
+    resources = join_docs(service_entry("svc", [{"port": up.port}]), vs(rule))
+    small = mesh.proxy(resources, limits={"retry_buffer_bytes": 1024})
+    r = request(small.outbound_port, "POST", "/status/503", headers={"Host": "svc"},
+                body=b"y" * 2000)
+    assert r.status == 503
+    assert len(up.requests) == 1, "2000 bytes exceed a 1024-byte retry buffer"
+    up.reset_log()
+    large = mesh.proxy(resources, limits={"retry_buffer_bytes": 512 * 1024})
+    r = request(large.outbound_port, "POST", "/status/503", headers={"Host": "svc"},
+                body=b"y" * (200 * 1024))
+    assert r.status == 503
+    assert [q.body_len for q in up.requests] == [200 * 1024] * 2, "fits a 512 KiB buffer"
 
 
 def test_route_timeout_gives_504_ut(mesh):
@@ -189,6 +213,104 @@ def test_max_requests_overflow_is_503_uo_at_once(mesh):
     assert b"reset reason: overflow" in r.body
     assert "UO" in ",".join(flags(p, 503))
     assert [q.path for q in up.requests] == ["/delay/1500/slow"]
+
+
+def cluster_metric(proxy, name):
+    """{cluster_name: value} of a weft_cluster_* metric, for the svc clusters."""
+    series = metric_series(proxy.metrics(), name)
+    return {l["cluster_name"]: v for l, v in series if "svc" in l["cluster_name"]}
+
+
+def in_thread(fn):
+    import threading
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", fn()))
+    t.start()
+    return t, result
+
+
+def wait_requests(up, n, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while len(up.requests) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(up.requests) >= n, f"the upstream saw {len(up.requests)} requests, not {n}"
+
+
+def test_max_connections_makes_requests_wait_for_a_connection(mesh):
+    up = mesh.upstream("up")
+    policy = "    connectionPool: {tcp: {maxConnections: 1}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), dr(policy)))
+    slow, _ = in_thread(lambda: p.get_out("svc", "/delay/800/slow", timeout=10))
+    wait_requests(up, 1)
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/second", timeout=10)
+    waited = time.monotonic() - t0
+    slow.join(10)
+    assert r.status == 200, r.describe()
+    # It waited for the only connection instead of opening a second one.
+    assert waited > 0.4, f"answered after {waited:.2f}s: it did not wait for the connection"
+    assert [q.path for q in up.requests] == ["/delay/800/slow", "/second"]
+    assert len({q.conn_id for q in up.requests}) == 1, "maxConnections: 1 allows one connection"
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_pending_total").values()) == 1
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_pending_active").values()) == 0
+
+
+def test_pending_requests_overflow_is_503_uo(mesh):
+    up = mesh.upstream("up")
+    policy = "    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), dr(policy)))
+    slow, _ = in_thread(lambda: p.get_out("svc", "/delay/1000/slow", timeout=10))
+    wait_requests(up, 1)
+    waiting, waited = in_thread(lambda: p.get_out("svc", "/waiting", timeout=10))
+    wait_for(lambda: sum(cluster_metric(p, "weft_cluster_upstream_rq_pending_active").values()) == 1)
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/third")
+    assert time.monotonic() - t0 < 0.5, "overflow must be answered at once"
+    assert r.status == 503, r.describe()
+    assert r.header("x-envoy-overloaded") == "true"
+    assert b"reset reason: overflow" in r.body
+    slow.join(10)
+    waiting.join(10)
+    assert waited["r"].status == 200, "the request in the wait list is served"
+    assert "UO" in ",".join(flags(p, 503))
+    assert [q.path for q in up.requests] == ["/delay/1000/slow", "/waiting"]
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_pending_overflow_total").values()) == 1
+
+
+def test_waiting_for_a_connection_is_bounded_by_the_connect_timeout(mesh):
+    up = mesh.upstream("up")
+    policy = "    connectionPool: {tcp: {maxConnections: 1, connectTimeout: 0.3s}}\n"
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), dr(policy)))
+    slow, _ = in_thread(lambda: p.get_out("svc", "/delay/2500/slow", timeout=10))
+    wait_requests(up, 1)
+    t0 = time.monotonic()
+    r = p.get_out("svc", "/second", timeout=10)
+    waited = time.monotonic() - t0
+    assert r.status == 503 and b"overflow" in r.body, r.describe()
+    assert 0.2 < waited < 1.5, f"gave up after {waited:.2f}s with a 0.3s connect timeout"
+    slow.join(10)
+    assert [q.path for q in up.requests] == ["/delay/2500/slow"]
+
+
+def test_max_connections_spreads_over_endpoints(mesh):
+    # The limit is the cluster's; each endpoint may still open its first connection (as Envoy),
+    # so a cluster at its limit never starves an endpoint.
+    ups = [mesh.upstream(f"up{i}") for i in range(2)]
+    policy = ("    loadBalancer: {simple: ROUND_ROBIN}\n"
+              "    connectionPool: {tcp: {maxConnections: 1}}\n")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": u.port} for u in ups]), dr(policy)))
+    t0 = time.monotonic()
+    threads = [in_thread(lambda i=i: p.get_out("svc", f"/delay/300/{i}", timeout=10))
+               for i in range(4)]
+    for t, _ in threads:
+        t.join(10)
+    elapsed = time.monotonic() - t0
+    assert all(res["r"].status == 200 for _, res in threads)
+    # Two at a time, one per endpoint: about 0.6 s. An endpoint left waiting for the other's
+    # connection to close would take seconds.
+    assert elapsed < 2.0, f"4 requests of 0.3 s over 2 endpoints took {elapsed:.2f}s"
+    for u in ups:
+        assert len({q.conn_id for q in u.requests}) == 1, "one connection per endpoint"
 
 
 def test_max_requests_per_connection_one_disables_keepalive(mesh):

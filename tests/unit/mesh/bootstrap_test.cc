@@ -30,7 +30,7 @@ inbound:  {address: 0.0.0.0, port: 15006, app: 127.0.0.1:9080}
 resources: []
 access_log: {path: stdout, format: json}
 timeouts: {header_read: 1.5s, downstream_idle: 1m, upstream_connect: 250ms, upstream_pool_idle: 3s, drain: 0s}
-limits: {max_request_header_bytes: 8192, max_request_headers: 50}
+limits: {max_request_header_bytes: 8192, max_request_headers: 50, retry_buffer_bytes: 0}
 )";
   BootstrapResult r = parseBootstrap(text, "b.yaml");
   ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
@@ -62,6 +62,7 @@ limits: {max_request_header_bytes: 8192, max_request_headers: 50}
   EXPECT_EQ(b.timeouts.drain_ms, 0u);
   EXPECT_EQ(b.max_request_header_bytes, 8192u);
   EXPECT_EQ(b.max_request_headers, 50u);
+  EXPECT_EQ(b.retry_buffer_bytes, 0u);
 }
 
 TEST(BootstrapTest, Defaults) {
@@ -85,6 +86,7 @@ TEST(BootstrapTest, Defaults) {
   EXPECT_EQ(b.timeouts.drain_ms, 5'000u);
   EXPECT_EQ(b.max_request_header_bytes, 61440u);
   EXPECT_EQ(b.max_request_headers, 100u);
+  EXPECT_EQ(b.retry_buffer_bytes, 65536u);
 }
 
 TEST(BootstrapTest, CollectsAllErrorsWithPositions) {

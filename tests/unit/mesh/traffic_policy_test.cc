@@ -11,17 +11,7 @@
 namespace weft::mesh {
 namespace {
 
-// Fields that are validated but not enforced by the data path yet carry a warning of their own
-// (checked in NotEnforcedFieldsAreWarned); the other tests look past it.
-constexpr std::string_view kNotEnforced = "validated but not enforced yet";
-
-LoadResult compileText(const std::string& text) {
-  LoadResult r = testing::compileText(text);
-  std::erase_if(r.errors, [](const ConfigError& e) {
-    return e.warning && e.message.find(kNotEnforced) != std::string::npos;
-  });
-  return r;
-}
+using testing::compileText;
 using testing::formatAll;
 
 const Cluster* findCluster(const Snapshot& s, const std::string& name) {
@@ -843,10 +833,8 @@ spec:
   EXPECT_LT(text.find("\"response_headers\""), text.find("\"timeout_ms\""));
 }
 
-TEST(TrafficPolicyTest, NotEnforcedFieldsAreWarned) {
-  // Validated and compiled, but the data path does not act on them yet: each gets a warning
-  // naming the field at its position, never silence.
-  LoadResult r = testing::compileText(kServices + R"(---
+TEST(TrafficPolicyTest, EveryConnectionPoolFieldIsEnforcedWithoutWarnings) {
+  LoadResult r = compileText(kServices + R"(---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: reviews, namespace: default}
@@ -859,19 +847,13 @@ spec:
       http: {http1MaxPendingRequests: 5, idleTimeout: 30s, maxRetries: 3}
     outlierDetection: {consecutive5xxErrors: 3}
 )");
-  ASSERT_TRUE(r.snapshot) << testing::formatAll(r.errors);
-  for (const char* field : {"maxConnections", "http1MaxPendingRequests"}) {
-    EXPECT_EQ(testing::matching(r.errors, std::string("field '") + field + "' is validated").size(),
-              1u)
-        << field << "\n"
-        << testing::formatAll(r.errors);
-  }
-  // maxRetries (with the retry budget), outlierDetection and consistentHash are enforced.
-  EXPECT_TRUE(testing::matching(r.errors, "'maxRetries'").empty()) << testing::formatAll(r.errors);
-  EXPECT_TRUE(testing::matching(r.errors, "'outlierDetection'").empty())
-      << testing::formatAll(r.errors);
-  EXPECT_TRUE(testing::matching(r.errors, "'consistentHash'").empty())
-      << testing::formatAll(r.errors);
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  EXPECT_TRUE(r.errors.empty()) << formatAll(r.errors);
+  const Cluster* c = findCluster(*r.snapshot, "outbound|9080||reviews.default.svc.cluster.local");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->pool.max_connections, 10u);
+  EXPECT_EQ(c->pool.max_pending_requests, 5u);
+  EXPECT_EQ(c->pool.max_retries, 3u);
 }
 
 }  // namespace

@@ -261,6 +261,37 @@ TEST(MetricsWeft, WorkerCountersSummedAndConfigGauges) {
   EXPECT_EQ(value(samples, "weft_config_last_reload_success"), 0);
 }
 
+TEST(MetricsCluster, PerClusterCountersByNameSummedOverWorkersAndKeptAcrossSnapshots) {
+  MetricsRegistry registry(2);
+  const mesh::Snapshot snap = bookinfoSnapshot();
+  auto stats = registry.bind(snap);
+  const std::string name0 = snap.clusters[0].name;
+  ClusterCounters::inc(stats->cluster(0, 0).rq_retry);
+  ClusterCounters::inc(stats->cluster(0, 1).rq_retry);
+  ClusterCounters::add(stats->cluster(0, 1).rq_pending_active, 2);
+  ClusterCounters::add(stats->cluster(0, 0).rq_pending_active, -1);
+  // The inbound app has its own entry, past the outbound clusters.
+  const auto inbound = static_cast<uint32_t>(snap.clusters.size());
+  ClusterCounters::inc(stats->cluster(inbound, 0).rq_pending_overflow);
+
+  mesh::Snapshot next = snap;
+  std::swap(next.clusters[0], next.clusters[1]);
+  auto second = registry.bind(next);
+  EXPECT_EQ(&second->cluster(1, 0), &stats->cluster(0, 0)) << "found by name, not index";
+  ClusterCounters::inc(second->cluster(1, 1).rq_retry);
+
+  const auto samples = parseSamples(registry.serialize());
+  EXPECT_EQ(value(samples, "weft_cluster_upstream_rq_retry_total", {{"cluster_name", name0}}), 3);
+  EXPECT_EQ(value(samples, "weft_cluster_upstream_rq_pending_active", {{"cluster_name", name0}}),
+            1);
+  EXPECT_EQ(value(samples, "weft_cluster_upstream_rq_pending_overflow_total",
+                  {{"cluster_name", snap.inbound_app.name}}),
+            1);
+  // Every cluster is listed, zeros included.
+  EXPECT_EQ(testing::find(samples, "weft_cluster_upstream_rq_retry_total").size(),
+            snap.clusters.size() + 1);
+}
+
 TEST(MetricsText, HelpAndTypeLines) {
   MetricsRegistry registry(1);
   auto stats = registry.bind(bookinfoSnapshot());
