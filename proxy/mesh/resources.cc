@@ -1373,7 +1373,7 @@ std::optional<StringMatch> Parser::stringMatch(const YAML::Node& node, std::stri
       ctx_.error(e.value.Mark(), "invalid regex " + q(*v) + ": " + re->error());
       return std::nullopt;
     }
-    m.regex = std::move(re);
+    m.setRegex(std::move(re));
   }
   return m;
 }

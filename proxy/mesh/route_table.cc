@@ -1,4 +1,6 @@
-// RouteTable lookup: Host/authority (without port) -> the virtual host of one service port.
+// RouteTable lookup: Host/authority (without port) -> the virtual host of one service port;
+// and the numbering of header names a virtual host's routes match on.
+#include <algorithm>
 #include <cctype>
 
 #include "mesh/snapshot.h"
@@ -37,6 +39,22 @@ const VirtualHost* RouteTable::find(std::string_view host, uint16_t port) const 
     }
   }
   return nullptr;
+}
+
+void VirtualHost::assignHeaderSlots() {
+  std::vector<std::string_view> names;
+  for (Route& route : routes) {
+    for (RouteMatch& m : route.matches) {
+      for (HeaderMatch& h : m.headers) {
+        auto it = std::find(names.begin(), names.end(), h.name);
+        if (it == names.end()) {
+          if (names.size() == kMaxHeaderSlots) continue;  // looked up each time instead
+          it = names.insert(names.end(), h.name);
+        }
+        h.slot = static_cast<uint8_t>(it - names.begin());
+      }
+    }
+  }
 }
 
 }  // namespace weft::mesh

@@ -31,14 +31,24 @@ struct StringMatch {
   std::string value;         // exact/prefix text or the regex source
   bool ignore_case = false;  // exact/prefix only (ignoreUriCase)
   std::shared_ptr<const re2::RE2> regex;
+  // Every string the regex fully matches lies in [regex_min, regex_max] when regex_bounded
+  // (RE2::PossibleMatchRange): two comparisons turn most non-matches away before RE2 runs.
+  bool regex_bounded = false;
+  std::string regex_min, regex_max;
 
   bool matches(std::string_view s) const;
+  // Sets `regex` (compiled, ok()) and its match range.
+  void setRegex(std::shared_ptr<const re2::RE2> re);
 };
 
 struct HeaderMatch {
+  static constexpr uint8_t kNoSlot = 0xff;
   std::string name;     // lower-case
   StringMatch match;    // kPresent: any value
   bool invert = false;  // withoutHeaders
+  // The name's index among the distinct header names of its virtual host's routes, so a
+  // route walk looks each name up in the request once (kNoSlot past kMaxHeaderSlots names).
+  uint8_t slot = kNoSlot;
 };
 
 // http[].match[].queryParams entry. The value is compared as it appears in the request (no
@@ -182,6 +192,10 @@ struct VirtualHost {
   std::string service_host;  // FQDN
   uint16_t port = 0;
   std::vector<Route> routes;  // first match wins; no match: 404 NR
+
+  static constexpr uint8_t kMaxHeaderSlots = 32;
+  // Numbers the distinct header names the routes match on (HeaderMatch::slot).
+  void assignHeaderSlots();
 };
 
 struct RouteTable {

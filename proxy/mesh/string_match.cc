@@ -28,11 +28,22 @@ bool StringMatch::matches(std::string_view s) const {
       return ignore_case ? equalsIgnoreCase(s.substr(0, value.size()), value)
                          : s.substr(0, value.size()) == value;
     case Kind::kRegex:
+      if (regex_bounded && (s < regex_min || s > regex_max)) return false;
       return regex != nullptr && RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *regex);
     case Kind::kPresent:
       return true;
   }
   return false;
+}
+
+void StringMatch::setRegex(std::shared_ptr<const re2::RE2> re) {
+  regex = std::move(re);
+  // 16 bytes of each bound are plenty to reject on a path's or header's first characters.
+  regex_bounded = regex != nullptr && regex->PossibleMatchRange(&regex_min, &regex_max, 16);
+  if (!regex_bounded) {
+    regex_min.clear();
+    regex_max.clear();
+  }
 }
 
 const char* toString(LbPolicy p) {

@@ -12,9 +12,51 @@ std::string_view pathWithoutQuery(std::string_view path) {
   return q == std::string_view::npos ? path : path.substr(0, q);
 }
 
-const mesh::RouteMatch* firstMatch(const mesh::Route& route, const http::RequestHead& head) {
+// What a route walk needs of the request, worked out once per request rather than per route:
+// the path without its query, and each header the routes ask for, looked up at most once.
+class RequestView {
+ public:
+  explicit RequestView(const http::RequestHead& head)
+      : head_(head), path_(pathWithoutQuery(head.path)) {}
+  const http::RequestHead& head() const { return head_; }
+  std::string_view path() const { return path_; }
+  std::optional<std::string_view> header(const mesh::HeaderMatch& h) {
+    if (h.slot == mesh::HeaderMatch::kNoSlot) return head_.headers.get(h.name);
+    const uint32_t bit = uint32_t{1} << h.slot;
+    if ((looked_up_ & bit) == 0) {
+      looked_up_ |= bit;
+      values_[h.slot] = head_.headers.get(h.name);
+    }
+    return values_[h.slot];
+  }
+
+ private:
+  static_assert(mesh::VirtualHost::kMaxHeaderSlots <= 32, "one bit per slot");
+  const http::RequestHead& head_;
+  std::string_view path_;
+  uint32_t looked_up_ = 0;
+  std::optional<std::string_view> values_[mesh::VirtualHost::kMaxHeaderSlots];
+};
+
+// The cheapest tests first: method, then the path, then headers and query parameters.
+bool matchesView(const mesh::RouteMatch& match, RequestView& req) {
+  if (match.method && !match.method->matches(req.head().method)) return false;
+  if (match.uri && !match.uri->matches(req.path())) return false;
+  for (const auto& hm : match.headers) {
+    auto value = req.header(hm);
+    bool ok = value.has_value() && hm.match.matches(*value);
+    if (ok == hm.invert) return false;
+  }
+  for (const auto& qp : match.query_params) {
+    auto value = queryParam(req.head().path, qp.name);
+    if (!value || !qp.match.matches(*value)) return false;
+  }
+  return true;
+}
+
+const mesh::RouteMatch* firstMatch(const mesh::Route& route, RequestView& req) {
   for (const auto& m : route.matches) {
-    if (matches(m, head)) return &m;
+    if (matchesView(m, req)) return &m;
   }
   return nullptr;
 }
@@ -45,21 +87,8 @@ void splitAuthority(std::string_view authority, std::string_view& host, uint16_t
 }
 
 bool matches(const mesh::RouteMatch& match, const http::RequestHead& head) {
-  if (match.uri) {
-    std::string_view path = pathWithoutQuery(head.path);
-    if (!match.uri->matches(path)) return false;
-  }
-  if (match.method && !match.method->matches(head.method)) return false;
-  for (const auto& hm : match.headers) {
-    auto value = head.headers.get(hm.name);
-    bool ok = value.has_value() && hm.match.matches(*value);
-    if (ok == hm.invert) return false;
-  }
-  for (const auto& qp : match.query_params) {
-    auto value = queryParam(head.path, qp.name);
-    if (!value || !qp.match.matches(*value)) return false;
-  }
-  return true;
+  RequestView req(head);
+  return matchesView(match, req);
 }
 
 std::optional<std::string_view> queryParam(std::string_view path, std::string_view name) {
@@ -87,12 +116,13 @@ RouteResult findRoute(const mesh::RouteTable& table, const http::RequestHead& he
   splitAuthority(head.authority, host, port);
   result.virtual_host = table.find(host, port);
   if (result.virtual_host == nullptr) return result;
+  RequestView req(head);
   for (const auto& route : result.virtual_host->routes) {
     if (route.matches.empty()) {
       result.route = &route;
       break;
     }
-    if (const mesh::RouteMatch* m = firstMatch(route, head)) {
+    if (const mesh::RouteMatch* m = firstMatch(route, req)) {
       result.route = &route;
       result.matched = m;
       break;

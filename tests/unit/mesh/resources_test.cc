@@ -2,6 +2,11 @@
 #include "mesh/resources.h"
 
 #include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "mesh_test_util.h"
 
@@ -654,24 +659,65 @@ spec: {host: r}
   EXPECT_EQ(r.resources.destination_rules.size(), 1u);
 }
 
+StringMatch makeMatch(StringMatch::Kind kind, std::string value) {
+  StringMatch m;
+  m.kind = kind;
+  m.value = std::move(value);
+  return m;
+}
+
 TEST(StringMatchTest, Matches) {
-  StringMatch exact{StringMatch::Kind::kExact, "/a", false, nullptr};
+  StringMatch exact = makeMatch(StringMatch::Kind::kExact, "/a");
   EXPECT_TRUE(exact.matches("/a"));
   EXPECT_FALSE(exact.matches("/A"));
   EXPECT_FALSE(exact.matches("/a/"));
   exact.ignore_case = true;
   EXPECT_TRUE(exact.matches("/A"));
-  StringMatch prefix{StringMatch::Kind::kPrefix, "/api", false, nullptr};
+  StringMatch prefix = makeMatch(StringMatch::Kind::kPrefix, "/api");
   EXPECT_TRUE(prefix.matches("/api"));
   EXPECT_TRUE(prefix.matches("/api/v1"));
   EXPECT_FALSE(prefix.matches("/ap"));
   EXPECT_FALSE(prefix.matches("/API/v1"));
   prefix.ignore_case = true;
   EXPECT_TRUE(prefix.matches("/API/v1"));
-  StringMatch present{StringMatch::Kind::kPresent, "", false, nullptr};
+  StringMatch present = makeMatch(StringMatch::Kind::kPresent, "");
   EXPECT_TRUE(present.matches(""));
-  StringMatch regex{StringMatch::Kind::kRegex, "a+", false, nullptr};
+  StringMatch regex = makeMatch(StringMatch::Kind::kRegex, "a+");
   EXPECT_FALSE(regex.matches("aaa"));  // not compiled: never matches
+}
+
+TEST(StringMatchTest, RegexRangeRejectsEarlyButNeverChangesTheAnswer) {
+  struct Case {
+    const char* regex;
+    std::vector<std::pair<const char*, bool>> inputs;
+  };
+  const Case cases[] = {
+      {"/api/v[0-9]+/.*",
+       {{"/api/v1/x", true},
+        {"/api/v12/", true},
+        {"/", false},
+        {"/api/vx/", false},
+        {"/zzz", false},
+        {"/api/v", false}}},
+      {"(?i)/API/v1", {{"/api/V1", true}, {"/API/v1", true}, {"/api/v2", false}}},
+      {"/a|/b.*", {{"/a", true}, {"/bcd", true}, {"/c", false}, {"/", false}}},
+      {".*foo", {{"/x/foo", true}, {"foo", true}, {"/x/bar", false}}},
+      {"[a-z]{20}x", {{"abcdefghijklmnopqrstx", true}, {"abcdefghijklmnopqrst", false}}},
+  };
+  for (const Case& c : cases) {
+    StringMatch m = makeMatch(StringMatch::Kind::kRegex, c.regex);
+    m.setRegex(std::make_shared<const re2::RE2>(c.regex));
+    for (const auto& [input, expected] : c.inputs) {
+      EXPECT_EQ(m.matches(input), expected) << c.regex << " on " << input;
+      EXPECT_EQ(RE2::FullMatch(input, *m.regex), expected) << c.regex << " on " << input;
+    }
+  }
+  // A literal start bounds the range, so a path like "/" is turned away without RE2.
+  StringMatch api = makeMatch(StringMatch::Kind::kRegex, "/api/v[0-9]+/.*");
+  api.setRegex(std::make_shared<const re2::RE2>(api.value));
+  ASSERT_TRUE(api.regex_bounded);
+  EXPECT_LT(std::string_view("/"), api.regex_min);
+  EXPECT_GT(std::string_view("/zzz"), api.regex_max);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 
 #include "uv_test_loop.h"
@@ -47,6 +48,45 @@ TEST(Timer, RearmingReplacesTheDeadline) {
   loop.runFor(60);
   EXPECT_EQ(c.fired, 0) << "the first deadline was replaced";
   ASSERT_TRUE(loop.runUntil([&] { return c.fired == 1; }));
+}
+
+TEST(Timer, CancelledThenRearmedForLaterFiresOnceAtTheNewDeadline) {
+  // The cancelled handle is still scheduled (lazy cancel): it must neither fire the old
+  // deadline nor lose the new one.
+  weft::testing::TestLoop loop;
+  Counter c;
+  Timer t(loop.get(), &Counter::fire, &c);
+  t.arm(20);
+  t.cancel();
+  t.arm(150);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(loop.runUntil([&] { return c.fired == 1; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(140));
+  loop.runFor(50);
+  EXPECT_EQ(c.fired, 1);
+}
+
+TEST(Timer, RearmedSoonerFiresAtTheSoonerDeadline) {
+  weft::testing::TestLoop loop;
+  Counter c;
+  Timer t(loop.get(), &Counter::fire, &c);
+  t.arm(5000);
+  t.cancel();
+  t.arm(10);
+  ASSERT_TRUE(loop.runUntil([&] { return c.fired == 1; }, 1000));
+}
+
+TEST(Timer, ManyArmCancelCyclesFireNothing) {
+  weft::testing::TestLoop loop;
+  Counter c;
+  Timer t(loop.get(), &Counter::fire, &c);
+  for (int i = 0; i < 1000; ++i) {
+    t.arm(10);
+    t.cancel();
+  }
+  loop.runFor(60);
+  EXPECT_EQ(c.fired, 0);
+  EXPECT_FALSE(t.armed());
 }
 
 TEST(Timer, DestroyedWhileArmedNeverFires) {

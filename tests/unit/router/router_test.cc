@@ -362,6 +362,65 @@ TEST(FindRouteTest, FirstMatchingRouteWins) {
   EXPECT_EQ(r.matched->name, "api-prefix");
 }
 
+RouteMatch headerMatch(std::vector<HeaderMatch> hs) {
+  RouteMatch rm;
+  rm.headers = std::move(hs);
+  return rm;
+}
+
+RouteTable oneHost(VirtualHost vh) {
+  vh.name = "svc:80";
+  vh.port = 80;
+  vh.assignHeaderSlots();
+  RouteTable t;
+  t.virtual_hosts.push_back(std::move(vh));
+  t.domains["svc"] = {0};
+  return t;
+}
+
+std::string routeFor(const RouteTable& t, std::vector<std::pair<std::string, std::string>> hs) {
+  http::RequestHead h = request("GET", "/", "svc");
+  for (const auto& [n, v] : hs) h.headers.add(n, v);
+  RouteResult r = findRoute(t, h);
+  return r.route ? r.route->name : "none";
+}
+
+TEST(FindRouteTest, SharedHeaderNamesAreLookedUpOnceAndStillMatchPerRoute) {
+  VirtualHost vh;
+  vh.routes.push_back(route("a1", {headerMatch({header("x-a", exact("1"))})}));
+  vh.routes.push_back(route("b-not-z", {headerMatch({header("x-b", prefix("z"), true)})}));
+  vh.routes.push_back(route("a2", {headerMatch({header("x-a", regex("2.*"))})}));
+  vh.routes.push_back(
+      route("a-and-b", {headerMatch({header("x-a", present()), header("x-b", exact("zz"))})}));
+  vh.routes.push_back(route("rest", {}));
+  RouteTable t = oneHost(std::move(vh));
+  const auto& routes = t.virtual_hosts[0].routes;
+  EXPECT_EQ(routes[0].matches[0].headers[0].slot, routes[2].matches[0].headers[0].slot);
+  EXPECT_NE(routes[0].matches[0].headers[0].slot, routes[1].matches[0].headers[0].slot);
+  EXPECT_EQ(routeFor(t, {{"x-a", "1"}, {"x-b", "z"}}), "a1");
+  EXPECT_EQ(routeFor(t, {{"X-A", "25"}, {"x-b", "zq"}}), "a2");
+  EXPECT_EQ(routeFor(t, {{"x-a", "3"}, {"x-b", "zz"}}), "a-and-b");
+  EXPECT_EQ(routeFor(t, {{"x-b", "zz"}}), "rest");
+  EXPECT_EQ(routeFor(t, {}), "b-not-z");
+}
+
+TEST(FindRouteTest, MoreHeaderNamesThanSlotsStillMatch) {
+  VirtualHost vh;
+  const int n = mesh::VirtualHost::kMaxHeaderSlots + 8;
+  for (int i = 0; i < n; ++i) {
+    std::string name = "h" + std::to_string(i);
+    vh.routes.push_back(route(name, {headerMatch({header(name, exact("v"))})}));
+  }
+  RouteTable t = oneHost(std::move(vh));
+  EXPECT_EQ(t.virtual_hosts[0].routes.back().matches[0].headers[0].slot,
+            mesh::HeaderMatch::kNoSlot);
+  for (int i : {0, 31, 32, n - 1}) {
+    std::string name = "h" + std::to_string(i);
+    EXPECT_EQ(routeFor(t, {{name, "v"}}), name);
+  }
+  EXPECT_EQ(routeFor(t, {{"h" + std::to_string(n - 1), "w"}}), "none");
+}
+
 TEST(FindRouteTest, MatchedPointsAtFirstMatchingEntry) {
   RouteTable t = table();
   RouteResult r = findRoute(t, request("GET", "/static/app.js", "reviews"));
