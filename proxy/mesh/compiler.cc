@@ -389,6 +389,7 @@ std::optional<Route> Compiler::compileRoute(const VirtualService& vs, const Http
     return std::nullopt;
   }
   route.rewrite_uri = rule.rewrite_uri;
+  route.rewrite_uri_regex = rule.rewrite_uri_regex;
   route.rewrite_authority = rule.rewrite_authority;
   route.request_headers = rule.request_headers;
   route.response_headers = rule.response_headers;

@@ -109,6 +109,9 @@ class Parser {
   std::optional<HttpRouteDestination> routeDestination(const YAML::Node& node,
                                                        const std::string& ns);
   std::optional<StringMatch> stringMatch(const YAML::Node& node, std::string_view field);
+  // An RE2 compiled once from `source` (read from `node`); nullptr after reporting if invalid.
+  std::shared_ptr<const RE2> compileRegex(const YAML::Node& node, const std::string& source);
+  std::optional<RegexRewrite> uriRegexRewrite(const YAML::Node& node);
   void queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out);
   std::optional<RedirectAction> redirect(const YAML::Node& node);
   std::optional<DirectResponseAction> directResponse(const YAML::Node& node);
@@ -1014,9 +1017,22 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
     }
   }
   if (const YAML::Node* n = map->find("rewrite")) {
-    if (auto rw = YamlMap::open(ctx_, *n, "'rewrite'", {"uri", "authority"}, {"uriRegexRewrite"})) {
+    if (auto rw = YamlMap::open(ctx_, *n, "'rewrite'", {"uri", "authority", "uriRegexRewrite"})) {
       if (const YAML::Node* u = rw->find("uri")) {
         if (auto v = readString(ctx_, *u, "uri")) r.rewrite_uri = *v;
+      }
+      if (const YAML::Node* x = rw->find("uriRegexRewrite")) {
+        // Istio's validateHTTPRewrite: only one of uri and uriRegexRewrite (an empty uri is
+        // unset there, so it is dropped).
+        if (r.rewrite_uri && !r.rewrite_uri->empty()) {
+          ctx_.error(x->Mark(), "'rewrite' may have only one of 'uri' and 'uriRegexRewrite'");
+          ok = false;
+        } else if (auto v = uriRegexRewrite(*x)) {
+          r.rewrite_uri.reset();
+          r.rewrite_uri_regex = std::move(*v);
+        } else {
+          ok = false;
+        }
       }
       if (const YAML::Node* a = rw->find("authority")) {
         if (auto v = readNonEmptyString(ctx_, *a, "authority")) r.rewrite_authority = *v;
@@ -1366,16 +1382,48 @@ std::optional<StringMatch> Parser::stringMatch(const YAML::Node& node, std::stri
     m.kind = StringMatch::Kind::kPrefix;
   } else {
     m.kind = StringMatch::Kind::kRegex;
-    RE2::Options options;
-    options.set_log_errors(false);
-    auto re = std::make_shared<RE2>(*v, options);
-    if (!re->ok()) {
-      ctx_.error(e.value.Mark(), "invalid regex " + q(*v) + ": " + re->error());
-      return std::nullopt;
-    }
+    auto re = compileRegex(e.value, *v);
+    if (!re) return std::nullopt;
     m.setRegex(std::move(re));
   }
   return m;
+}
+
+std::shared_ptr<const RE2> Parser::compileRegex(const YAML::Node& node, const std::string& source) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_shared<const RE2>(source, options);
+  if (!re->ok()) {
+    ctx_.error(node.Mark(), "invalid regex " + q(source) + ": " + re->error());
+    return nullptr;
+  }
+  return re;
+}
+
+std::optional<RegexRewrite> Parser::uriRegexRewrite(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "'uriRegexRewrite'", {"match", "rewrite"});
+  if (!map) return std::nullopt;
+  // Istio's validateURIRegexRewrite: both fields are required and must not be empty.
+  const YAML::Node* match_node = map->require("match");
+  const YAML::Node* rewrite_node = map->require("rewrite");
+  std::optional<std::string> match;
+  std::optional<std::string> rewrite;
+  if (match_node) match = readNonEmptyString(ctx_, *match_node, "match");
+  if (rewrite_node) rewrite = readNonEmptyString(ctx_, *rewrite_node, "rewrite");
+  if (!match || !rewrite) return std::nullopt;
+  RegexRewrite rx;
+  rx.regex = compileRegex(*match_node, *match);
+  if (!rx.regex) return std::nullopt;
+  // RE2::GlobalReplace would fail on every request for a \N the regex has no group for (or a
+  // stray backslash); reject it here instead.
+  std::string why;
+  if (!rx.regex->CheckRewriteString(*rewrite, &why)) {
+    ctx_.error(rewrite_node->Mark(), "invalid rewrite " + q(*rewrite) + ": " + why);
+    return std::nullopt;
+  }
+  rx.match = std::move(*match);
+  rx.rewrite = std::move(*rewrite);
+  return rx;
 }
 
 void Parser::queryParamMatches(const YAML::Node& node, std::vector<QueryParamMatch>& out) {

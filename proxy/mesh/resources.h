@@ -142,6 +142,7 @@ struct HttpRoute {
   std::vector<HttpMatch> matches;  // empty: matches everything
   std::vector<HttpRouteDestination> route;
   std::optional<std::string> rewrite_uri;
+  std::optional<RegexRewrite> rewrite_uri_regex;  // exclusive with a non-empty rewrite_uri
   std::optional<std::string> rewrite_authority;
   HeaderOperations request_headers;
   HeaderOperations response_headers;

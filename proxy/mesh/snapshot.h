@@ -41,6 +41,15 @@ struct StringMatch {
   void setRegex(std::shared_ptr<const re2::RE2> re);
 };
 
+// rewrite.uriRegexRewrite, as Envoy's route regex_rewrite: every non-overlapping match of
+// `regex` in the path (query string excluded) is replaced by `rewrite`, in which \0-\9 refer
+// to capture groups (RE2::GlobalReplace). Compiled once here; never per request.
+struct RegexRewrite {
+  std::string match;    // the regex source
+  std::string rewrite;  // the substitution
+  std::shared_ptr<const re2::RE2> regex;
+};
+
 struct HeaderMatch {
   static constexpr uint8_t kNoSlot = 0xff;
   std::string name;     // lower-case
@@ -173,6 +182,7 @@ struct Route {
   std::vector<RouteDestination> destinations;
   uint32_t total_weight = 0;
   std::optional<std::string> rewrite_uri;  // replaces the matched prefix (whole path for exact)
+  std::optional<RegexRewrite> rewrite_uri_regex;  // exclusive with rewrite_uri
   std::optional<std::string> rewrite_authority;
   HeaderOperations request_headers;
   HeaderOperations response_headers;

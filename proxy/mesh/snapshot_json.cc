@@ -235,6 +235,12 @@ Json routeJson(const Route& r, const Snapshot& s) {
   j["destinations"] = std::move(dests);
   j["total_weight"] = r.total_weight;
   j["rewrite_uri"] = r.rewrite_uri ? Json(*r.rewrite_uri) : Json(nullptr);
+  if (r.rewrite_uri_regex) {
+    j["rewrite_uri_regex"] = {{"match", r.rewrite_uri_regex->match},
+                              {"rewrite", r.rewrite_uri_regex->rewrite}};
+  } else {
+    j["rewrite_uri_regex"] = nullptr;
+  }
   j["rewrite_authority"] = r.rewrite_authority ? Json(*r.rewrite_authority) : Json(nullptr);
   j["request_headers"] = headerOpsJson(r.request_headers);
   j["response_headers"] = headerOpsJson(r.response_headers);

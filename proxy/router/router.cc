@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include <re2/re2.h>
+
 namespace weft::router {
 
 namespace {
@@ -149,6 +151,16 @@ void applyHeaderOperations(const mesh::HeaderOperations& ops, http::HeaderMap& h
 }
 
 void rewritePath(const mesh::Route& route, const mesh::RouteMatch* matched, std::string& path) {
+  if (route.rewrite_uri_regex) {
+    // Envoy's regex_rewrite: the path without query and fragment, every match replaced.
+    size_t path_end = pathWithoutQuery(path).size();
+    std::string base = path.substr(0, path_end);
+    re2::RE2::GlobalReplace(&base, *route.rewrite_uri_regex->regex,
+                            route.rewrite_uri_regex->rewrite);
+    if (base.empty()) base = "/";
+    path.replace(0, path_end, base);
+    return;
+  }
   if (!route.rewrite_uri) return;
   const std::string& replacement = *route.rewrite_uri;
   size_t q = path.find('?');

@@ -39,7 +39,9 @@ const mesh::RouteDestination* pickDestination(const mesh::Route& route, uint64_t
 void applyHeaderOperations(const mesh::HeaderOperations& ops, http::HeaderMap& headers);
 
 // Applies rewrite.uri: for a prefix match the matched prefix is replaced, else the whole path
-// (the query string is kept).
+// (the query string is kept). Or rewrite.uriRegexRewrite: every non-overlapping match of the
+// regex in the path before '?' (or '#') is replaced, as RE2::GlobalReplace; the query string is
+// kept. A path left empty becomes "/".
 void rewritePath(const mesh::Route& route, const mesh::RouteMatch* matched, std::string& path);
 
 // The Location header of a redirect route, built as Envoy's RedirectAction (Http::Utility::newUri)

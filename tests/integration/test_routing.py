@@ -1,5 +1,6 @@
 """Routing on the outbound listener: Host forms, absolute-form, VirtualService matches, weights,
-rewrites and header operations, 404 NR; the inbound listener goes to the local app."""
+rewrites (uri and uriRegexRewrite) and header operations, 404 NR; the inbound listener goes to
+the local app."""
 
 import time
 from collections import Counter
@@ -32,6 +33,15 @@ spec:
     rewrite: {uri: /new/}
     route:
     - destination: {host: reviews, subset: v1}
+  - name: regex-rewrite
+    match:
+    - uri: {prefix: /shop/}
+    rewrite:
+      uriRegexRewrite:
+        match: ([a-z]+)-([0-9]+)
+        rewrite: \\2_\\1
+    route:
+    - destination: {host: reviews, subset: v3}
   - name: header-ops
     match:
     - uri: {exact: /hdr}
@@ -220,6 +230,17 @@ def test_prefix_rewrite(env):
     r = env.proxy.get_out("reviews", "/old/page?x=1")
     assert who(r) == "reviews-v1"
     assert r.json()["path"] == "/new/page?x=1", f"rewrite /old/ -> /new/ gave {r.json()['path']}"
+
+
+def test_uri_regex_rewrite(env):
+    # Every match in the path is replaced, groups are substituted, the query string is kept.
+    r = env.proxy.get_out("reviews", "/shop/item-7/box-42?q=box-1")
+    assert who(r) == "reviews-v3"
+    assert r.json()["path"] == "/shop/7_item/42_box?q=box-1", \
+        f"uriRegexRewrite gave {r.json()['path']}"
+    r = env.proxy.get_out("reviews", "/shop/none")
+    assert who(r) == "reviews-v3"
+    assert r.json()["path"] == "/shop/none"
 
 
 def test_header_operations(env):

@@ -556,12 +556,44 @@ spec:
             "outbound|9080|v2|reviews.default.svc.cluster.local");
   EXPECT_EQ(vh["routes"][1]["total_weight"], 4);
   EXPECT_EQ(vh["routes"][1]["destinations"][1]["weight"], 3);
+  EXPECT_TRUE(vh["routes"][1]["rewrite_uri_regex"].is_null());
   const auto& c = j["clusters"][1];
   EXPECT_EQ(c["name"], "outbound|9080|v1|reviews.default.svc.cluster.local");
   EXPECT_EQ(c["lb"], "ROUND_ROBIN");
   EXPECT_EQ(c["endpoints"][0]["address"], "10.0.0.1");
   EXPECT_EQ(c["endpoints"][0]["port"], 15406);
   EXPECT_EQ(j["inbound_app"]["name"], "inbound|15006||");
+}
+
+TEST(CompilerTest, UriRegexRewriteIsCompiledOnceAndDumped) {
+  LoadResult r = compileText(kReviews + R"(---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - rewrite: {uriRegexRewrite: {match: "^/v1/(.*)$", rewrite: '/v2/\1'}}
+    route: [{destination: {host: reviews}}]
+)");
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  const VirtualHost* a = r.snapshot->outbound_routes.find("reviews", 9080);
+  const VirtualHost* b = r.snapshot->outbound_routes.find("reviews", 9090);
+  ASSERT_TRUE(a && b && a != b);
+  const Route& ra = a->routes.at(0);
+  const Route& rb = b->routes.at(0);
+  ASSERT_TRUE(ra.rewrite_uri_regex && rb.rewrite_uri_regex);
+  EXPECT_FALSE(ra.rewrite_uri);
+  EXPECT_EQ(ra.rewrite_uri_regex->rewrite, "/v2/\\1");
+  // One RE2, compiled when the resources were parsed, shared by every port's route.
+  ASSERT_TRUE(ra.rewrite_uri_regex->regex);
+  EXPECT_EQ(ra.rewrite_uri_regex->regex.get(), rb.rewrite_uri_regex->regex.get());
+
+  auto j = nlohmann::json::parse(toJson(*r.snapshot));
+  const auto& route = j["outbound_routes"]["virtual_hosts"][0]["routes"][0];
+  EXPECT_EQ(route["rewrite_uri_regex"]["match"], "^/v1/(.*)$");
+  EXPECT_EQ(route["rewrite_uri_regex"]["rewrite"], "/v2/\\1");
+  EXPECT_TRUE(route["rewrite_uri"].is_null());
 }
 
 TEST(CompilerTest, RedirectDirectResponseCorsAndQueryParams) {

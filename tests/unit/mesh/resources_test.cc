@@ -493,6 +493,78 @@ spec:
   EXPECT_TRUE(r.resources.virtual_services.at(0).http.empty());
 }
 
+TEST(ResourcesTest, UriRegexRewrite) {
+  ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match: [{uri: {prefix: /service/}}]
+    rewrite:
+      uriRegexRewrite:
+        match: ^/service/([^/]+)(/.*)$
+        rewrite: \2/instance/\1
+      authority: r-internal
+    route: [{destination: {host: r}}]
+  - rewrite: {uri: "", uriRegexRewrite: {match: /v1/, rewrite: /v2/}}
+    route: [{destination: {host: r}}]
+)");
+  ASSERT_TRUE(r.errors.empty()) << formatAll(r.errors);
+  const auto& http = r.resources.virtual_services.at(0).http;
+  ASSERT_EQ(http.size(), 2u);
+  ASSERT_TRUE(http[0].rewrite_uri_regex);
+  EXPECT_EQ(http[0].rewrite_uri_regex->match, "^/service/([^/]+)(/.*)$");
+  EXPECT_EQ(http[0].rewrite_uri_regex->rewrite, "\\2/instance/\\1");
+  ASSERT_TRUE(http[0].rewrite_uri_regex->regex);
+  EXPECT_EQ(http[0].rewrite_uri_regex->regex->NumberOfCapturingGroups(), 2);
+  EXPECT_FALSE(http[0].rewrite_uri);
+  EXPECT_EQ(http[0].rewrite_authority, "r-internal");
+  // An empty uri is unset in Istio, so it may sit beside uriRegexRewrite.
+  ASSERT_TRUE(http[1].rewrite_uri_regex);
+  EXPECT_EQ(http[1].rewrite_uri_regex->rewrite, "/v2/");
+  EXPECT_FALSE(http[1].rewrite_uri);
+}
+
+TEST(ResourcesTest, UriRegexRewriteValidation) {
+  ParseResult r = parse(R"yaml(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - rewrite:
+      uri: /v2
+      uriRegexRewrite: {match: /v1, rewrite: /v2}
+    route: [{destination: {host: r}}]
+  - rewrite: {uriRegexRewrite: {match: "/api/(v1", rewrite: /v2}}
+    route: [{destination: {host: r}}]
+  - rewrite: {uriRegexRewrite: {match: "/api/(v1)", rewrite: '/v2/\2'}}
+    route: [{destination: {host: r}}]
+  - rewrite: {uriRegexRewrite: {match: /api, rewrite: '/v2\'}}
+    route: [{destination: {host: r}}]
+  - rewrite: {uriRegexRewrite: {match: /api}}
+    route: [{destination: {host: r}}]
+  - rewrite: {uriRegexRewrite: {match: "", rewrite: /x}}
+    route: [{destination: {host: r}}]
+)yaml");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:9:24: 'rewrite' may have only one of 'uri' and 'uriRegexRewrite'");
+  auto regex = testing::matching(r.errors, "mesh.yaml:11:40: invalid regex '/api/(v1': ");
+  EXPECT_EQ(regex.size(), 1u) << formatAll(r.errors);
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:13:62: invalid rewrite '/v2/\\2': Rewrite schema requests 2 matches, "
+               "but the regexp only has 1 parenthesized subexpressions.");
+  EXPECT_ENTRY(r.errors,
+               "mesh.yaml:15:55: invalid rewrite '/v2\\': Rewrite schema error: '\\' not allowed "
+               "at end.");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:17:32: missing required field 'rewrite' in 'uriRegexRewrite'");
+  EXPECT_ENTRY(r.errors, "mesh.yaml:19:40: 'match' must not be empty");
+  EXPECT_EQ(r.errors.size(), 6u) << formatAll(r.errors);
+  EXPECT_TRUE(hasErrors(r.errors));
+  EXPECT_TRUE(r.resources.virtual_services.at(0).http.empty());
+}
+
 TEST(ResourcesTest, QueryParams) {
   ParseResult r = parse(R"(apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -804,6 +804,85 @@ TEST(RewritePathTest, NoRewriteLeavesPathAlone) {
   EXPECT_EQ(path, "/api/x?y");
 }
 
+Route regexRewriting(const std::string& match, const std::string& rewrite) {
+  Route r;
+  r.rewrite_uri_regex = mesh::RegexRewrite{match, rewrite, std::make_shared<const re2::RE2>(match)};
+  return r;
+}
+
+TEST(RewritePathTest, RegexRewriteChangesPath) {
+  Route r = regexRewriting("^/service/([^/]+)(/.*)$", "\\2/instance/\\1");
+  RouteMatch m = uriMatch(prefix("/service"));
+  std::string path = "/service/foo/v1/api";
+  rewritePath(r, &m, path);
+  EXPECT_EQ(path, "/v1/api/instance/foo");
+
+  // No match: the path is left alone.
+  path = "/other/foo";
+  rewritePath(r, &m, path);
+  EXPECT_EQ(path, "/other/foo");
+}
+
+TEST(RewritePathTest, RegexRewriteReplacesEveryMatch) {
+  Route r = regexRewriting("/v1/", "/v2/");
+  std::string path = "/v1/a/v1/b/v1/";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/v2/a/v2/b/v2/");
+
+  // Non-overlapping, left to right, as RE2::GlobalReplace.
+  r = regexRewriting("aa", "b");
+  path = "/aaaaa";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/bba");
+}
+
+TEST(RewritePathTest, RegexRewriteGroupsAndWholeMatch) {
+  Route r = regexRewriting("([a-z]+)-([0-9]+)", "\\2.\\1");
+  std::string path = "/item-7/box-42";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/7.item/42.box");
+
+  r = regexRewriting("[0-9]+", "<\\0>");
+  path = "/a/12/b/3";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/a/<12>/b/<3>");
+
+  // A literal backslash is written \\.
+  r = regexRewriting("/x$", "/\\\\x");
+  path = "/a/x";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/a/\\x");
+}
+
+TEST(RewritePathTest, RegexRewriteKeepsQueryString) {
+  Route r = regexRewriting("/api", "/v2");
+  RouteMatch m = uriMatch(prefix("/api"));
+  std::string path = "/api/users/api?next=/api&x=api";
+  rewritePath(r, &m, path);
+  EXPECT_EQ(path, "/v2/users/v2?next=/api&x=api");
+
+  // An anchored regex sees the end of the path, not the end of the query string.
+  r = regexRewriting("/([^/]+)$", "/last-\\1");
+  path = "/a/b?c=/d";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/a/last-b?c=/d");
+
+  path = "/a/b?";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/a/last-b?");
+}
+
+TEST(RewritePathTest, RegexRewriteToEmptyBecomesSlash) {
+  Route r = regexRewriting("^/strip(/.*)?$", "\\1");
+  std::string path = "/strip?k=v";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/?k=v");
+
+  path = "/strip/rest";
+  rewritePath(r, nullptr, path);
+  EXPECT_EQ(path, "/rest");
+}
+
 // ---------------------------------------------------------------------------------------------
 // queryParams
 
