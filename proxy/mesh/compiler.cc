@@ -436,7 +436,7 @@ void Compiler::buildRoutes() {
         r.total_weight = 100;
         vh.routes.push_back(std::move(r));
       }
-      vh.assignHeaderSlots();
+      vh.index();
       vhosts_of[i].push_back(static_cast<uint32_t>(table.virtual_hosts.size()));
       table.virtual_hosts.push_back(std::move(vh));
     }

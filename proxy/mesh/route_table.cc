@@ -41,7 +41,44 @@ const VirtualHost* RouteTable::find(std::string_view host, uint16_t port) const 
   return nullptr;
 }
 
-void VirtualHost::assignHeaderSlots() {
+namespace {
+
+// The bounds a path's packed prefix must lie in for `m` to match it.
+void pathBounds(const StringMatch& m, uint64_t& low, uint64_t& high) {
+  if (m.ignore_case) return;
+  switch (m.kind) {
+    case StringMatch::Kind::kExact:
+      low = high = packPrefix8(m.value);
+      return;
+    case StringMatch::Kind::kPrefix: {
+      // The path starts with the prefix: its first min(8, size) bytes are fixed.
+      low = packPrefix8(m.value);
+      const size_t fixed = std::min<size_t>(m.value.size(), 8);
+      high = low | (fixed == 8 ? 0 : (~uint64_t{0} >> (8 * fixed)));
+      return;
+    }
+    case StringMatch::Kind::kRegex:
+      if (m.regex_bounded) {
+        low = packPrefix8(m.regex_min);
+        high = packPrefix8(m.regex_max);
+      }
+      return;
+    case StringMatch::Kind::kPresent:
+      return;
+  }
+}
+
+uint64_t methodKey(const StringMatch& m) {
+  if (m.kind != StringMatch::Kind::kExact || m.ignore_case || m.value.empty() ||
+      m.value.size() > 8) {
+    return 0;
+  }
+  return packPrefix8(m.value);
+}
+
+}  // namespace
+
+void VirtualHost::index() {
   std::vector<std::string_view> names;
   for (Route& route : routes) {
     for (RouteMatch& m : route.matches) {
@@ -53,6 +90,24 @@ void VirtualHost::assignHeaderSlots() {
         }
         h.slot = static_cast<uint8_t>(it - names.begin());
       }
+    }
+  }
+  header_names.assign(names.begin(), names.end());
+  filters.clear();
+  for (uint32_t r = 0; r < routes.size(); ++r) {
+    if (routes[r].matches.empty()) {
+      filters.push_back(MatchFilter{.route = r});
+      continue;
+    }
+    for (uint32_t i = 0; i < routes[r].matches.size(); ++i) {
+      const RouteMatch& m = routes[r].matches[i];
+      MatchFilter f{.route = r, .match = i};
+      for (const HeaderMatch& h : m.headers) {
+        if (!h.invert && h.slot != HeaderMatch::kNoSlot) f.required_headers |= 1u << h.slot;
+      }
+      if (m.method) f.method = methodKey(*m.method);
+      if (m.uri) pathBounds(*m.uri, f.path_low, f.path_high);
+      filters.push_back(f);
     }
   }
 }

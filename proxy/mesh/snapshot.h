@@ -204,9 +204,38 @@ struct VirtualHost {
   std::vector<Route> routes;  // first match wins; no match: 404 NR
 
   static constexpr uint8_t kMaxHeaderSlots = 32;
-  // Numbers the distinct header names the routes match on (HeaderMatch::slot).
-  void assignHeaderSlots();
+
+  // The route walk's first, cheap look at each match entry: a request that fails one of these
+  // tests cannot match the entry, so most entries are passed over from this compact array
+  // without touching the (large) RouteMatch. Entries are in route order; a route without
+  // matches has one entry that always passes (`match` == kAnyRequest).
+  struct MatchFilter {
+    static constexpr uint32_t kAnyRequest = 0xffffffffu;
+    uint32_t route = 0;
+    uint32_t match = kAnyRequest;   // index into routes[route].matches
+    uint32_t required_headers = 0;  // header slots that must be present
+    uint64_t method = 0;            // packPrefix8 of an exact method; 0: any method
+    // packPrefix8 of the path (without query) must lie in [path_low, path_high].
+    uint64_t path_low = 0;
+    uint64_t path_high = ~uint64_t{0};
+  };
+  std::vector<MatchFilter> filters;
+  std::vector<std::string> header_names;  // by slot
+
+  // Numbers the distinct header names the routes match on (HeaderMatch::slot) and builds
+  // `filters`. Call after the routes are final (the compiler does).
+  void index();
 };
+
+// The first 8 bytes of `s`, big-endian, zero-padded: comparing two of these orders the strings
+// as their prefixes compare (a shorter string sorts first; NUL never occurs in paths).
+inline uint64_t packPrefix8(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    v = (v << 8) | (i < s.size() ? static_cast<uint8_t>(s[i]) : 0);
+  }
+  return v;
+}
 
 struct RouteTable {
   std::vector<VirtualHost> virtual_hosts;

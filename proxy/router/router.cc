@@ -1,6 +1,7 @@
 // Router: route matching and destination choice (see router.h).
 #include "router/router.h"
 
+#include <bit>
 #include <charconv>
 
 #include <re2/re2.h>
@@ -15,28 +16,56 @@ std::string_view pathWithoutQuery(std::string_view path) {
 }
 
 // What a route walk needs of the request, worked out once per request rather than per route:
-// the path without its query, and each header the routes ask for, looked up at most once.
+// the path without its query, packed prefixes of the path and method, and each header the
+// routes ask for, looked up at most once (by the virtual host's header slots).
 class RequestView {
  public:
-  explicit RequestView(const http::RequestHead& head)
-      : head_(head), path_(pathWithoutQuery(head.path)) {}
+  RequestView(const http::RequestHead& head, const mesh::VirtualHost* vhost)
+      : head_(head),
+        vhost_(vhost),
+        path_(pathWithoutQuery(head.path)),
+        path8_(mesh::packPrefix8(path_)),
+        method8_(mesh::packPrefix8(head.method)) {}
   const http::RequestHead& head() const { return head_; }
   std::string_view path() const { return path_; }
+
   std::optional<std::string_view> header(const mesh::HeaderMatch& h) {
-    if (h.slot == mesh::HeaderMatch::kNoSlot) return head_.headers.get(h.name);
-    const uint32_t bit = uint32_t{1} << h.slot;
-    if ((looked_up_ & bit) == 0) {
-      looked_up_ |= bit;
-      values_[h.slot] = head_.headers.get(h.name);
+    if (vhost_ == nullptr || h.slot >= vhost_->header_names.size()) {
+      return head_.headers.get(h.name);
     }
-    return values_[h.slot];
+    return slot(h.slot);
+  }
+
+  // The filter's cheap tests (see mesh::VirtualHost::MatchFilter).
+  bool mayMatch(const mesh::VirtualHost::MatchFilter& f) {
+    if (f.method != 0 && f.method != method8_) return false;
+    if (path8_ < f.path_low || path8_ > f.path_high) return false;
+    for (uint32_t unknown = f.required_headers & ~looked_up_; unknown != 0;
+         unknown &= unknown - 1) {
+      slot(static_cast<uint8_t>(std::countr_zero(unknown)));
+    }
+    return (f.required_headers & ~present_) == 0;
   }
 
  private:
+  std::optional<std::string_view> slot(uint8_t s) {
+    const uint32_t bit = uint32_t{1} << s;
+    if ((looked_up_ & bit) == 0) {
+      looked_up_ |= bit;
+      values_[s] = head_.headers.get(vhost_->header_names[s]);
+      if (values_[s]) present_ |= bit;
+    }
+    return values_[s];
+  }
+
   static_assert(mesh::VirtualHost::kMaxHeaderSlots <= 32, "one bit per slot");
   const http::RequestHead& head_;
+  const mesh::VirtualHost* vhost_;
   std::string_view path_;
+  uint64_t path8_;
+  uint64_t method8_;
   uint32_t looked_up_ = 0;
+  uint32_t present_ = 0;
   std::optional<std::string_view> values_[mesh::VirtualHost::kMaxHeaderSlots];
 };
 
@@ -54,13 +83,6 @@ bool matchesView(const mesh::RouteMatch& match, RequestView& req) {
     if (!value || !qp.match.matches(*value)) return false;
   }
   return true;
-}
-
-const mesh::RouteMatch* firstMatch(const mesh::Route& route, RequestView& req) {
-  for (const auto& m : route.matches) {
-    if (matchesView(m, req)) return &m;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -89,7 +111,7 @@ void splitAuthority(std::string_view authority, std::string_view& host, uint16_t
 }
 
 bool matches(const mesh::RouteMatch& match, const http::RequestHead& head) {
-  RequestView req(head);
+  RequestView req(head, nullptr);
   return matchesView(match, req);
 }
 
@@ -118,15 +140,20 @@ RouteResult findRoute(const mesh::RouteTable& table, const http::RequestHead& he
   splitAuthority(head.authority, host, port);
   result.virtual_host = table.find(host, port);
   if (result.virtual_host == nullptr) return result;
-  RequestView req(head);
-  for (const auto& route : result.virtual_host->routes) {
-    if (route.matches.empty()) {
+  const mesh::VirtualHost& vh = *result.virtual_host;
+  RequestView req(head, &vh);
+  // The filters list every match entry in route order (mesh::VirtualHost::index()).
+  for (const mesh::VirtualHost::MatchFilter& f : vh.filters) {
+    if (!req.mayMatch(f)) continue;
+    const mesh::Route& route = vh.routes[f.route];
+    if (f.match == mesh::VirtualHost::MatchFilter::kAnyRequest) {
       result.route = &route;
       break;
     }
-    if (const mesh::RouteMatch* m = firstMatch(route, req)) {
+    const mesh::RouteMatch& m = route.matches[f.match];
+    if (matchesView(m, req)) {
       result.route = &route;
-      result.matched = m;
+      result.matched = &m;
       break;
     }
   }

@@ -345,6 +345,7 @@ RouteTable table() {
   t.domains["reviews"] = {0, 1};
   t.domains["reviews.default.svc.cluster.local"] = {0, 1};
   t.wildcard_domains.push_back({".example.com", {2}});
+  for (VirtualHost& vh : t.virtual_hosts) vh.index();
   return t;
 }
 
@@ -371,7 +372,7 @@ RouteMatch headerMatch(std::vector<HeaderMatch> hs) {
 RouteTable oneHost(VirtualHost vh) {
   vh.name = "svc:80";
   vh.port = 80;
-  vh.assignHeaderSlots();
+  vh.index();
   RouteTable t;
   t.virtual_hosts.push_back(std::move(vh));
   t.domains["svc"] = {0};
@@ -419,6 +420,74 @@ TEST(FindRouteTest, MoreHeaderNamesThanSlotsStillMatch) {
     EXPECT_EQ(routeFor(t, {{name, "v"}}), name);
   }
   EXPECT_EQ(routeFor(t, {{"h" + std::to_string(n - 1), "w"}}), "none");
+}
+
+// The filters may only pass over entries that cannot match: the indexed walk must give the
+// answer of a plain walk over every entry, for every request.
+TEST(FindRouteTest, FiltersNeverChangeTheAnswer) {
+  auto caseless = [](StringMatch m) {
+    m.ignore_case = true;
+    return m;
+  };
+  auto entry = [](std::optional<StringMatch> uri, std::optional<StringMatch> method,
+                  std::vector<HeaderMatch> hs) {
+    RouteMatch rm;
+    rm.uri = std::move(uri);
+    rm.method = std::move(method);
+    rm.headers = std::move(hs);
+    return rm;
+  };
+  StringMatch api_regex = regex("/api/v[0-9]+/.*");
+  api_regex.setRegex(api_regex.regex);
+  StringMatch any_regex = regex(".*z");
+  any_regex.setRegex(any_regex.regex);
+  VirtualHost vh;
+  vh.routes.push_back(route("exact", {entry(exact("/a"), std::nullopt, {})}));
+  vh.routes.push_back(route("long-prefix", {entry(prefix("/abcdefghij"), std::nullopt, {})}));
+  vh.routes.push_back(route("post-b", {entry(prefix("/b"), exact("POST"), {})}));
+  vh.routes.push_back(route("case", {entry(caseless(prefix("/CaSe")), std::nullopt, {})}));
+  vh.routes.push_back(route("regex", {entry(api_regex, std::nullopt, {})}));
+  vh.routes.push_back(route("any-regex", {entry(any_regex, std::nullopt, {})}));
+  vh.routes.push_back(route("hdr", {entry(std::nullopt, std::nullopt,
+                                          {header("x-a", exact("1")), header("x-b", present())})}));
+  vh.routes.push_back(
+      route("without", {entry(prefix("/w"), std::nullopt, {header("x-a", present(), true)})}));
+  vh.routes.push_back(route(
+      "two-entries", {entry(exact("/t1"), std::nullopt, {}),
+                      entry(std::nullopt, caseless(exact("get")), {header("x-c", prefix("v"))})}));
+  vh.routes.push_back(route("long-method", {entry(std::nullopt, exact("PROPPATCHX"), {})}));
+  RouteTable t = oneHost(vh);
+
+  auto reference = [&](const http::RequestHead& h) -> std::string {
+    for (const Route& r : t.virtual_hosts[0].routes) {
+      for (const RouteMatch& m : r.matches) {
+        if (matches(m, h)) return r.name;
+      }
+    }
+    return "none";
+  };
+  int compared = 0;
+  for (const char* path :
+       {"/",   "/a",  "/a?x=1",  "/ab",   "/abcdefghij", "/abcdefghijk", "/abcdefgh",
+        "/b",  "/bx", "/case/1", "/CASE", "/api/v1/x",   "/api/vx",      "/z",
+        "/qz", "/w",  "/w/x",    "/t1",   "/t1?q",       "/zzzzzzzzzzz"}) {
+    for (const char* method : {"GET", "POST", "get", "PROPPATCHX"}) {
+      for (int hs = 0; hs < 8; ++hs) {
+        http::RequestHead h = request(method, path, "svc");
+        if (hs & 1) h.headers.add("X-A", "1");
+        if (hs & 2) h.headers.add("x-b", "");
+        if (hs & 4) h.headers.add("x-c", "v2");
+        RouteResult r = findRoute(t, h);
+        EXPECT_EQ(r.route ? r.route->name : "none", reference(h))
+            << method << " " << path << " headers " << hs;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 20 * 4 * 8);
+  // Spot checks that the walk really is selective.
+  EXPECT_EQ(routeFor(t, {}), "none");
+  EXPECT_EQ(routeFor(t, {{"x-a", "1"}, {"x-b", "y"}}), "hdr");
 }
 
 TEST(FindRouteTest, MatchedPointsAtFirstMatchingEntry) {
