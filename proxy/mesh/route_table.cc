@@ -105,6 +105,8 @@ void VirtualHost::index() {
       for (const HeaderMatch& h : m.headers) {
         if (!h.invert && h.slot != HeaderMatch::kNoSlot) f.required_headers |= 1u << h.slot;
       }
+      // Every queryParams entry needs its parameter present (an empty value counts).
+      f.needs_query = !m.query_params.empty();
       if (m.method) f.method = methodKey(*m.method);
       if (m.uri) pathBounds(*m.uri, f.path_low, f.path_high);
       filters.push_back(f);

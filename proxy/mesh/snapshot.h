@@ -214,6 +214,7 @@ struct VirtualHost {
     uint32_t route = 0;
     uint32_t match = kAnyRequest;   // index into routes[route].matches
     uint32_t required_headers = 0;  // header slots that must be present
+    bool needs_query = false;       // queryParams: the request must have a query string
     uint64_t method = 0;            // packPrefix8 of an exact method; 0: any method
     // packPrefix8 of the path (without query) must lie in [path_low, path_high].
     uint64_t path_low = 0;

@@ -25,7 +25,8 @@ class RequestView {
         vhost_(vhost),
         path_(pathWithoutQuery(head.path)),
         path8_(mesh::packPrefix8(path_)),
-        method8_(mesh::packPrefix8(head.method)) {}
+        method8_(mesh::packPrefix8(head.method)),
+        has_query_(head.path.find('?') != std::string_view::npos) {}
   const http::RequestHead& head() const { return head_; }
   std::string_view path() const { return path_; }
 
@@ -39,6 +40,7 @@ class RequestView {
   // The filter's cheap tests (see mesh::VirtualHost::MatchFilter).
   bool mayMatch(const mesh::VirtualHost::MatchFilter& f) {
     if (f.method != 0 && f.method != method8_) return false;
+    if (f.needs_query && !has_query_) return false;
     if (path8_ < f.path_low || path8_ > f.path_high) return false;
     for (uint32_t unknown = f.required_headers & ~looked_up_; unknown != 0;
          unknown &= unknown - 1) {
@@ -64,6 +66,7 @@ class RequestView {
   std::string_view path_;
   uint64_t path8_;
   uint64_t method8_;
+  bool has_query_;
   uint32_t looked_up_ = 0;
   uint32_t present_ = 0;
   std::optional<std::string_view> values_[mesh::VirtualHost::kMaxHeaderSlots];
