@@ -1019,16 +1019,16 @@ std::optional<HttpRoute> Parser::httpRoute(const YAML::Node& node, const std::st
   if (const YAML::Node* n = map->find("rewrite")) {
     if (auto rw = YamlMap::open(ctx_, *n, "'rewrite'", {"uri", "authority", "uriRegexRewrite"})) {
       if (const YAML::Node* u = rw->find("uri")) {
-        if (auto v = readString(ctx_, *u, "uri")) r.rewrite_uri = *v;
+        // An empty uri is unset in Istio (no prefix_rewrite is generated): the path is kept.
+        if (auto v = readString(ctx_, *u, "uri"); v && !v->empty()) r.rewrite_uri = *v;
       }
       if (const YAML::Node* x = rw->find("uriRegexRewrite")) {
         // Istio's validateHTTPRewrite: only one of uri and uriRegexRewrite (an empty uri is
         // unset there, so it is dropped).
-        if (r.rewrite_uri && !r.rewrite_uri->empty()) {
+        if (r.rewrite_uri) {
           ctx_.error(x->Mark(), "'rewrite' may have only one of 'uri' and 'uriRegexRewrite'");
           ok = false;
         } else if (auto v = uriRegexRewrite(*x)) {
-          r.rewrite_uri.reset();
           r.rewrite_uri_regex = std::move(*v);
         } else {
           ok = false;

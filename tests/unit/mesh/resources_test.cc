@@ -509,10 +509,13 @@ spec:
     route: [{destination: {host: r}}]
   - rewrite: {uri: "", uriRegexRewrite: {match: /v1/, rewrite: /v2/}}
     route: [{destination: {host: r}}]
+  - rewrite: {uri: ""}
+    route: [{destination: {host: r}}]
 )");
   ASSERT_TRUE(r.errors.empty()) << formatAll(r.errors);
   const auto& http = r.resources.virtual_services.at(0).http;
-  ASSERT_EQ(http.size(), 2u);
+  ASSERT_EQ(http.size(), 3u);
+  EXPECT_FALSE(http[2].rewrite_uri) << "an empty uri rewrite keeps the path, as in Istio";
   ASSERT_TRUE(http[0].rewrite_uri_regex);
   EXPECT_EQ(http[0].rewrite_uri_regex->match, "^/service/([^/]+)(/.*)$");
   EXPECT_EQ(http[0].rewrite_uri_regex->rewrite, "\\2/instance/\\1");
