@@ -474,3 +474,86 @@ def test_cors_preflight_is_answered_by_the_sidecar(mesh):
     assert r.header("access-control-allow-origin") == "https://app.example.com"
     r = p.get_out("svc", "/api", headers={"Origin": "https://evil.example.com"})
     assert r.header("access-control-allow-origin") is None
+
+
+# --- Distributions over real upstreams (tolerances are 4 standard deviations or more, so a
+# correct proxy fails them about once in 15,000 runs; a wrong policy misses them by far).
+
+def counts_by_upstream(proxy, n, path="/lb"):
+    counts = {}
+    for i in range(n):
+        r = proxy.get_out("svc", f"{path}/{i}")
+        assert r.status == 200, r.describe()
+        counts[served_by(r)] = counts.get(served_by(r), 0) + 1
+    return counts
+
+
+def weighted_endpoints(mesh):
+    ups = [mesh.upstream(f"w{i}") for i in range(3)]
+    se = service_entry("svc", [{"port": u.port, "weight": w} for u, w in zip(ups, (1, 1, 2))])
+    return ups, se
+
+
+def test_round_robin_follows_the_weights_exactly(mesh):
+    ups, se = weighted_endpoints(mesh)
+    p = mesh.proxy(join_docs(se, dr("    loadBalancer: {simple: ROUND_ROBIN}\n")))
+    counts = counts_by_upstream(p, 400)
+    assert counts == {"w0": 100, "w1": 100, "w2": 200}, counts
+
+
+def test_random_and_least_request_follow_the_weights(mesh):
+    for policy in ("RANDOM", "LEAST_REQUEST"):
+        ups, se = weighted_endpoints(mesh)
+        p = mesh.proxy(join_docs(se, dr(f"    loadBalancer: {{simple: {policy}}}\n")))
+        counts = counts_by_upstream(p, 800)
+        # Expected 200 / 200 / 400; one standard deviation is about 12 and 14.
+        for name, expected in (("w0", 200), ("w1", 200), ("w2", 400)):
+            assert abs(counts.get(name, 0) - expected) <= 60, f"{policy}: {counts}"
+        p.stop()
+
+
+def test_fault_percentages_hold_over_a_thousand_requests(mesh):
+    up = mesh.upstream("up")
+    rule = ("    fault:\n"
+            "      abort: {httpStatus: 418, percentage: {value: 25}}\n"
+            "      delay: {fixedDelay: 0.001s, percentage: {value: 2.5}}\n")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": up.port}]), vs(rule)))
+    n = 1000
+    aborted = sum(p.get_out("svc", f"/f/{i}").status == 418 for i in range(n))
+    # 25 %: expected 250, one standard deviation 13.7.
+    assert 190 <= aborted <= 310, f"{aborted} of {n} aborted at 25 %"
+    assert len(up.requests) == n - aborted, "an aborted request never reaches the upstream"
+    series = metric_series(p.metrics(), "istio_requests_total", reporter="source")
+    flagged = lambda flag: sum(v for labels, v in series
+                               if flag in labels["response_flags"].split(","))
+    assert flagged("FI") == aborted
+    # 2.5 % delayed (a fractional percentage), rolled independently of the abort: expected 25.
+    delayed = flagged("DI")
+    assert 5 <= delayed <= 55, f"{delayed} of {n} delayed at 2.5 %"
+
+
+def test_ejected_endpoint_returns_after_the_ejection_time(mesh):
+    from weftlib import Upstream
+    up = mesh.upstream("up")
+    flaky_port = free_port()  # nothing listens yet: connection refused
+    policy = ("    outlierDetection: {consecutive5xxErrors: 1, maxEjectionPercent: 100,\n"
+              "                       baseEjectionTime: 1.5s, interval: 0.1s}\n")
+    p = mesh.proxy(join_docs(service_entry("svc", [{"port": flaky_port}, {"port": up.port}]),
+                             dr(policy)))
+    for i in range(10):
+        assert p.get_out("svc", f"/e/{i}").status == 200  # the failure is retried elsewhere
+    assert metric_sum(p.metrics(), "weft_outlier_ejections_total") == 1
+    ejected_at = time.monotonic()
+    revived = Upstream("revived", port=flaky_port)
+    mesh.upstreams.append(revived)
+    # While ejected, the endpoint gets nothing even though it answers again.
+    while time.monotonic() - ejected_at < 1.0:
+        assert p.get_out("svc", "/during").status == 200
+    assert revived.requests == [], "an ejected endpoint must not get requests"
+    # After the ejection time it is back in the rotation.
+    time.sleep(max(0.0, ejected_at + 1.7 - time.monotonic()))
+    for i in range(20):
+        assert p.get_out("svc", f"/after/{i}").status == 200
+    assert len(revived.requests) > 0, "the endpoint must return after its ejection time"
+    clusters = p.admin("/clusters").body.decode()
+    assert f"127.0.0.1:{flaky_port}::health_flags::healthy" in clusters, clusters
