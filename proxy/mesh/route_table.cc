@@ -1,6 +1,7 @@
 // RouteTable lookup: Host/authority (without port) -> the virtual host of one service port;
 // and the numbering of header names a virtual host's routes match on.
 #include <algorithm>
+#include <bit>
 #include <cctype>
 
 #include "mesh/snapshot.h"
@@ -110,6 +111,21 @@ void VirtualHost::index() {
       if (m.method) f.method = methodKey(*m.method);
       if (m.uri) pathBounds(*m.uri, f.path_low, f.path_high);
       filters.push_back(f);
+    }
+  }
+  slots_by_length.fill(0);
+  for (size_t s = 0; s < header_names.size(); ++s) {
+    slots_by_length[std::min<size_t>(header_names[s].size(), 63)] |= uint32_t{1} << s;
+  }
+  indexed_words = std::min((filters.size() + 63) / 64, kIndexedWords);
+  needs_query_bits.assign(indexed_words, 0);
+  needs_header_bits.assign(header_names.size() * indexed_words, 0);
+  for (size_t i = 0; i < std::min(filters.size(), indexed_words * 64); ++i) {
+    const uint64_t bit = uint64_t{1} << (i % 64);
+    const size_t word = i / 64;
+    if (filters[i].needs_query) needs_query_bits[word] |= bit;
+    for (uint32_t req = filters[i].required_headers; req != 0; req &= req - 1) {
+      needs_header_bits[std::countr_zero(req) * indexed_words + word] |= bit;
     }
   }
 }

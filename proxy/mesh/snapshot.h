@@ -6,6 +6,7 @@
 // the structure can be copied and dumped as JSON.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -222,6 +223,16 @@ struct VirtualHost {
   };
   std::vector<MatchFilter> filters;
   std::vector<std::string> header_names;  // by slot
+  // Header slots by name length (63: 63 or longer), to find a request header's slot quickly.
+  std::array<uint32_t, 64> slots_by_length{};
+
+  // Bit sets over the first kIndexedWords * 64 filters (bit i: filters[i]): the walk drops
+  // every entry that needs a header or a query string the request lacks with a few word
+  // operations, before it looks at any entry. Later entries are checked one by one.
+  static constexpr size_t kIndexedWords = 32;
+  size_t indexed_words = 0;
+  std::vector<uint64_t> needs_query_bits;   // [word]
+  std::vector<uint64_t> needs_header_bits;  // [slot * indexed_words + word]
 
   // Numbers the distinct header names the routes match on (HeaderMatch::slot) and builds
   // `filters`. Call after the routes are final (the compiler does).

@@ -26,8 +26,12 @@ class RequestView {
         path_(pathWithoutQuery(head.path)),
         path8_(mesh::packPrefix8(path_)),
         method8_(mesh::packPrefix8(head.method)),
-        has_query_(head.path.find('?') != std::string_view::npos) {}
+        has_query_(head.path.find('?') != std::string_view::npos) {
+    if (vhost_ != nullptr && !vhost_->header_names.empty()) findPresentSlots();
+  }
   const http::RequestHead& head() const { return head_; }
+  bool hasQuery() const { return has_query_; }
+  uint32_t presentSlots() const { return present_; }
   std::string_view path() const { return path_; }
 
   std::optional<std::string_view> header(const mesh::HeaderMatch& h) {
@@ -42,20 +46,28 @@ class RequestView {
     if (f.method != 0 && f.method != method8_) return false;
     if (f.needs_query && !has_query_) return false;
     if (path8_ < f.path_low || path8_ > f.path_high) return false;
-    for (uint32_t unknown = f.required_headers & ~looked_up_; unknown != 0;
-         unknown &= unknown - 1) {
-      slot(static_cast<uint8_t>(std::countr_zero(unknown)));
-    }
     return (f.required_headers & ~present_) == 0;
   }
 
  private:
+  // One pass over the request's headers marks which of the routes' header names are present;
+  // values are looked up later, only for entries that get that far.
+  void findPresentSlots() {
+    for (size_t i = 0; i < head_.headers.size(); ++i) {
+      std::string_view name = head_.headers.name(i);
+      for (uint32_t m = vhost_->slots_by_length[std::min<size_t>(name.size(), 63)]; m != 0;
+           m &= m - 1) {
+        const int s = std::countr_zero(m);
+        if (http::equalsIgnoreCase(name, vhost_->header_names[s])) present_ |= uint32_t{1} << s;
+      }
+    }
+  }
+
   std::optional<std::string_view> slot(uint8_t s) {
     const uint32_t bit = uint32_t{1} << s;
     if ((looked_up_ & bit) == 0) {
       looked_up_ |= bit;
-      values_[s] = head_.headers.get(vhost_->header_names[s]);
-      if (values_[s]) present_ |= bit;
+      if ((present_ & bit) != 0) values_[s] = head_.headers.get(vhost_->header_names[s]);
     }
     return values_[s];
   }
@@ -146,19 +158,40 @@ RouteResult findRoute(const mesh::RouteTable& table, const http::RequestHead& he
   const mesh::VirtualHost& vh = *result.virtual_host;
   RequestView req(head, &vh);
   // The filters list every match entry in route order (mesh::VirtualHost::index()).
-  for (const mesh::VirtualHost::MatchFilter& f : vh.filters) {
-    if (!req.mayMatch(f)) continue;
+  auto matchesEntry = [&](size_t i) {
+    const mesh::VirtualHost::MatchFilter& f = vh.filters[i];
+    if (!req.mayMatch(f)) return false;
     const mesh::Route& route = vh.routes[f.route];
     if (f.match == mesh::VirtualHost::MatchFilter::kAnyRequest) {
       result.route = &route;
-      break;
+      return true;
     }
     const mesh::RouteMatch& m = route.matches[f.match];
-    if (matchesView(m, req)) {
-      result.route = &route;
-      result.matched = &m;
-      break;
+    if (!matchesView(m, req)) return false;
+    result.route = &route;
+    result.matched = &m;
+    return true;
+  };
+  // Candidates: entries whose required headers and query string the request has.
+  const size_t words = vh.indexed_words;
+  uint64_t candidates[mesh::VirtualHost::kIndexedWords];
+  for (size_t w = 0; w < words; ++w) candidates[w] = ~uint64_t{0};
+  if (!req.hasQuery()) {
+    for (size_t w = 0; w < words; ++w) candidates[w] &= ~vh.needs_query_bits[w];
+  }
+  const uint32_t all_slots = static_cast<uint32_t>((uint64_t{1} << vh.header_names.size()) - 1);
+  for (uint32_t absent = all_slots & ~req.presentSlots(); absent != 0; absent &= absent - 1) {
+    const uint64_t* needs = &vh.needs_header_bits[std::countr_zero(absent) * words];
+    for (size_t w = 0; w < words; ++w) candidates[w] &= ~needs[w];
+  }
+  for (size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = candidates[w]; bits != 0; bits &= bits - 1) {
+      const size_t i = w * 64 + static_cast<size_t>(std::countr_zero(bits));
+      if (i < vh.filters.size() && matchesEntry(i)) return result;
     }
+  }
+  for (size_t i = words * 64; i < vh.filters.size(); ++i) {
+    if (matchesEntry(i)) return result;
   }
   return result;
 }

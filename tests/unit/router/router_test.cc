@@ -494,6 +494,29 @@ TEST(FindRouteTest, FiltersNeverChangeTheAnswer) {
   EXPECT_EQ(routeFor(t, {{"x-a", "1"}, {"x-b", "y"}}), "hdr");
 }
 
+TEST(FindRouteTest, EntriesPastTheBitSetsAreStillWalkedInOrder) {
+  VirtualHost vh;
+  const int n = static_cast<int>(VirtualHost::kIndexedWords) * 64 + 100;
+  for (int i = 0; i < n; ++i) {
+    RouteMatch m = uriMatch(exact("/r" + std::to_string(i % 2200)));
+    if (i % 2 == 1) m.headers.push_back(header("x-k", present()));
+    vh.routes.push_back(route("route" + std::to_string(i), {m}));
+  }
+  RouteTable t = oneHost(std::move(vh));
+  auto find = [&](const std::string& path, bool with_header) {
+    http::RequestHead h = request("GET", path, "svc");
+    if (with_header) h.headers.add("X-K", "1");
+    RouteResult r = findRoute(t, h);
+    return r.route ? r.route->name : "none";
+  };
+  EXPECT_EQ(find("/r5", true), "route5");
+  EXPECT_EQ(find("/r5", false), "none") << "route5 needs x-k; no later route has /r5";
+  EXPECT_EQ(find("/r2100", false), "route2100") << "past the bit sets";
+  EXPECT_EQ(find("/r2101", false), "none");
+  EXPECT_EQ(find("/r2101", true), "route2101");
+  EXPECT_EQ(find("/r1999", true), "route1999");
+}
+
 TEST(FindRouteTest, MatchedPointsAtFirstMatchingEntry) {
   RouteTable t = table();
   RouteResult r = findRoute(t, request("GET", "/static/app.js", "reviews"));
