@@ -92,6 +92,46 @@ std::string toString(const SocketAddress& address) {
   return address.host + ":" + std::to_string(address.port);
 }
 
+// === Control plane URL ===
+
+std::string ControlPlaneConfig::baseUrl() const {
+  if (host.find(':') != std::string::npos) return "http://[" + host + "]:" + std::to_string(port);
+  // localhost is 127.0.0.1, so no name is resolved (and no IPv6 address tried first).
+  const std::string& h = host == "localhost" ? std::string("127.0.0.1") : host;
+  return "http://" + h + ":" + std::to_string(port);
+}
+
+std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std::string& why) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    why = url.find("://") != url.npos ? "only http:// is supported" : "it must start with http://";
+    return std::nullopt;
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find_first_of("/?#@") != rest.npos) {
+    why = "it must be http://<host>:<port>, without a path, query or user";
+    return std::nullopt;
+  }
+  std::string host_port(rest);
+  // "localhost" is the only name accepted; it stands for 127.0.0.1.
+  bool localhost = false;
+  if (host_port.rfind("localhost:", 0) == 0) {
+    localhost = true;
+    host_port = "127.0.0.1" + host_port.substr(9);
+  }
+  auto addr = parseSocketAddress(host_port);
+  if (!addr) {
+    why = "it must be http://<numeric ip or localhost>:<port> (port 1-65535)";
+    return std::nullopt;
+  }
+  ControlPlaneConfig c;
+  c.url = std::string(url);
+  c.host = localhost ? "localhost" : addr->host;
+  c.port = addr->port;
+  return c;
+}
+
 // === Bootstrap ===
 
 namespace {
@@ -213,6 +253,89 @@ void readResources(YamlContext& ctx, const YAML::Node& node, const std::string& 
   }
 }
 
+// The token file's first line, trimmed; it becomes an HTTP header value, so only visible ASCII.
+std::optional<std::string> readTokenFile(const std::string& path, std::string& why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    why = "cannot be read";
+    return std::nullopt;
+  }
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.pop_back();
+  }
+  size_t start = line.find_first_not_of(" \t");
+  line = start == std::string::npos ? std::string() : line.substr(start);
+  if (line.empty()) {
+    why = "is empty (its first line must be the bearer token)";
+    return std::nullopt;
+  }
+  for (unsigned char c : line) {
+    if (c < 0x21 || c > 0x7e) {
+      why = "must hold the token on its first line, in visible ASCII without spaces";
+      return std::nullopt;
+    }
+  }
+  return line;
+}
+
+void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::string& bootstrap_path,
+                      std::optional<ControlPlaneConfig>& out) {
+  auto map = YamlMap::open(ctx, node, "'control_plane'", {"url", "token_file", "resource_scope"});
+  if (!map) return;
+  ControlPlaneConfig c;
+  bool ok = true;
+  if (auto* n = map->require("url")) {
+    if (auto v = readNonEmptyString(ctx, *n, "url")) {
+      std::string why;
+      if (auto parsed = parseControlPlaneUrl(*v, why)) {
+        c = *parsed;
+      } else {
+        ctx.error(n->Mark(), "'url' '" + *v + "': " + why);
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (auto* n = map->require("token_file")) {
+    if (auto v = readNonEmptyString(ctx, *n, "token_file")) {
+      c.token_file = resolveResource(*v, bootstrap_path);
+      std::string why;
+      if (auto token = readTokenFile(c.token_file, why)) {
+        c.token = *token;
+      } else {
+        ctx.error(n->Mark(),
+                  "token file '" + *v + "' " + why + " (looked for '" + c.token_file + "')");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (auto* n = map->find("resource_scope")) {
+    if (auto v = readString(ctx, *n, "resource_scope")) {
+      if (*v == "full") {
+        c.scope = *v;
+      } else if (*v == "on_demand") {
+        ctx.error(n->Mark(), "'resource_scope' on_demand is not supported yet (use full)");
+        ok = false;
+      } else {
+        ctx.error(n->Mark(), "'resource_scope' must be full, not '" + *v + "'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) out = std::move(c);
+}
+
 void readAccessLog(YamlContext& ctx, const YAML::Node& node, AccessLogConfig& log) {
   auto map = YamlMap::open(ctx, node, "'access_log'", {"path", "format"});
   if (!map) return;
@@ -311,9 +434,9 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
   }
   Bootstrap b;
   b.path = name;
-  auto root = YamlMap::open(
-      ctx, docs[0], "the bootstrap",
-      {"node", "admin", "outbound", "inbound", "resources", "access_log", "timeouts", "limits"});
+  auto root = YamlMap::open(ctx, docs[0], "the bootstrap",
+                            {"node", "admin", "outbound", "inbound", "resources", "control_plane",
+                             "access_log", "timeouts", "limits"});
   if (!root) return result;
 
   std::vector<PortUse> ports(4);
@@ -351,6 +474,7 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
   checkPortClashes(ctx, ports);
 
   if (auto* n = root->find("resources")) readResources(ctx, *n, name, b.resources);
+  if (auto* n = root->find("control_plane")) readControlPlane(ctx, *n, name, b.control_plane);
   if (auto* n = root->find("access_log")) readAccessLog(ctx, *n, b.access_log);
   if (auto* n = root->find("timeouts")) readTimeouts(ctx, *n, b.timeouts);
   if (auto* n = root->find("limits")) readLimits(ctx, *n, b);

@@ -53,14 +53,32 @@ struct AccessLogConfig {
   std::string format = "json";  // the only format so far
 };
 
+// control_plane: dynamic mode (the control plane pushes resources; docs/configuration.md).
+struct ControlPlaneConfig {
+  std::string url;   // as written: http://<host>:<port>
+  std::string host;  // numeric IPv4/IPv6 address, or "localhost"
+  uint16_t port = 0;
+  std::string token_file;  // resolved path
+  std::string token;       // the file's first line, read when the bootstrap is loaded
+  std::string scope = "full";
+
+  // "http://host:port" (IPv6 in brackets, localhost as 127.0.0.1), without a trailing slash.
+  std::string baseUrl() const;
+};
+
+// "http://<numeric ip or localhost>:<port>", optionally with a trailing "/". Returns nullopt
+// (and a reason in `why`) for anything else.
+std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std::string& why);
+
 struct Bootstrap {
   std::string path;  // the file this came from
   NodeIdentity node;
   SocketAddress admin{"127.0.0.1", 15000};
   SocketAddress outbound{"127.0.0.1", 15001};
   SocketAddress inbound{"0.0.0.0", 15006};
-  SocketAddress inbound_app{"127.0.0.1", 8080};  // where inbound traffic goes (the local app)
-  std::vector<std::string> resources;            // Istio-format YAML files, resolved paths
+  SocketAddress inbound_app{"127.0.0.1", 8080};     // where inbound traffic goes (the local app)
+  std::vector<std::string> resources;               // Istio-format YAML files, resolved paths
+  std::optional<ControlPlaneConfig> control_plane;  // set: dynamic mode
   AccessLogConfig access_log;
   Timeouts timeouts;
   size_t max_request_header_bytes = 60 * 1024;

@@ -500,34 +500,75 @@ std::shared_ptr<Snapshot> compileSnapshot(const Bootstrap& bootstrap, const Reso
   return snap;
 }
 
-LoadResult buildSnapshot(const Bootstrap& bootstrap, const std::vector<ResourceFile>& files,
-                         uint64_t version, std::string_view bootstrap_text) {
-  LoadResult result;
+namespace {
+
+// buildSnapshot before the result becomes const (dynamic mode still records the push on it).
+std::shared_ptr<Snapshot> build(const Bootstrap& bootstrap, const std::vector<ResourceFile>& files,
+                                uint64_t version, std::string_view bootstrap_text,
+                                ConfigErrors& errors) {
   ParseResult parsed = parseResources(files);
-  result.errors = std::move(parsed.errors);
-  auto snap = compileSnapshot(bootstrap, parsed.resources, result.errors);
+  errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+  auto snap = compileSnapshot(bootstrap, parsed.resources, errors);
   uint64_t h = fnv1a(14695981039346656037ull, bootstrap_text);
   for (const auto& f : files) h = fnv1a(fnv1a(h, f.name), f.text);
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
   snap->version = version;
   snap->version_info = std::string("static-") + hex;
+  return snap;
+}
+
+}  // namespace
+
+LoadResult buildSnapshot(const Bootstrap& bootstrap, const std::vector<ResourceFile>& files,
+                         uint64_t version, std::string_view bootstrap_text) {
+  LoadResult result;
+  auto snap = build(bootstrap, files, version, bootstrap_text, result.errors);
   if (!hasErrors(result.errors)) result.snapshot = std::move(snap);
   return result;
 }
 
-LoadResult loadStatic(const std::string& bootstrap_path, uint64_t version) {
+namespace {
+
+bool readWholeFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream buf;
+  buf << in.rdbuf();
+  out = buf.str();
+  return true;
+}
+
+LoadResult loadResources(const Bootstrap& bootstrap, std::string_view bootstrap_text,
+                         uint64_t version, std::shared_ptr<const PushedConfig> pushed) {
   LoadResult result;
-  auto read = [](const std::string& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::stringstream buf;
-    buf << in.rdbuf();
-    out = buf.str();
-    return true;
-  };
+  std::vector<ResourceFile> files;
+  for (const auto& path : bootstrap.resources) {
+    ResourceFile f{path, {}};
+    if (!readWholeFile(path, f.text)) {
+      addError(result.errors, SourcePos{path, 0, 0}, "cannot read the resource file", false);
+      continue;
+    }
+    files.push_back(std::move(f));
+  }
+  if (pushed) files.push_back(ResourceFile{pushed->sourceName(), pushed->resources});
+  auto snap = build(bootstrap, files, version, bootstrap_text, result.errors);
+  if (hasErrors(result.errors)) return result;
+  if (pushed) {
+    snap->version_info = pushed->sourceName();
+    snap->pushed = std::move(pushed);
+  }
+  result.snapshot = std::move(snap);
+  return result;
+}
+
+}  // namespace
+
+LoadResult loadStatic(const std::string& bootstrap_path, uint64_t version,
+                      std::shared_ptr<const PushedConfig> pushed) {
+  LoadResult result;
   std::string text;
-  if (!read(bootstrap_path, text)) {
+  if (!readWholeFile(bootstrap_path, text)) {
     addError(result.errors, SourcePos{bootstrap_path, 0, 0}, "cannot read the bootstrap file",
              false);
     return result;
@@ -535,19 +576,15 @@ LoadResult loadStatic(const std::string& bootstrap_path, uint64_t version) {
   BootstrapResult boot = parseBootstrap(text, bootstrap_path);
   result.errors = std::move(boot.errors);
   if (!boot.bootstrap) return result;
-  std::vector<ResourceFile> files;
-  for (const auto& path : boot.bootstrap->resources) {
-    ResourceFile f{path, {}};
-    if (!read(path, f.text)) {
-      addError(result.errors, SourcePos{path, 0, 0}, "cannot read the resource file", false);
-      continue;
-    }
-    files.push_back(std::move(f));
-  }
-  LoadResult built = buildSnapshot(*boot.bootstrap, files, version, text);
+  LoadResult built = loadResources(*boot.bootstrap, text, version, std::move(pushed));
   result.errors.insert(result.errors.end(), built.errors.begin(), built.errors.end());
   if (!hasErrors(result.errors)) result.snapshot = std::move(built.snapshot);
   return result;
+}
+
+LoadResult loadWithBootstrap(const Bootstrap& bootstrap, uint64_t version,
+                             std::shared_ptr<const PushedConfig> pushed) {
+  return loadResources(bootstrap, {}, version, std::move(pushed));
 }
 
 }  // namespace weft::mesh

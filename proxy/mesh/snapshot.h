@@ -338,13 +338,25 @@ struct Cluster {
   bool mesh_internal = false;     // ServiceEntry location MESH_INTERNAL
 };
 
+// One configuration pushed by the control plane (dynamic mode): Istio-format resources that are
+// compiled after the bootstrap's own resource files.
+struct PushedConfig {
+  uint64_t version = 0;                 // the control plane's version for this node
+  std::vector<std::string> built_from;  // what the control plane built it from (informational)
+  std::string resources;                // multi-document YAML
+
+  // The file name used in error positions: "control-plane@v<version>".
+  std::string sourceName() const { return "control-plane@v" + std::to_string(version); }
+};
+
 struct Snapshot {
   uint64_t version = 0;
   std::string version_info;  // human-readable ("static-<hash>" in static mode)
   Bootstrap bootstrap;       // node identity, listeners, limits
   RouteTable outbound_routes;
-  std::vector<Cluster> clusters;  // outbound clusters
-  Cluster inbound_app;            // the local app behind the inbound listener
+  std::vector<Cluster> clusters;               // outbound clusters
+  Cluster inbound_app;                         // the local app behind the inbound listener
+  std::shared_ptr<const PushedConfig> pushed;  // dynamic mode: the push compiled in, if any
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
@@ -358,6 +370,14 @@ struct LoadResult {
 };
 
 // Static mode: bootstrap + the Istio-format resource files it names -> Snapshot for its node.
-LoadResult loadStatic(const std::string& bootstrap_path, uint64_t version);
+// Dynamic mode adds the last configuration pushed by the control plane (`pushed`, compiled after
+// the files). version_info is "static-<hash>", or "control-plane@v<version>" with a push.
+LoadResult loadStatic(const std::string& bootstrap_path, uint64_t version,
+                      std::shared_ptr<const PushedConfig> pushed = nullptr);
+
+// Dynamic mode, on a push: an already loaded bootstrap, its resource files read again (as a
+// reload does) and `pushed` after them.
+LoadResult loadWithBootstrap(const Bootstrap& bootstrap, uint64_t version,
+                             std::shared_ptr<const PushedConfig> pushed);
 
 }  // namespace weft::mesh

@@ -309,7 +309,23 @@ std::string toJson(const Snapshot& s) {
   boot["limits"] = {{"max_request_header_bytes", b.max_request_header_bytes},
                     {"max_request_headers", b.max_request_headers},
                     {"retry_buffer_bytes", b.retry_buffer_bytes}};
+  if (b.control_plane) {
+    // The token itself is never shown.
+    boot["control_plane"] = {{"url", b.control_plane->url},
+                             {"token_file", b.control_plane->token_file},
+                             {"resource_scope", b.control_plane->scope}};
+  }
   j["bootstrap"] = std::move(boot);
+
+  if (b.control_plane) {
+    // Dynamic mode: the push compiled into this snapshot (null before the first one).
+    Json cp;
+    cp["url"] = b.control_plane->url;
+    cp["version"] = s.pushed ? Json(s.pushed->version) : Json(nullptr);
+    cp["source"] = s.pushed ? Json(s.pushed->sourceName()) : Json(nullptr);
+    cp["built_from"] = s.pushed ? s.pushed->built_from : std::vector<std::string>{};
+    j["control_plane"] = std::move(cp);
+  }
 
   // Domains per virtual host, sorted, wildcards as "*.suffix".
   std::vector<std::vector<std::string>> domains(s.outbound_routes.virtual_hosts.size());

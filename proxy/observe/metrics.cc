@@ -242,6 +242,10 @@ struct MetricsRegistry::Impl final : PeerSeries {
   std::unique_ptr<PaddedCounters[]> counters;
   std::atomic<uint64_t> config_version{0};
   std::atomic<bool> last_reload_ok{false};
+  std::atomic<bool> control_plane{false};
+  std::atomic<bool> control_plane_connected{false};
+  std::atomic<uint64_t> control_plane_acks{0};
+  std::atomic<uint64_t> control_plane_nacks{0};
 
   // Guards the series index: bind() and serialize() on the main thread, and workers when they
   // meet a new peer (once per connection and peer, never per request).
@@ -455,6 +459,19 @@ void MetricsRegistry::setConfig(uint64_t version, bool last_reload_ok) {
   impl_->last_reload_ok.store(last_reload_ok, std::memory_order_relaxed);
 }
 
+void MetricsRegistry::enableControlPlane() {
+  impl_->control_plane.store(true, std::memory_order_relaxed);
+}
+
+void MetricsRegistry::setControlPlaneConnected(bool connected) {
+  impl_->control_plane_connected.store(connected, std::memory_order_relaxed);
+}
+
+void MetricsRegistry::countControlPlaneUpdate(bool acked) {
+  auto& c = acked ? impl_->control_plane_acks : impl_->control_plane_nacks;
+  c.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string MetricsRegistry::serialize() {
   std::vector<MetricFamily> families;
   RequestFamilies rf;
@@ -492,6 +509,29 @@ std::string MetricsRegistry::serialize() {
   ok.metric.push_back(valueMetric(impl_->last_reload_ok.load(std::memory_order_relaxed) ? 1.0 : 0.0,
                                   MetricType::Gauge));
   families.push_back(std::move(ok));
+  if (impl_->control_plane.load(std::memory_order_relaxed)) {
+    MetricFamily connected = family(
+        "weft_control_plane_connected",
+        "1 while the control plane answers this sidecar's calls, else 0.", MetricType::Gauge);
+    connected.metric.push_back(
+        valueMetric(impl_->control_plane_connected.load(std::memory_order_relaxed) ? 1.0 : 0.0,
+                    MetricType::Gauge));
+    families.push_back(std::move(connected));
+    MetricFamily updates =
+        family("weft_control_plane_updates_total",
+               "Configurations pushed by the control plane, by outcome: applied (ack) or "
+               "rejected (nack).",
+               MetricType::Counter);
+    for (bool acked : {true, false}) {
+      ClientMetric m =
+          valueMetric(static_cast<double>(
+                          (acked ? impl_->control_plane_acks : impl_->control_plane_nacks).load()),
+                      MetricType::Counter);
+      addLabel(m, "result", acked ? "ack" : "nack");
+      updates.metric.push_back(std::move(m));
+    }
+    families.push_back(std::move(updates));
+  }
   MetricFamily workers = family("weft_workers", "Worker threads.", MetricType::Gauge);
   workers.metric.push_back(valueMetric(impl_->workers, MetricType::Gauge));
   families.push_back(std::move(workers));

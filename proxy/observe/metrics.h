@@ -134,6 +134,12 @@ class MetricsRegistry {
   WorkerCounters& worker(int index);
   // Main thread: config state for weft_config_* gauges.
   void setConfig(uint64_t version, bool last_reload_ok);
+  // Dynamic mode (main thread, at start): adds the weft_control_plane_* series.
+  void enableControlPlane();
+  // Any thread: whether the control plane answers (weft_control_plane_connected).
+  void setControlPlaneConnected(bool connected);
+  // Main thread: a pushed configuration was applied (ack) or rejected (nack).
+  void countControlPlaneUpdate(bool acked);
   // Prometheus text exposition (version 0.0.4) of everything.
   std::string serialize();
 

@@ -1045,6 +1045,9 @@ void DownstreamConnection::onUpstreamResponseComplete() {
     response_chunked_ = false;
   }
   response_complete_ = true;
+  // recordRequest() lets go of the request's runtime, and with a new configuration published
+  // meanwhile that frees the snapshot that cluster_ points into; finishExchange() still reads it.
+  RuntimePtr runtime = runtime_;
   // Recorded before the last bytes leave, so a client that has its answer also finds it in
   // the metrics and the access log.
   recordRequest();
@@ -1181,6 +1184,7 @@ void DownstreamConnection::respondLocally(uint16_t status, std::string_view body
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
   response_body_bytes_ = body.size();
+  RuntimePtr runtime = runtime_;  // cluster_ must outlive finishExchange() (see above)
   recordRequest();
   flush();
   finishExchange();

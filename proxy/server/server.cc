@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "discovery/protocol.h"
 #include "observe/peer_metadata.h"
 #include "router/router.h"
 #include "server/log.h"
@@ -92,12 +93,17 @@ int Server::run(const ServerOptions& options) {
   uv_signal_start(&sighup_, signalCb, SIGHUP);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  ready_ = true;
-  logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + " ready: outbound " + b.outbound.host + ":" +
+  // Dynamic mode without local resources: not ready until the control plane's first
+  // configuration is applied (until then every outbound request would be 404 NR).
+  ready_ = !(b.control_plane && b.resources.empty());
+  if (b.control_plane) startControlPlane(b);
+  logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + (ready_ ? " ready" : " started") +
+                               ": outbound " + b.outbound.host + ":" +
                                std::to_string(b.outbound.port) + ", inbound " + b.inbound.host +
                                ":" + std::to_string(b.inbound.port) + ", admin " + b.admin.host +
                                ":" + std::to_string(b.admin.port) + ", " + std::to_string(workers) +
-                               " worker(s), config " + current_->snapshot->version_info);
+                               " worker(s), config " + current_->snapshot->version_info +
+                               (ready_ ? "" : "; waiting for the control plane's configuration"));
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Workers go only now: one that ran on this loop had handles closing until the loop ended.
@@ -118,7 +124,9 @@ void Server::signalCb(uv_signal_t* s, int signum) {
 
 void Server::reload() {
   if (draining_) return;
-  mesh::LoadResult loaded = mesh::loadStatic(options_.config_path, next_version_);
+  // Dynamic mode: the last pushed configuration is compiled in again after the files.
+  mesh::LoadResult loaded =
+      mesh::loadStatic(options_.config_path, next_version_, current_->snapshot->pushed);
   for (const auto& e : loaded.errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
   }
@@ -136,10 +144,100 @@ void Server::reload() {
       old_b.inbound.host != new_b.inbound.host || old_b.admin.host != new_b.admin.host) {
     logLine(LogLevel::kWarning, "listener addresses changed: they take effect after a restart");
   }
-  current_ = buildRuntime(loaded.snapshot);
+  const auto& old_cp = old_b.control_plane;
+  const auto& new_cp = new_b.control_plane;
+  if (old_cp.has_value() != new_cp.has_value() ||
+      (old_cp && (old_cp->url != new_cp->url || old_cp->token != new_cp->token ||
+                  old_cp->scope != new_cp->scope))) {
+    logLine(LogLevel::kWarning, "control_plane changed: it takes effect after a restart");
+  }
+  publish(loaded.snapshot);
+  logLine(LogLevel::kInfo, "config reloaded: " + current_->snapshot->version_info);
+}
+
+void Server::publish(mesh::SnapshotPtr snapshot) {
+  current_ = buildRuntime(std::move(snapshot));
   for (auto& w : workers_) w->postRuntime(current_);
   metrics_->setConfig(current_->snapshot->version, true);
-  logLine(LogLevel::kInfo, "config reloaded: " + current_->snapshot->version_info);
+}
+
+// === Dynamic mode ===
+
+void Server::startControlPlane(const mesh::Bootstrap& b) {
+  const mesh::ControlPlaneConfig& cp = *b.control_plane;
+  // What a sidecar listening on a wildcard address advertises: its address towards the
+  // control plane.
+  std::string address = discovery::localAddressTowards(cp.host, cp.port);
+  if (address.empty()) address = "127.0.0.1";
+  discovery::ClientOptions options;
+  options.base_url = cp.baseUrl();
+  options.token = cp.token;
+  options.node_id = b.node.id;
+  options.node_json = discovery::nodeJson(b, address);
+  uv_async_init(&loop_, &push_async_, pushCb);
+  push_async_.data = this;
+  metrics_->enableControlPlane();
+  discovery::ClientCallbacks callbacks;
+  callbacks.on_config = [this](mesh::PushedConfig config) {
+    {
+      std::lock_guard lock(push_mutex_);
+      pending_push_ = std::move(config);
+    }
+    uv_async_send(&push_async_);
+  };
+  observe::MetricsRegistry* metrics = metrics_.get();
+  callbacks.on_connected = [metrics](bool connected) {
+    metrics->setControlPlaneConnected(connected);
+  };
+  control_plane_ =
+      std::make_unique<discovery::ControlPlaneClient>(std::move(options), std::move(callbacks));
+  control_plane_->start();
+  logLine(LogLevel::kInfo, "dynamic mode: control plane " + cp.url + " (node " + b.node.id + ")");
+}
+
+void Server::pushCb(uv_async_t* a) {
+  auto* self = static_cast<Server*>(a->data);
+  std::optional<mesh::PushedConfig> push;
+  {
+    std::lock_guard lock(self->push_mutex_);
+    push.swap(self->pending_push_);
+  }
+  if (push) self->applyPush(std::move(*push));
+}
+
+void Server::applyPush(mesh::PushedConfig push) {
+  // While draining the client is stopping and waits for no answer.
+  if (draining_) return;
+  const uint64_t cp_version = push.version;
+  auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(push));
+  mesh::LoadResult loaded =
+      mesh::loadWithBootstrap(current_->snapshot->bootstrap, next_version_, pushed);
+  std::string error;
+  for (const auto& e : loaded.errors) {
+    logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
+    if (e.warning) continue;
+    if (!error.empty()) error += "\n";
+    error += e.format();
+  }
+  if (!loaded.snapshot) {
+    constexpr size_t kMaxNackBytes = 16 * 1024;
+    if (error.size() > kMaxNackBytes) error = error.substr(0, kMaxNackBytes) + "\n...";
+    logLine(LogLevel::kError, pushed->sourceName() + " rejected; still serving config " +
+                                  current_->snapshot->version_info);
+    metrics_->setConfig(current_->snapshot->version, false);
+    metrics_->countControlPlaneUpdate(false);
+    control_plane_->reportResult(cp_version, error);
+    return;
+  }
+  ++next_version_;
+  publish(loaded.snapshot);
+  metrics_->countControlPlaneUpdate(true);
+  logLine(LogLevel::kInfo, "config applied: " + current_->snapshot->version_info);
+  if (!ready_) {
+    ready_ = true;
+    logLine(LogLevel::kInfo, "ready: first configuration from the control plane applied");
+  }
+  control_plane_->reportResult(cp_version, "");
 }
 
 void Server::beginShutdown(const char* why) {
@@ -150,12 +248,18 @@ void Server::beginShutdown(const char* why) {
   logLine(LogLevel::kInfo, std::string(why) + ": draining for " + std::to_string(drain_ms) +
                                " ms (inbound stops accepting, outbound keeps serving)");
   for (auto& w : workers_) w->postDrain();
+  // Deregisters at once (bounded by a short timeout) while the drain goes on.
+  if (control_plane_) control_plane_->beginStop();
   uv_timer_start(
       &drain_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->finishShutdown(); },
       drain_ms, 0);
 }
 
 void Server::finishShutdown() {
+  if (control_plane_) {
+    control_plane_->join();  // after it, nothing sends to push_async_
+    uv_close(reinterpret_cast<uv_handle_t*>(&push_async_), nullptr);
+  }
   for (auto& w : workers_) w->stop();
   admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);

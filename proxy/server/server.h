@@ -2,16 +2,23 @@
 // them to the workers, serves the admin port, and handles signals:
 //   SIGTERM/SIGINT (and POST /quitquitquit): drain, then exit 0
 //   SIGHUP: reload the static configuration; a bad one is rejected and the old one keeps serving
+// In dynamic mode (bootstrap `control_plane`) it also runs the control-plane client: each pushed
+// configuration arrives through a uv_async_t mailbox and is compiled and applied exactly as a
+// reload is (static resource files first, then the pushed resources), or rejected (NACK) while
+// the old one keeps serving.
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "discovery/client.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "server/runtime.h"
@@ -37,6 +44,11 @@ class Server {
  private:
   RuntimePtr buildRuntime(mesh::SnapshotPtr snapshot);
   void reload();
+  // Swaps in a new runtime for `snapshot` (every worker takes it between requests).
+  void publish(mesh::SnapshotPtr snapshot);
+  void startControlPlane(const mesh::Bootstrap& bootstrap);
+  void applyPush(mesh::PushedConfig push);
+  static void pushCb(uv_async_t* a);
   void beginShutdown(const char* why);
   void finishShutdown();
   void handleAdmin(const http::RequestHead& request, admin::AdminResponse& response);
@@ -52,6 +64,11 @@ class Server {
   std::vector<std::unique_ptr<observe::WorkerCounters>> counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
+  // Dynamic mode. Declared after metrics_, which its callbacks use: destroyed (joined) first.
+  std::unique_ptr<discovery::ControlPlaneClient> control_plane_;
+  uv_async_t push_async_;
+  std::mutex push_mutex_;  // guards pending_push_ (written by the client thread)
+  std::optional<mesh::PushedConfig> pending_push_;
   std::shared_ptr<observe::AccessLogFile> access_log_;
   RuntimePtr current_;
   uint64_t next_version_ = 1;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 
@@ -274,6 +275,110 @@ TEST(BootstrapTest, MissingResourceFile) {
 
   r = loadBootstrap("/nonexistent/b.yaml");
   EXPECT_ENTRY(r.errors, "/nonexistent/b.yaml: cannot read the bootstrap file");
+}
+
+// === control_plane (dynamic mode) ===
+
+// A scratch directory of its own per test (tests may run in parallel).
+std::filesystem::path scratchDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("weft-cp-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void writeFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+TEST(BootstrapControlPlaneTest, ParsesUrlTokenAndKeepsStaticResources) {
+  auto dir = scratchDir("ok");
+  writeFile(dir / "token", "  s3cr3t-reviews \r\nsecond line is ignored\n");
+  writeFile(dir / "mesh.yaml", "");
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "resources: [mesh.yaml]\n"
+            "control_plane: {url: \"http://127.0.0.1:15010/\", token_file: token}\n");
+  BootstrapResult r = loadBootstrap((dir / "b.yaml").string());
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  ASSERT_TRUE(r.bootstrap->control_plane);
+  const ControlPlaneConfig& cp = *r.bootstrap->control_plane;
+  EXPECT_EQ(cp.url, "http://127.0.0.1:15010/");
+  EXPECT_EQ(cp.host, "127.0.0.1");
+  EXPECT_EQ(cp.port, 15010);
+  EXPECT_EQ(cp.baseUrl(), "http://127.0.0.1:15010");
+  EXPECT_EQ(cp.token_file, (dir / "token").string());  // resolved like resource paths
+  EXPECT_EQ(cp.token, "s3cr3t-reviews");
+  EXPECT_EQ(cp.scope, "full");
+  EXPECT_EQ(r.bootstrap->resources.size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BootstrapControlPlaneTest, AbsentMeansStaticMode) {
+  BootstrapResult r = parseBootstrap("node: {id: a, service: s}\n", "b.yaml");
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  EXPECT_FALSE(r.bootstrap->control_plane);
+}
+
+TEST(BootstrapControlPlaneTest, Urls) {
+  std::string why;
+  auto local = parseControlPlaneUrl("http://localhost:15010", why);
+  ASSERT_TRUE(local) << why;
+  EXPECT_EQ(local->host, "localhost");
+  EXPECT_EQ(local->baseUrl(), "http://127.0.0.1:15010");
+  auto v6 = parseControlPlaneUrl("http://[::1]:8080/", why);
+  ASSERT_TRUE(v6) << why;
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->baseUrl(), "http://[::1]:8080");
+  for (const char* bad :
+       {"https://127.0.0.1:15010", "127.0.0.1:15010", "http://cp.example.com:15010",
+        "http://127.0.0.1", "http://127.0.0.1:0", "http://127.0.0.1:015010",
+        "http://127.0.0.1:15010/v1", "http://u@127.0.0.1:15010", "http://::1:15010",
+        "http://localhost", "http://"}) {
+    why.clear();
+    EXPECT_FALSE(parseControlPlaneUrl(bad, why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
+TEST(BootstrapControlPlaneTest, PositionedErrors) {
+  auto dir = scratchDir("errors");
+  writeFile(dir / "empty-token", "\n");
+  std::string path = (dir / "b.yaml").string();
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane:\n"
+            "  url: https://127.0.0.1:15010\n"
+            "  token_file: no-such-token\n"
+            "  resource_scope: on_demand\n"
+            "  tls: true\n");
+  BootstrapResult r = loadBootstrap(path);
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_ENTRY(r.errors, path + ":3:8: 'url' 'https://127.0.0.1:15010': only http:// is supported");
+  EXPECT_ENTRY(r.errors, path + ":4:15: token file 'no-such-token' cannot be read (looked for '" +
+                             (dir / "no-such-token").string() + "')");
+  EXPECT_ENTRY(r.errors,
+               path + ":5:19: 'resource_scope' on_demand is not supported yet (use full)");
+  EXPECT_ENTRY(r.errors, path + ":6:3: unknown field 'tls' in 'control_plane'");
+
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"http://10.0.0.1:15010\", token_file: empty-token}\n");
+  r = loadBootstrap(path);
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_EQ(testing::matching(r.errors, "token file 'empty-token' is empty").size(), 1u)
+      << formatAll(r.errors);
+
+  r = parseBootstrap("node: {id: a, service: s}\ncontrol_plane: {}\n", "b.yaml");
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_ENTRY(r.errors, "b.yaml:2:16: missing required field 'url' in 'control_plane'");
+  EXPECT_ENTRY(r.errors, "b.yaml:2:16: missing required field 'token_file' in 'control_plane'");
+
+  r = parseBootstrap("node: {id: a, service: s}\ncontrol_plane: [x]\n", "b.yaml");
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_EQ(testing::matching(r.errors, "b.yaml:2:16:").size(), 1u) << formatAll(r.errors);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(NodeIdentityTest, DerivedValues) {

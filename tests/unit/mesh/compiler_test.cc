@@ -713,6 +713,74 @@ TEST(ExampleConfigTest, BookinfoLoads) {
   EXPECT_EQ(s.outbound_routes.find("ratings.default.svc", 0)->routes.size(), 1u);
 }
 
+// Dynamic mode: a push compiled after the bootstrap's files, named in positions and the dump.
+TEST(LoadWithBootstrapTest, CompilesThePushAfterTheFiles) {
+  Bootstrap b = testBootstrap();
+  auto push = std::make_shared<PushedConfig>();
+  push->version = 42;
+  push->built_from = {"ServiceEntry default/reviews@7"};
+  push->resources = kReviews;
+  LoadResult r = loadWithBootstrap(b, 3, push);
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  EXPECT_EQ(r.snapshot->version, 3u);
+  EXPECT_EQ(r.snapshot->version_info, "control-plane@v42");
+  ASSERT_TRUE(r.snapshot->pushed);
+  EXPECT_EQ(r.snapshot->pushed->version, 42u);
+  EXPECT_TRUE(findCluster(*r.snapshot, "outbound|9080||reviews.default.svc.cluster.local"));
+}
+
+TEST(LoadWithBootstrapTest, ErrorsOfThePushNameIt) {
+  Bootstrap b = testBootstrap();
+  auto push = std::make_shared<PushedConfig>();
+  push->version = 5;
+  push->resources =
+      "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\nspec:\n"
+      "  hosts: [x.default.svc.cluster.local]\n  resolution: STATIC\n  ports:\n"
+      "  - {number: 80, name: http}\n  retires: 3\n";
+  LoadResult r = loadWithBootstrap(b, 1, push);
+  EXPECT_FALSE(r.snapshot);
+  EXPECT_EQ(testing::matching(r.errors, "control-plane@v5:9:3: ").size(), 1u)
+      << formatAll(r.errors);
+}
+
+TEST(LoadWithBootstrapTest, WithoutPushIsStatic) {
+  LoadResult r = loadWithBootstrap(testBootstrap(), 1, nullptr);
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  EXPECT_FALSE(r.snapshot->pushed);
+  EXPECT_EQ(r.snapshot->version_info.rfind("static-", 0), 0u);
+  auto j = nlohmann::json::parse(toJson(*r.snapshot));
+  EXPECT_FALSE(j.contains("control_plane"));
+}
+
+TEST(LoadWithBootstrapTest, DumpShowsThePushedVersionButNotTheToken) {
+  Bootstrap b = testBootstrap();
+  ControlPlaneConfig cp;
+  cp.url = "http://127.0.0.1:15010";
+  cp.host = "127.0.0.1";
+  cp.port = 15010;
+  cp.token_file = "/etc/weft/token";
+  cp.token = "very-secret";
+  b.control_plane = cp;
+  LoadResult before = loadWithBootstrap(b, 1, nullptr);
+  ASSERT_TRUE(before.snapshot) << formatAll(before.errors);
+  auto j = nlohmann::json::parse(toJson(*before.snapshot));
+  EXPECT_TRUE(j["control_plane"]["version"].is_null());
+  auto push = std::make_shared<PushedConfig>();
+  push->version = 9;
+  push->built_from = {"a", "b"};
+  push->resources = kReviews;
+  LoadResult after = loadWithBootstrap(b, 2, push);
+  ASSERT_TRUE(after.snapshot) << formatAll(after.errors);
+  std::string text = toJson(*after.snapshot);
+  EXPECT_EQ(text.find("very-secret"), std::string::npos);
+  j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["control_plane"]["url"], "http://127.0.0.1:15010");
+  EXPECT_EQ(j["control_plane"]["version"], 9);
+  EXPECT_EQ(j["control_plane"]["source"], "control-plane@v9");
+  EXPECT_EQ(j["control_plane"]["built_from"], (nlohmann::json{"a", "b"}));
+  EXPECT_EQ(j["bootstrap"]["control_plane"]["token_file"], "/etc/weft/token");
+}
+
 TEST(LoadStaticTest, ReportsBootstrapAndResourceErrors) {
   LoadResult r = loadStatic("/nonexistent/bootstrap.yaml", 1);
   EXPECT_FALSE(r.snapshot);

@@ -1,0 +1,104 @@
+// Control-plane protocol JSON (see protocol.h).
+#include "discovery/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace weft::discovery {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool isWildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::";
+}
+
+std::string advertised(const mesh::SocketAddress& a, const std::string& address) {
+  mesh::SocketAddress out = a;
+  if (isWildcard(out.host)) out.host = address;
+  return mesh::toString(out);
+}
+
+}  // namespace
+
+std::string nodeJson(const mesh::Bootstrap& b, const std::string& address) {
+  Json j;
+  j["id"] = b.node.id;
+  j["workload"] = b.node.workload;
+  j["namespace"] = b.node.namespace_name;
+  j["service_account"] = b.node.service_account;
+  j["service"] = b.node.service;
+  j["labels"] = b.node.labels;
+  j["address"] = isWildcard(b.inbound.host) ? address : b.inbound.host;
+  j["ports"] =
+      Json::array({{{"name", "http"}, {"port", b.inbound.port}, {"app_port", b.inbound_app.port}}});
+  j["admin"] = advertised(b.admin, address);
+  j["scope"] = b.control_plane ? b.control_plane->scope : std::string("full");
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error) {
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    error = "the config answer is not JSON";
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    error = "the config answer is not a JSON object";
+    return std::nullopt;
+  }
+  mesh::PushedConfig c;
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_unsigned()) {
+    error = "the config answer has no unsigned integer 'version'";
+    return std::nullopt;
+  }
+  c.version = v->get<uint64_t>();
+  auto r = j.find("resources");
+  if (r == j.end() || !r->is_string()) {
+    error = "the config answer has no string 'resources'";
+    return std::nullopt;
+  }
+  c.resources = r->get<std::string>();
+  if (auto bf = j.find("built_from"); bf != j.end() && !bf->is_null()) {
+    if (!bf->is_array()) {
+      error = "'built_from' in the config answer is not a list";
+      return std::nullopt;
+    }
+    for (const auto& item : *bf) {
+      if (!item.is_string()) {
+        error = "'built_from' in the config answer holds a non-string";
+        return std::nullopt;
+      }
+      c.built_from.push_back(item.get<std::string>());
+    }
+  }
+  return c;
+}
+
+std::string ackJson(uint64_t version, const std::string& error) {
+  Json j;
+  j["version"] = version;
+  if (!error.empty()) j["error"] = error;
+  // Replace invalid UTF-8 (error texts quote configuration bytes) instead of throwing.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string nodePath(std::string_view node_id) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out = "/v1/nodes/";
+  for (unsigned char c : node_id) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '.' || c == '_' || c == '~';
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace weft::discovery

@@ -1,0 +1,31 @@
+// The JSON of the control-plane protocol, sidecar side (docs/configuration.md, "Dynamic mode"):
+// the registration body built from the bootstrap, the config push read from a poll answer, and
+// the ack/nack body. Pure functions, so that they are tested without a network.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mesh/bootstrap.h"
+#include "mesh/snapshot.h"
+
+namespace weft::discovery {
+
+// POST /v1/nodes body: id, workload, namespace, service_account, service, labels, the inbound
+// address and port (with the app port behind it), the admin address and the resource scope.
+// `address` replaces a wildcard listener address (0.0.0.0, ::) in what is advertised.
+std::string nodeJson(const mesh::Bootstrap& bootstrap, const std::string& address);
+
+// A 200 answer of GET /v1/nodes/{id}/config: {"version": N, "built_from": [...], "resources":
+// "<yaml>"}. Returns nullopt and the reason in `error` for anything else.
+std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error);
+
+// POST /v1/nodes/{id}/ack body: {"version": N} or {"version": N, "error": "..."}.
+std::string ackJson(uint64_t version, const std::string& error);
+
+// The path of the node's resources, with the id percent-encoded: /v1/nodes/<id>.
+std::string nodePath(std::string_view node_id);
+
+}  // namespace weft::discovery
