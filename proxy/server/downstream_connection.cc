@@ -274,6 +274,7 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   route_ = nullptr;
   destination_ = nullptr;
   cluster_ = nullptr;
+  max_requests_per_connection_ = 0;
   endpoint_index_ = -1;
   endpoint_held_ = false;
   upstream_ = nullptr;
@@ -688,6 +689,7 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
   if (inbound_) {
     cluster_index_ = static_cast<uint32_t>(snap.clusters.size());
     cluster_ = &snap.inbound_app;
+    max_requests_per_connection_ = cluster_->pool.max_requests_per_connection;
   } else {
     router::RouteResult rr = router::findRoute(snap.outbound_routes, head);
     if (rr.route == nullptr) {
@@ -704,6 +706,7 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
     }
     cluster_index_ = destination_->cluster;
     cluster_ = &snap.clusters[cluster_index_];
+    max_requests_per_connection_ = cluster_->pool.max_requests_per_connection;
     router::applyHeaderOperations(route_->request_headers, head.headers);
     router::applyHeaderOperations(destination_->request_headers, head.headers);
     router::rewritePath(*route_, rr.matched, head.path);
@@ -1045,9 +1048,6 @@ void DownstreamConnection::onUpstreamResponseComplete() {
     response_chunked_ = false;
   }
   response_complete_ = true;
-  // recordRequest() lets go of the request's runtime, and with a new configuration published
-  // meanwhile that frees the snapshot that cluster_ points into; finishExchange() still reads it.
-  RuntimePtr runtime = runtime_;
   // Recorded before the last bytes leave, so a client that has its answer also finds it in
   // the metrics and the access log.
   recordRequest();
@@ -1184,7 +1184,6 @@ void DownstreamConnection::respondLocally(uint16_t status, std::string_view body
   http::encodeResponseHead(h, out());
   if (head_ == nullptr || head_->method != "HEAD") out() += body;
   response_body_bytes_ = body.size();
-  RuntimePtr runtime = runtime_;  // cluster_ must outlive finishExchange() (see above)
   recordRequest();
   flush();
   finishExchange();
@@ -1221,7 +1220,10 @@ bool DownstreamConnection::requestDone() const {
 void DownstreamConnection::finishExchange() {
   bool done = requestDone();
   // connectionPool.http.maxRequestsPerConnection: a connection that carried its share closes.
-  const uint32_t per_connection = cluster_ ? cluster_->pool.max_requests_per_connection : 0;
+  // Read from the copy taken at routing: recordRequest() has let go of the request's runtime,
+  // and with a newer configuration published meanwhile, the snapshot cluster_ points into is
+  // gone.
+  const uint32_t per_connection = max_requests_per_connection_;
   if (upstream_ && per_connection > 0 && upstream_->requestCount() >= per_connection) {
     upstream::UpstreamConnection* u = upstream_;
     upstream_ = nullptr;

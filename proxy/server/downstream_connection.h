@@ -149,10 +149,11 @@ class DownstreamConnection final : public net::TcpStream,
   const mesh::Route* route_ = nullptr;
   const mesh::RouteDestination* destination_ = nullptr;
   uint32_t cluster_index_ = 0;
-  int endpoint_index_ = -1;               // into the worker's ClusterState::endpoints
-  uint32_t endpoint_snapshot_index_ = 0;  // into mesh::Cluster::endpoints
-  bool endpoint_held_ = false;            // counted in that endpoint's active requests
-  const mesh::Cluster* cluster_ = nullptr;
+  int endpoint_index_ = -1;                   // into the worker's ClusterState::endpoints
+  uint32_t endpoint_snapshot_index_ = 0;      // into mesh::Cluster::endpoints
+  bool endpoint_held_ = false;                // counted in that endpoint's active requests
+  const mesh::Cluster* cluster_ = nullptr;    // valid while runtime_ is held
+  uint32_t max_requests_per_connection_ = 0;  // cluster_'s, kept past the runtime's release
   upstream::UpstreamConnection* upstream_ = nullptr;
   bool upstream_ready_ = false;
   bool upstream_reused_ = false;
