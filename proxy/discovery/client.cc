@@ -2,8 +2,9 @@
 #include "discovery/client.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,34 +21,19 @@ namespace {
 using server::LogLevel;
 using server::logLine;
 
-constexpr size_t kMaxBodyBytes = 64 * 1024 * 1024;
-
-std::once_flag curl_init_once;
-
-size_t writeCb(char* data, size_t size, size_t n, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  if (out->size() + size * n > kMaxBodyBytes) return 0;  // aborts the transfer
-  out->append(data, size * n);
-  return size * n;
-}
-
-CURLM* multiOf(void* p) {
-  return static_cast<CURLM*>(p);
-}
-
 }  // namespace
 
 ControlPlaneClient::ControlPlaneClient(ClientOptions options, ClientCallbacks callbacks)
     : options_(std::move(options)), callbacks_(std::move(callbacks)) {
-  // Not thread-safe in this libcurl: done once, from the thread that builds the first client.
-  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  multi_ = curl_multi_init();
+  if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
 }
 
 ControlPlaneClient::~ControlPlaneClient() {
   beginStop();
   join();
-  curl_multi_cleanup(multiOf(multi_));
+  for (int fd : stop_pipe_) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 void ControlPlaneClient::start() {
@@ -69,7 +55,10 @@ void ControlPlaneClient::beginStop() {
     std::lock_guard lock(mutex_);  // so a deliver() between its check and its wait sees it
   }
   cv_.notify_all();
-  curl_multi_wakeup(multiOf(multi_));
+  if (stop_pipe_[1] >= 0) {
+    char byte = 1;
+    [[maybe_unused]] ssize_t n = ::write(stop_pipe_[1], &byte, 1);  // full pipe: already woken
+  }
 }
 
 void ControlPlaneClient::join() {
@@ -98,73 +87,23 @@ ControlPlaneClient::HttpResult ControlPlaneClient::perform(const char* method,
                                                            const std::string& path,
                                                            const std::string* body,
                                                            uint32_t timeout_ms, bool during_stop) {
-  HttpResult r;
   if (!during_stop && stop_.load()) {
+    HttpResult r;
     r.aborted = true;
     return r;
   }
-  CURL* h = curl_easy_init();
-  if (!h) {
-    r.error = "curl_easy_init failed";
-    return r;
-  }
-  std::string url = options_.base_url + path;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.token).c_str());
-  headers = curl_slist_append(headers, "Accept: application/json");
-  headers = curl_slist_append(headers, "Expect:");
-  if (body) headers = curl_slist_append(headers, "Content-Type: application/json");
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  // Never through a proxy from the environment (the app's http_proxy may well be this sidecar).
-  curl_easy_setopt(h, CURLOPT_PROXY, "");
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, writeCb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-  if (body) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
-  }
-  if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "POST") != 0) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-  }
-
-  CURLM* multi = multiOf(multi_);
-  curl_multi_add_handle(multi, h);
-  CURLcode code = CURLE_OK;
-  bool done = false;
-  while (true) {
-    int running = 0;
-    curl_multi_perform(multi, &running);
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-      if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
-        done = true;
-        code = msg->data.result;
-      }
-    }
-    if (done) break;
-    if (!during_stop && stop_.load()) {
-      r.aborted = true;
-      break;
-    }
-    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
-  }
-  if (done) {
-    if (code == CURLE_OK) {
-      curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    } else {
-      r.error = errbuf[0] ? errbuf : curl_easy_strerror(code);
-    }
-  }
-  curl_multi_remove_handle(multi, h);
-  curl_easy_cleanup(h);
-  curl_slist_free_all(headers);
-  return r;
+  HttpCall call;
+  call.method = method;
+  call.host = options_.host;
+  call.port = options_.port;
+  call.path = path;
+  call.headers = {{"authorization", "Bearer " + options_.token}, {"accept", "application/json"}};
+  if (body) call.headers.emplace_back("content-type", "application/json");
+  call.body = body;
+  call.connect_timeout_ms = options_.connect_timeout_ms;
+  call.timeout_ms = timeout_ms;
+  // Deregistering happens after beginStop(): the stop pipe must not cut that call short.
+  return performHttp(call, during_stop ? -1 : stop_pipe_[0]);
 }
 
 bool ControlPlaneClient::sleepFor(uint32_t ms) {
@@ -174,8 +113,8 @@ bool ControlPlaneClient::sleepFor(uint32_t ms) {
                     deadline - std::chrono::steady_clock::now())
                     .count();
     if (left <= 0) return true;
-    // With no transfers, curl_multi_poll just waits: for the timeout or curl_multi_wakeup().
-    curl_multi_poll(multiOf(multi_), nullptr, 0, static_cast<int>(left), nullptr);
+    pollfd p{stop_pipe_[0], POLLIN, 0};
+    ::poll(&p, stop_pipe_[0] >= 0 ? 1 : 0, static_cast<int>(left));
   }
   return false;
 }

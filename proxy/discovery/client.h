@@ -1,7 +1,7 @@
 // ControlPlaneClient: the sidecar's side of the control-plane protocol (dynamic mode), on a
-// thread of its own with libcurl. It registers the node, long-polls for its configuration,
-// hands each configuration to its owner (who applies it on the main thread and answers with
-// reportResult()), acknowledges or rejects it, and deregisters when stopped.
+// thread of its own with blocking sockets (http_call.h). It registers the node, long-polls for its
+// configuration, hands each configuration to its owner (who applies it on the main thread and
+// answers with reportResult()), acknowledges or rejects it, and deregisters when stopped.
 //
 //   register ──200──▶ poll ──200──▶ on_config ··· reportResult ──▶ ack/nack ──▶ poll ...
 //      ▲               │ 304: poll again
@@ -9,8 +9,9 @@
 //   transport error, 5xx (any step): jittered back-off 0.5 s .. 15 s, then that step again
 //
 // Every call carries "Authorization: Bearer <token>". beginStop() interrupts whatever is in
-// flight at once (curl multi + wakeup), so a 30 s poll never delays shutdown; the thread then
-// sends DELETE /v1/nodes/{id}, bounded by a short timeout, and ends.
+// flight at once (a byte on the stop pipe, which every wait also polls), so a 30 s poll never
+// delays shutdown; the thread then sends DELETE /v1/nodes/{id}, bounded by a short timeout,
+// and ends.
 #pragma once
 
 #include <atomic>
@@ -23,13 +24,16 @@
 #include <thread>
 
 #include "discovery/backoff.h"
+#include "discovery/http_call.h"
 #include "mesh/snapshot.h"
 
 namespace weft::discovery {
 
 struct ClientOptions {
-  std::string base_url;  // http://host:port
-  std::string token;     // bearer token
+  std::string base_url;  // http://host:port (numeric host or localhost), for logs
+  std::string host;      // numeric address to connect to
+  uint16_t port = 0;
+  std::string token;  // bearer token
   std::string node_id;
   std::string node_json;  // registration body (protocol.h nodeJson)
   uint32_t poll_wait_s = 30;
@@ -64,12 +68,7 @@ class ControlPlaneClient {
   void join();
 
  private:
-  struct HttpResult {
-    bool aborted = false;  // interrupted by beginStop()
-    long status = 0;       // 0: transport error
-    std::string body;
-    std::string error;  // transport error text
-  };
+  using HttpResult = HttpAnswer;
 
   void run();
   HttpResult perform(const char* method, const std::string& path, const std::string* body,
@@ -83,7 +82,7 @@ class ControlPlaneClient {
 
   ClientOptions options_;
   ClientCallbacks callbacks_;
-  void* multi_ = nullptr;  // CURLM*
+  int stop_pipe_[2] = {-1, -1};  // beginStop() writes a byte; every wait polls the read end
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int connected_ = -1;  // client thread only: -1 unknown, 0, 1

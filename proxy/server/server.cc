@@ -171,6 +171,8 @@ void Server::startControlPlane(const mesh::Bootstrap& b) {
   if (address.empty()) address = "127.0.0.1";
   discovery::ClientOptions options;
   options.base_url = cp.baseUrl();
+  options.host = cp.host == "localhost" ? "127.0.0.1" : cp.host;
+  options.port = cp.port;
   options.token = cp.token;
   options.node_id = b.node.id;
   options.node_json = discovery::nodeJson(b, address);
