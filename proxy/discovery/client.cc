@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -55,10 +56,49 @@ void ControlPlaneClient::beginStop() {
     std::lock_guard lock(mutex_);  // so a deliver() between its check and its wait sees it
   }
   cv_.notify_all();
+  wake();
+}
+
+void ControlPlaneClient::wake() {
   if (stop_pipe_[1] >= 0) {
     char byte = 1;
     [[maybe_unused]] ssize_t n = ::write(stop_pipe_[1], &byte, 1);  // full pipe: already woken
   }
+}
+
+void ControlPlaneClient::drainWakes() {
+  char buf[64];
+  while (stop_pipe_[0] >= 0 && ::read(stop_pipe_[0], buf, sizeof(buf)) > 0) {
+  }
+}
+
+void ControlPlaneClient::requestInterest(std::vector<std::string> hosts) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& h : hosts) {
+      if (std::find(interest_.begin(), interest_.end(), h) == interest_.end()) {
+        interest_.push_back(std::move(h));
+      }
+    }
+  }
+  wake();
+}
+
+bool ControlPlaneClient::sendInterest(const std::string& node) {
+  std::vector<std::string> hosts;
+  {
+    std::lock_guard lock(mutex_);
+    hosts.swap(interest_);
+  }
+  if (hosts.empty()) return true;
+  std::string body = interestJson(hosts);
+  HttpResult r = perform("POST", node + "/interest", &body, options_.request_timeout_ms);
+  if (r.aborted) return false;  // stopped
+  if (r.status < 200 || r.status >= 300) {
+    logLine(LogLevel::kWarning, "control plane " + options_.base_url + ": interest in " +
+                                    hosts.front() + " not registered (" + describe(r) + ")");
+  }
+  return true;
 }
 
 void ControlPlaneClient::join() {
@@ -86,7 +126,8 @@ std::string ControlPlaneClient::describe(const HttpResult& r) const {
 ControlPlaneClient::HttpResult ControlPlaneClient::perform(const char* method,
                                                            const std::string& path,
                                                            const std::string* body,
-                                                           uint32_t timeout_ms, bool during_stop) {
+                                                           uint32_t timeout_ms, bool during_stop,
+                                                           bool long_poll) {
   if (!during_stop && stop_.load()) {
     HttpResult r;
     r.aborted = true;
@@ -103,7 +144,13 @@ ControlPlaneClient::HttpResult ControlPlaneClient::perform(const char* method,
   call.connect_timeout_ms = options_.connect_timeout_ms;
   call.timeout_ms = timeout_ms;
   // Deregistering happens after beginStop(): the stop pipe must not cut that call short.
-  return performHttp(call, during_stop ? -1 : stop_pipe_[0]);
+  while (true) {
+    HttpResult r = performHttp(call, during_stop ? -1 : stop_pipe_[0]);
+    // Only a stop, or an interest request during a long poll, ends a call early; the short
+    // calls (register, ack, interest) are simply made again.
+    if (!r.aborted || stop_.load() || long_poll) return r;
+    drainWakes();
+  }
 }
 
 bool ControlPlaneClient::sleepFor(uint32_t ms) {
@@ -114,7 +161,10 @@ bool ControlPlaneClient::sleepFor(uint32_t ms) {
                     .count();
     if (left <= 0) return true;
     pollfd p{stop_pipe_[0], POLLIN, 0};
-    ::poll(&p, stop_pipe_[0] >= 0 ? 1 : 0, static_cast<int>(left));
+    // A wake that is not a stop (an interest request) is handled after the back-off.
+    if (::poll(&p, stop_pipe_[0] >= 0 ? 1 : 0, static_cast<int>(left)) > 0 && !stop_.load()) {
+      drainWakes();
+    }
   }
   return false;
 }
@@ -185,9 +235,13 @@ void ControlPlaneClient::run() {
       }
       pending_ack.reset();
     }
+    drainWakes();
+    if (!sendInterest(node)) break;
     std::string path = node + "/config?version=" + std::to_string(version) +
                        "&wait=" + std::to_string(options_.poll_wait_s) + "s";
-    HttpResult r = perform("GET", path, nullptr, options_.poll_wait_s * 1000 + 15'000);
+    HttpResult r = perform("GET", path, nullptr, options_.poll_wait_s * 1000 + 15'000,
+                           /*during_stop=*/false, /*long_poll=*/true);
+    if (r.aborted && !stop_.load()) continue;  // woken for an interest request: send it
     if (r.aborted) break;
     if (r.status == 404) {
       registered = false;

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "discovery/backoff.h"
 #include "discovery/http_call.h"
@@ -62,6 +63,10 @@ class ControlPlaneClient {
   void start();
   // Any thread: the outcome of applying `version` ("" = applied, else the reason it was not).
   void reportResult(uint64_t version, std::string error);
+  // Any thread (on-demand scope): ask the control plane for these hosts. A long poll in flight
+  // is interrupted, POST /v1/nodes/{id}/interest is sent, and polling resumes; the resulting
+  // configuration arrives through on_config as any other.
+  void requestInterest(std::vector<std::string> hosts);
   // Any thread: interrupt what is in flight, deregister, and let the thread end.
   void beginStop();
   // Waits for the thread to end (after beginStop()).
@@ -72,10 +77,14 @@ class ControlPlaneClient {
 
   void run();
   HttpResult perform(const char* method, const std::string& path, const std::string* body,
-                     uint32_t timeout_ms, bool during_stop = false);
+                     uint32_t timeout_ms, bool during_stop = false, bool long_poll = false);
   // Sleeps `ms` unless beginStop() comes first; false if stopped.
   bool sleepFor(uint32_t ms);
   void setConnected(bool connected);
+  void wake();        // a byte on the stop pipe: ends the current wait
+  void drainWakes();  // empties the stop pipe (after a wake that was not a stop)
+  // Sends the hosts asked for since the last call; false if stopped meanwhile.
+  bool sendInterest(const std::string& node);
   // Hands `config` over and waits for reportResult(); nullopt if stopped meanwhile.
   std::optional<std::string> deliver(mesh::PushedConfig config);
   std::string describe(const HttpResult& r) const;
@@ -92,6 +101,7 @@ class ControlPlaneClient {
   uint64_t awaiting_version_ = 0;
   bool awaiting_ = false;
   std::optional<std::string> result_;
+  std::vector<std::string> interest_;  // hosts not sent yet (guarded by mutex_)
 };
 
 // The local address the kernel would use to reach host:port (a connected UDP socket sends

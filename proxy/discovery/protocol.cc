@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 namespace weft::discovery {
 
 namespace {
@@ -82,6 +85,25 @@ std::string ackJson(uint64_t version, const std::string& error) {
   if (!error.empty()) j["error"] = error;
   // Replace invalid UTF-8 (error texts quote configuration bytes) instead of throwing.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string interestJson(const std::vector<std::string>& hosts) {
+  Json j;
+  j["hosts"] = hosts;
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::vector<std::string> interestHosts(std::string_view authority_host,
+                                       const std::string& namespace_name) {
+  std::string host(authority_host);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::vector<std::string> out{host};
+  // A short name (Host: reviews) means the service in the caller's namespace, as Istio
+  // resolves it; "name.ns" its namespace's.
+  const size_t dots = static_cast<size_t>(std::count(host.begin(), host.end(), '.'));
+  if (dots == 0) out.push_back(host + "." + namespace_name + ".svc.cluster.local");
+  if (dots == 1) out.push_back(host + ".svc.cluster.local");
+  return out;
 }
 
 std::string nodePath(std::string_view node_id) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mesh/bootstrap.h"
 #include "mesh/snapshot.h"
@@ -24,6 +25,13 @@ std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std
 
 // POST /v1/nodes/{id}/ack body: {"version": N} or {"version": N, "error": "..."}.
 std::string ackJson(uint64_t version, const std::string& error);
+
+// POST /v1/nodes/{id}/interest body (on-demand scope): {"hosts": [...]}.
+std::string interestJson(const std::vector<std::string>& hosts);
+// The names to ask for when a request's Host (without port) is unknown: the name itself and,
+// for a short name, the service FQDN it stands for from `namespace_name`.
+std::vector<std::string> interestHosts(std::string_view authority_host,
+                                       const std::string& namespace_name);
 
 // The path of the node's resources, with the id percent-encoded: /v1/nodes/<id>.
 std::string nodePath(std::string_view node_id);

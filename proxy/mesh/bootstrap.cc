@@ -320,13 +320,10 @@ void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::strin
   }
   if (auto* n = map->find("resource_scope")) {
     if (auto v = readString(ctx, *n, "resource_scope")) {
-      if (*v == "full") {
+      if (*v == "full" || *v == "on_demand") {
         c.scope = *v;
-      } else if (*v == "on_demand") {
-        ctx.error(n->Mark(), "'resource_scope' on_demand is not supported yet (use full)");
-        ok = false;
       } else {
-        ctx.error(n->Mark(), "'resource_scope' must be full, not '" + *v + "'");
+        ctx.error(n->Mark(), "'resource_scope' must be full or on_demand, not '" + *v + "'");
         ok = false;
       }
     } else {

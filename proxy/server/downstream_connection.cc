@@ -293,6 +293,8 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   tried_count_ = 0;
   details_ = "";
   overloaded_ = false;
+  awaiting_route_ = false;
+  route_awaited_ = false;
   set_cookie_.clear();
   cors_headers_.clear();
   matched_ = nullptr;
@@ -336,7 +338,10 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   }
 
   if (!routeRequest(head)) return;
+  forwardRouted(head);
+}
 
+void DownstreamConnection::forwardRouted(http::RequestHead& head) {
   // What the upstream gets: hop-by-hop fields out, forwarding fields in, framing re-stated.
   http::removeHopByHopHeaders(head.headers, head.upgrade);
   std::string_view peer_ip(remote_address_);
@@ -693,6 +698,7 @@ bool DownstreamConnection::routeRequest(http::RequestHead& head) {
   } else {
     router::RouteResult rr = router::findRoute(snap.outbound_routes, head);
     if (rr.route == nullptr) {
+      if (rr.virtual_host == nullptr && awaitRoute(head)) return false;
       localReply(404, "no route", observe::kNoRoute);
       return false;
     }
@@ -773,7 +779,32 @@ bool DownstreamConnection::mustWaitForConnection(bool allow_reuse, bool from_que
   return upstream::openConnections(cs) >= max;
 }
 
+bool DownstreamConnection::awaitRoute(const http::RequestHead& head) {
+  if (awaiting_route_) return true;  // still waiting: a configuration without the host came
+  if (!worker_.routesOnDemand() || route_awaited_) return false;
+  route_awaited_ = true;
+  awaiting_route_ = true;
+  awaited_generation_ = worker_.runtimeGeneration();
+  std::string_view host;
+  uint16_t port;
+  router::splitAuthority(head.authority, host, port);
+  worker_.requestRoute(host);
+  // Bounded like a connection attempt: the control plane answers an interest request at once.
+  worker_.pendingQueue().push(this, runtime_->snapshot->bootstrap.timeouts.upstream_connect_ms);
+  return true;
+}
+
 bool DownstreamConnection::retryPending() {
+  if (awaiting_route_) {
+    // Only a new configuration can change the answer.
+    if (worker_.runtimeGeneration() == awaited_generation_) return false;
+    awaited_generation_ = worker_.runtimeGeneration();
+    runtime_ = worker_.runtime();
+    if (!routeRequest(*head_)) return !queued();  // still waiting, or answered
+    leaveQueue();
+    forwardRouted(*head_);
+    return true;
+  }
   if (runtime_generation_ != worker_.runtimeGeneration()) {
     leaveQueue();
     localReply(503, "configuration changed before the request was sent",
@@ -787,6 +818,12 @@ bool DownstreamConnection::retryPending() {
 }
 
 void DownstreamConnection::pendingTimedOut() {
+  if (awaiting_route_) {
+    leaveQueue();
+    details_ = "on-demand configuration for the host did not arrive in time";
+    localReply(404, "no route", observe::kNoRoute);
+    return;
+  }
   leaveQueue();
   observe::ClusterCounters::inc(clusterCounters().rq_pending_overflow);
   replyOverflow();
@@ -804,6 +841,10 @@ void DownstreamConnection::replyOverflow() {
 void DownstreamConnection::leaveQueue() {
   if (!queued()) return;
   worker_.pendingQueue().remove(this);
+  if (awaiting_route_) {
+    awaiting_route_ = false;  // no connection-wait bookkeeping to undo
+    return;
+  }
   if (runtime_) observe::ClusterCounters::add(clusterCounters().rq_pending_active, -1);
   if (runtime_generation_ == worker_.runtimeGeneration()) {
     upstream::ClusterState& cs = worker_.cluster(cluster_index_);

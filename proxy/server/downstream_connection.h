@@ -81,6 +81,11 @@ class DownstreamConnection final : public net::TcpStream,
   void processInput(const char* data, size_t len);
   void resumeInput();
   bool routeRequest(http::RequestHead& head);
+  // After routing: forwarding headers, fault injection, then the first attempt.
+  void forwardRouted(http::RequestHead& head);
+  // On-demand scope: an unknown host waits for the control plane to send its configuration.
+  // True when the request waits (or keeps waiting).
+  bool awaitRoute(const http::RequestHead& head);
   // `from_queue`: the request leaves the wait list now (it does not queue behind others).
   void connectUpstream(bool allow_reuse, bool from_queue = false);
   // connectionPool.tcp.maxConnections: true when the attempt must wait for a connection.
@@ -175,8 +180,11 @@ class DownstreamConnection final : public net::TcpStream,
   bool cluster_counted_ = false;  // counted in the cluster's active requests
   bool fault_abort_ = false;      // abort after the injected delay
   bool overloaded_ = false;       // circuit breaker overflow: x-envoy-overloaded on the reply
-  std::string set_cookie_;        // a generated consistent-hash cookie for the response
-  HeaderList cors_headers_;       // CORS headers for this request's response
+  bool awaiting_route_ = false;   // queued for a host's configuration (on-demand scope)
+  bool route_awaited_ = false;    // asked once already for this request
+  uint64_t awaited_generation_ = 0;
+  std::string set_cookie_;   // a generated consistent-hash cookie for the response
+  HeaderList cors_headers_;  // CORS headers for this request's response
   const mesh::RouteMatch* matched_ = nullptr;  // the match entry that selected route_
   static constexpr size_t kMaxMirrors = 4;
   MirrorRequest* mirrors_[kMaxMirrors] = {};  // copies of this request in flight (not owned)

@@ -66,8 +66,8 @@ void PendingQueue::onDeadline(void* self) {
   for (Waiter* w = q->head_; w != nullptr;) {
     Waiter* next = w->next_;
     if (w->deadline_ms_ <= now) {
-      q->remove(w);
-      w->pendingTimedOut();
+      w->pendingTimedOut();  // leaves the queue itself (and its bookkeeping with it)
+      if (w->queued_) q->remove(w);
     }
     w = next;
   }

@@ -22,7 +22,7 @@ class PendingQueue {
     // Room may have appeared: true when the waiter has left the queue (it took a connection
     // or gave up); false to keep its place.
     virtual bool retryPending() = 0;
-    // The deadline passed: the waiter must leave the queue.
+    // The deadline passed: the waiter must leave the queue (remove() itself).
     virtual void pendingTimedOut() = 0;
     bool queued() const { return queued_; }
 

@@ -83,6 +83,17 @@ int Server::run(const ServerOptions& options) {
     return exit_code;
   }
 
+  if (b.control_plane && b.control_plane->scope == "on_demand") {
+    // An unknown host asks the control plane for its configuration (see awaitRoute()).
+    std::string ns = b.node.namespace_name;
+    for (auto& w : workers_) {
+      w->setRouteRequester([this, ns](std::string_view host) {
+        if (auto* client = interest_target_.load(std::memory_order_acquire)) {
+          client->requestInterest(discovery::interestHosts(host, ns));
+        }
+      });
+    }
+  }
   for (auto& w : workers_) w->start(current_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
@@ -193,6 +204,7 @@ void Server::startControlPlane(const mesh::Bootstrap& b) {
   };
   control_plane_ =
       std::make_unique<discovery::ControlPlaneClient>(std::move(options), std::move(callbacks));
+  interest_target_.store(control_plane_.get(), std::memory_order_release);
   control_plane_->start();
   logLine(LogLevel::kInfo, "dynamic mode: control plane " + cp.url + " (node " + b.node.id + ")");
 }

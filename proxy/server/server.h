@@ -66,6 +66,9 @@ class Server {
   std::unique_ptr<admin::AdminServer> admin_;
   // Dynamic mode. Declared after metrics_, which its callbacks use: destroyed (joined) first.
   std::unique_ptr<discovery::ControlPlaneClient> control_plane_;
+  // What the workers' route requester reaches (on-demand scope): set once the client exists;
+  // workers start before it, so they read it through this atomic.
+  std::atomic<discovery::ControlPlaneClient*> interest_target_{nullptr};
   uv_async_t push_async_;
   std::mutex push_mutex_;  // guards pending_push_ (written by the client thread)
   std::optional<mesh::PushedConfig> pending_push_;

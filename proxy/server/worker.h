@@ -11,10 +11,12 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,6 +43,11 @@ class Worker {
 
   // Main thread, before start(): binds this worker's listeners. Returns "" or an error text.
   std::string listen(const mesh::Bootstrap& bootstrap);
+  // Dynamic mode with on-demand scope: how to ask the control plane for a host this sidecar
+  // has no configuration for. Called on the worker's thread; must be thread-safe. Set before
+  // start().
+  using RouteRequester = std::function<void(std::string_view host)>;
+  void setRouteRequester(RouteRequester requester) { route_requester_ = std::move(requester); }
   // Main thread: installs the first runtime and starts the thread.
   void start(RuntimePtr runtime);
   // Main thread, any time: hands over a new runtime (taken between requests).
@@ -63,7 +70,10 @@ class Worker {
   // Load-balancer state of an outbound cluster (index into the snapshot's clusters), or of the
   // inbound app cluster when `cluster` == clusters.size().
   upstream::ClusterState& cluster(uint32_t cluster) { return clusters_[cluster]; }
-  // Requests waiting for an upstream connection (connectionPool.tcp.maxConnections).
+  bool routesOnDemand() const { return static_cast<bool>(route_requester_); }
+  void requestRoute(std::string_view host) { route_requester_(host); }
+  // Requests waiting for an upstream connection (connectionPool.tcp.maxConnections), or for
+  // the configuration of a host (on-demand scope).
   PendingQueue& pendingQueue() { return *pending_; }
   void connectionOpened(DownstreamConnection* c);
   void connectionClosed(DownstreamConnection* c);
@@ -96,6 +106,7 @@ class Worker {
   std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
   DownstreamConnection* connections_ = nullptr;                       // intrusive list
   std::unique_ptr<PendingQueue> pending_;  // reset in shutdown(), while the loop still runs
+  RouteRequester route_requester_;
   bool draining_ = false;
 
   // Mailbox from the main thread (uv_async_send coalesces, so state is read on wake-up).

@@ -288,8 +288,11 @@ def test_waiting_for_a_connection_is_bounded_by_the_connect_timeout(mesh):
     waited = time.monotonic() - t0
     assert r.status == 503 and b"overflow" in r.body, r.describe()
     assert 0.2 < waited < 1.5, f"gave up after {waited:.2f}s with a 0.3s connect timeout"
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_pending_active").values()) == 0
     slow.join(10)
     assert [q.path for q in up.requests] == ["/delay/2500/slow"]
+    # The wait list is empty again: the next request is not refused for a full list.
+    assert p.get_out("svc", "/third").status == 200
 
 
 def test_max_connections_spreads_over_endpoints(mesh):

@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
+#include <vector>
+
 namespace weft::discovery {
 namespace {
 
@@ -99,6 +102,19 @@ TEST(AckJsonTest, AckAndNack) {
   EXPECT_EQ(nack["version"], 8);
   EXPECT_EQ(nack["error"], "control-plane@v8:3:5: bad");
   EXPECT_NO_THROW(Json::parse(ackJson(9, std::string("bad \xc3", 5))));
+}
+
+TEST(InterestTest, ShortNamesAlsoAskForTheirServiceFqdn) {
+  EXPECT_EQ(interestHosts("Reviews", "shop"),
+            (std::vector<std::string>{"reviews", "reviews.shop.svc.cluster.local"}));
+  EXPECT_EQ(interestHosts("reviews.other", "shop"),
+            (std::vector<std::string>{"reviews.other", "reviews.other.svc.cluster.local"}));
+  EXPECT_EQ(interestHosts("reviews.shop.svc.cluster.local", "shop"),
+            (std::vector<std::string>{"reviews.shop.svc.cluster.local"}));
+  EXPECT_EQ(interestHosts("api.example.com", "shop"),
+            (std::vector<std::string>{"api.example.com"}));
+  auto j = nlohmann::json::parse(interestJson({"a", "b.c"}));
+  EXPECT_EQ(j["hosts"], nlohmann::json::array({"a", "b.c"}));
 }
 
 TEST(NodePathTest, EncodesTheId) {

@@ -312,6 +312,13 @@ TEST(BootstrapControlPlaneTest, ParsesUrlTokenAndKeepsStaticResources) {
   EXPECT_EQ(cp.token, "s3cr3t-reviews");
   EXPECT_EQ(cp.scope, "full");
   EXPECT_EQ(r.bootstrap->resources.size(), 1u);
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"http://127.0.0.1:15010\", token_file: token,\n"
+            "                resource_scope: on_demand}\n");
+  r = loadBootstrap((dir / "b.yaml").string());
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  EXPECT_EQ(r.bootstrap->control_plane->scope, "on_demand");
   std::filesystem::remove_all(dir);
 }
 
@@ -351,7 +358,7 @@ TEST(BootstrapControlPlaneTest, PositionedErrors) {
             "control_plane:\n"
             "  url: https://127.0.0.1:15010\n"
             "  token_file: no-such-token\n"
-            "  resource_scope: on_demand\n"
+            "  resource_scope: some\n"
             "  tls: true\n");
   BootstrapResult r = loadBootstrap(path);
   EXPECT_FALSE(r.bootstrap);
@@ -359,7 +366,7 @@ TEST(BootstrapControlPlaneTest, PositionedErrors) {
   EXPECT_ENTRY(r.errors, path + ":4:15: token file 'no-such-token' cannot be read (looked for '" +
                              (dir / "no-such-token").string() + "')");
   EXPECT_ENTRY(r.errors,
-               path + ":5:19: 'resource_scope' on_demand is not supported yet (use full)");
+               path + ":5:19: 'resource_scope' must be full or on_demand, not 'some'");
   EXPECT_ENTRY(r.errors, path + ":6:3: unknown field 'tls' in 'control_plane'");
 
   writeFile(dir / "b.yaml",

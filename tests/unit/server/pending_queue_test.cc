@@ -29,7 +29,10 @@ class TestWaiter final : public PendingQueue::Waiter {
     q_.remove(this);
     return true;
   }
-  void pendingTimedOut() override { log_.events.push_back("timeout " + name_); }
+  void pendingTimedOut() override {
+    log_.events.push_back("timeout " + name_);
+    q_.remove(this);
+  }
 
  private:
   std::string name_;
