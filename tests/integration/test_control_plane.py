@@ -1,0 +1,389 @@
+"""weft-control serve over 127.0.0.1: authentication, the resource API, the config directory,
+persistence, registration, long-polls, acks, TTL expiry, Prometheus service discovery."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import weftlib
+from weftlib import SLOW, free_port
+
+WEFT_CONTROL = weftlib.BIN_DIR / "weft-control"
+
+OPS = "s3cr3t-ops"
+REVIEWS = "t-reviews"
+TOKENS = f"""- {{token: {OPS}}}
+- {{token: {REVIEWS}, namespace: default, service_account: reviews}}
+"""
+
+
+def service_entry(name: str, host: str | None = None, port: int = 9080, ns: str = "default",
+                  address: str = "127.0.0.1") -> str:
+    host = host or f"{name}.{ns}.svc.cluster.local"
+    return (f"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: {name}\n"
+            f"  namespace: {ns}\nspec:\n  hosts: [{host}]\n  location: MESH_INTERNAL\n"
+            f"  resolution: STATIC\n  ports:\n  - {{number: {port}, name: http, protocol: HTTP}}\n"
+            f"  endpoints:\n  - address: {address}\n")
+
+
+def node_json(node_id: str = "reviews-v1-1", sa: str = "reviews", ns: str = "default",
+              admin: str = "127.0.0.1:15000", labels: dict | None = None) -> dict:
+    return {"id": node_id, "workload": "reviews-v1", "namespace": ns, "service_account": sa,
+            "service": "reviews", "labels": labels or {"app": "reviews", "version": "v1"},
+            "address": "127.0.0.1", "ports": [{"name": "http", "port": 15006, "app_port": 9080}],
+            "admin": admin, "scope": "full"}
+
+
+class Control:
+    """A running weft-control serve."""
+
+    def __init__(self, workdir: Path, *, config_dir: bool = True, extra: list[str] | None = None):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tokens = self.dir / "tokens.yaml"
+        self.tokens.write_text(TOKENS)
+        self.config_dir = self.dir / "conf"
+        self.data_dir = self.dir / "data"
+        if config_dir:
+            self.config_dir.mkdir(exist_ok=True)
+        self.use_config_dir = config_dir
+        self.extra = extra or []
+        self.proc: subprocess.Popen | None = None
+        self.stderr_path = self.dir / "control.stderr"
+
+    def start(self) -> "Control":
+        assert WEFT_CONTROL.exists(), f"{WEFT_CONTROL} not found: build it or set WEFT_BIN_DIR"
+        cmd = [str(WEFT_CONTROL), "serve", "--listen", f"127.0.0.1:{self.port}",
+               "--data-dir", str(self.data_dir), "--tokens", str(self.tokens), *self.extra]
+        if self.use_config_dir:
+            cmd += ["--config-dir", str(self.config_dir)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.stderr_path, "ab"))
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"weft-control exited early\n{self.stderr()}"
+            try:
+                if self.call("GET", "/ready", timeout=1)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"weft-control not ready\n{self.stderr()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(10 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"weft-control ignored SIGTERM\n{self.stderr()}")
+            assert rc == 0, f"exit code {rc}\n{self.stderr()}"
+            assert not any(p in self.stderr() for p in weftlib.SANITIZER_PATTERNS), self.stderr()
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def call(self, method: str, path: str, body: bytes | str | dict | list | None = None,
+             token: str | None = OPS, timeout: float = 10.0,
+             headers: dict | None = None) -> tuple[int, bytes, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
+        try:
+            hdrs = dict(headers or {})
+            if token is not None:
+                hdrs["Authorization"] = f"Bearer {token}"
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            if isinstance(body, str):
+                body = body.encode()
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            return r.status, r.read(), {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, body=None, token: str | None = OPS,
+             expect: int = 200, **kw):
+        status, data, _ = self.call(method, path, body, token, **kw)
+        assert status == expect, f"{method} {path}: {status} {data[:500]!r}"
+        return json.loads(data) if data else None
+
+
+@pytest.fixture
+def control(tmp_path):
+    started: list[Control] = []
+
+    def make(**kw) -> Control:
+        c = Control(tmp_path / f"cp{len(started)}", **kw)
+        started.append(c)
+        return c.start()
+
+    yield make
+    for c in started:
+        c.stop()
+
+
+def test_authentication_and_authorization(control):
+    cp = control()
+    status, _, headers = cp.call("GET", "/v1/nodes", token=None)
+    assert status == 401
+    assert headers.get("www-authenticate") == "Bearer"
+    assert cp.call("GET", "/v1/nodes", token="wrong")[0] == 401
+    assert cp.call("GET", "/v1/nodes", token=REVIEWS)[0] == 403
+    assert cp.call("POST", "/v1/resources", service_entry("a"), token=REVIEWS)[0] == 403
+    assert cp.call("GET", "/metrics", token=REVIEWS)[0] == 403
+    # A sidecar token registers only its own identity.
+    assert cp.call("POST", "/v1/nodes", node_json(sa="ratings"), token=REVIEWS)[0] == 403
+    assert cp.call("POST", "/v1/nodes", node_json(ns="other"), token=REVIEWS)[0] == 403
+    out = cp.json("POST", "/v1/nodes", node_json(), token=REVIEWS)
+    assert out["id"] == "reviews-v1-1"
+    # ... and reads only its own node's config.
+    cp.json("POST", "/v1/nodes", node_json("ratings-1", sa="ratings"))
+    assert cp.call("GET", "/v1/nodes/ratings-1/config?wait=1s", token=REVIEWS)[0] == 403
+    assert cp.call("GET", "/v1/nodes/reviews-v1-1/config", token=REVIEWS)[0] == 200
+
+
+def test_apply_then_get(control):
+    cp = control()
+    out = cp.json("POST", "/v1/resources?source=reviews.yaml",
+                  service_entry("reviews") + "---\n" + service_entry("ratings"))
+    assert sorted(i["name"] for i in out["applied"]) == ["ratings", "reviews"]
+    assert {i["action"] for i in out["applied"]} == {"created"}
+    one = cp.json("GET", "/v1/resources/ServiceEntry/default/reviews")
+    assert one["object"]["spec"]["hosts"] == ["reviews.default.svc.cluster.local"]
+    assert one["object"]["spec"]["ports"][0]["number"] == 9080
+    assert "kind: ServiceEntry" in one["yaml"]
+    listed = cp.json("GET", "/v1/resources/serviceentries")
+    assert sorted(d["name"] for d in listed) == ["ratings", "reviews"]
+    assert cp.call("GET", "/v1/resources/ServiceEntry/default/nope")[0] == 404
+    again = cp.json("POST", "/v1/resources", service_entry("reviews"))
+    assert again["applied"][0]["action"] == "unchanged"
+    changed = cp.json("POST", "/v1/resources", service_entry("reviews", port=9090))
+    assert changed["applied"][0]["action"] == "updated"
+    deleted = cp.json("DELETE", "/v1/resources",
+                      "kind: ServiceEntry\nmetadata: {name: ratings}\n")
+    assert deleted["deleted"][0]["name"] == "ratings"
+    assert cp.call("DELETE", "/v1/resources", "kind: ServiceEntry\nmetadata: {name: ratings}\n"
+                   )[0] == 404
+
+
+def test_bad_apply_is_rejected_with_positions_and_changes_nothing(control):
+    cp = control()
+    cp.json("POST", "/v1/resources", service_entry("reviews"))
+    before = cp.json("GET", "/v1/resources")
+    bad = service_entry("good") + "---\n" + service_entry("broken").replace(
+        "number: 9080", "number: 99999")
+    status, data, _ = cp.call("POST", "/v1/resources?source=bad.yaml", bad)
+    assert status == 400, data
+    errors = json.loads(data)["errors"]
+    assert any(e.startswith("bad.yaml:25:") for e in errors), errors
+    assert cp.json("GET", "/v1/resources") == before
+    assert cp.call("GET", "/v1/resources/ServiceEntry/default/good")[0] == 404
+    v = cp.json("POST", "/v1/validate?source=bad.yaml", bad)
+    assert any(e.startswith("bad.yaml:25:") for e in v["errors"]), v
+    ok = cp.json("POST", "/v1/validate", service_entry("x"))
+    assert ok["errors"] == []
+
+
+def test_api_resources_survive_a_restart(control, tmp_path):
+    cp = control()
+    cp.json("POST", "/v1/resources", service_entry("reviews"))
+    rev = cp.json("POST", "/v1/resources", service_entry("ratings"))["revision"]
+    cp.stop()
+    cp.start()
+    assert cp.json("GET", "/v1/resources/ServiceEntry/default/reviews")["name"] == "reviews"
+    # The revision keeps growing across restarts.
+    out = cp.json("POST", "/v1/resources", service_entry("details"))
+    assert out["revision"] > rev
+
+
+def test_config_dir_file_is_applied_within_a_second(control):
+    cp = control()
+    (cp.config_dir / "mesh.yaml").write_text(service_entry("reviews"))
+    deadline = time.monotonic() + 1.5 * SLOW
+    found = False
+    while time.monotonic() < deadline and not found:
+        found = cp.call("GET", "/v1/resources/ServiceEntry/default/reviews")[0] == 200
+        time.sleep(0.05)
+    assert found, cp.stderr()
+    # A broken save is rejected (logged with its position); the last good version keeps serving.
+    (cp.config_dir / "mesh.yaml").write_text(service_entry("reviews").replace(
+        "resolution: STATIC", "resolution: SOMETIMES"))
+    time.sleep(1.0 * SLOW)
+    assert "mesh.yaml:9:" in cp.stderr(), cp.stderr()
+    one = cp.json("GET", "/v1/resources/ServiceEntry/default/reviews")
+    assert one["object"]["spec"]["resolution"] == "STATIC"
+    # The API may not change what a file defines.
+    status, data, _ = cp.call("POST", "/v1/resources", service_entry("reviews", port=1234))
+    assert status == 400 and b"mesh.yaml" in data
+    # Removing the file removes its resources.
+    (cp.config_dir / "mesh.yaml").unlink()
+    deadline = time.monotonic() + 1.5 * SLOW
+    while time.monotonic() < deadline:
+        if cp.call("GET", "/v1/resources/ServiceEntry/default/reviews")[0] == 404:
+            break
+        time.sleep(0.05)
+    assert cp.call("GET", "/v1/resources/ServiceEntry/default/reviews")[0] == 404
+
+
+def test_register_and_long_poll(control):
+    cp = control()
+    cp.json("POST", "/v1/resources", service_entry("ratings"))
+    reg = cp.json("POST", "/v1/nodes", node_json(), token=REVIEWS)
+    assert reg["version"] > 0
+    t0 = time.monotonic()
+    cfg = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0&wait=30s", token=REVIEWS)
+    assert time.monotonic() - t0 < 1.0
+    assert cfg["version"] == reg["version"]
+    assert "ratings.default.svc.cluster.local" in cfg["resources"]
+    # Its own service is synthesized from the registration.
+    assert "reviews.default.svc.cluster.local" in cfg["resources"]
+    assert any(b.startswith("ServiceEntry default/ratings@") for b in cfg["built_from"])
+    # Same version: held until the wait passes, then 304.
+    time.sleep(0.3)  # let the registration's own change settle
+    cfg = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0", token=REVIEWS)
+    t0 = time.monotonic()
+    status, _, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={cfg['version']}"
+                           "&wait=1s", token=REVIEWS)
+    elapsed = time.monotonic() - t0
+    assert status == 304
+    assert 0.9 <= elapsed < 3 * SLOW
+    assert cp.call("GET", "/v1/nodes/nobody/config")[0] == 404
+    assert cp.call("GET", "/v1/nodes/reviews-v1-1/config?wait=soon")[0] == 400
+
+
+def test_held_poll_is_woken_by_an_apply(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json(), token=REVIEWS)
+    time.sleep(0.3)
+    v = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0", token=REVIEWS)["version"]
+    result = {}
+
+    def poll():
+        t0 = time.monotonic()
+        status, data, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={v}&wait=20s",
+                                  token=REVIEWS, timeout=30)
+        result.update(status=status, data=data, elapsed=time.monotonic() - t0)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(0.5)
+    assert "status" not in result, "the poll must be held"
+    t_apply = time.monotonic()
+    cp.json("POST", "/v1/resources", service_entry("details"))
+    th.join(10 * SLOW)
+    assert result.get("status") == 200, result
+    cfg = json.loads(result["data"])
+    assert cfg["version"] > v
+    assert "details.default.svc.cluster.local" in cfg["resources"]
+    assert time.monotonic() - t_apply < 2.0 * SLOW
+
+
+def test_ack_and_nack_are_visible_in_node_status(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json(), token=REVIEWS)
+    time.sleep(0.3)
+    v = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0", token=REVIEWS)["version"]
+    status = cp.json("GET", "/v1/nodes")
+    assert status[0]["status"] == "STALE"
+    assert status[0]["version_sent"] == v
+    assert cp.call("POST", "/v1/nodes/reviews-v1-1/ack", {"version": v}, token=REVIEWS)[0] == 204
+    status = cp.json("GET", "/v1/nodes")[0]
+    assert (status["status"], status["version_acked"]) == ("SYNCED", v)
+    assert cp.call("POST", "/v1/nodes/reviews-v1-1/ack",
+                   {"version": v, "error": "resources:3:5: bad"}, token=REVIEWS)[0] == 204
+    status = cp.json("GET", "/v1/nodes")[0]
+    assert status["status"] == "NACK"
+    assert status["error"] == "resources:3:5: bad"
+    assert cp.call("POST", "/v1/nodes/reviews-v1-1/ack", "{", token=REVIEWS)[0] == 400
+    _, metrics, _ = cp.call("GET", "/metrics")
+    text = metrics.decode()
+    assert "weft_control_nacks_total 1" in text
+    assert "weft_control_nodes 1" in text
+    assert "weft_control_convergence_seconds_count 1" in text
+    assert "weft_control_pushes_total" in text
+
+
+def test_node_expires_after_the_ttl_and_deregisters(control):
+    cp = control(extra=["--node-ttl", "1s"])
+    cp.json("POST", "/v1/nodes", node_json())
+    cp.json("POST", "/v1/nodes", node_json("reviews-v1-2"))
+    assert len(cp.json("GET", "/v1/nodes")) == 2
+    assert cp.call("DELETE", "/v1/nodes/reviews-v1-2")[0] == 204
+    assert [n["id"] for n in cp.json("GET", "/v1/nodes")] == ["reviews-v1-1"]
+    assert cp.call("GET", "/v1/resources/WorkloadEntry/default/reviews-v1-1")[0] == 200
+    deadline = time.monotonic() + 4 * SLOW
+    while time.monotonic() < deadline and cp.json("GET", "/v1/nodes"):
+        time.sleep(0.1)
+    assert cp.json("GET", "/v1/nodes") == []
+    assert cp.call("GET", "/v1/nodes/reviews-v1-1/config")[0] == 404
+    assert cp.call("GET", "/v1/resources/WorkloadEntry/default/reviews-v1-1")[0] == 404
+
+
+def test_a_polling_node_stays_registered(control):
+    cp = control(extra=["--node-ttl", "1s"])
+    cp.json("POST", "/v1/nodes", node_json())
+    v = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0")["version"]
+    status, _, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={v}&wait=2s")
+    assert status in (200, 304)
+    assert len(cp.json("GET", "/v1/nodes")) == 1
+
+
+def test_prometheus_sd_targets(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json(admin="127.0.0.1:15000"))
+    cp.json("POST", "/v1/nodes", node_json("reviews-v2-1", admin="127.0.0.1:16000",
+                                           labels={"app": "reviews", "version": "v2"}))
+    groups = cp.json("GET", "/v1/prometheus/targets")
+    by_node = {g["labels"]["__meta_weft_node"]: g for g in groups}
+    assert by_node["reviews-v1-1"]["targets"] == ["127.0.0.1:15000"]
+    labels = by_node["reviews-v2-1"]["labels"]
+    assert labels["__meta_weft_workload"] == "reviews-v1"
+    assert labels["__meta_weft_namespace"] == "default"
+    assert labels["__meta_weft_label_version"] == "v2"
+    assert labels["__meta_weft_label_app"] == "reviews"
+
+
+def test_registered_service_is_synthesized(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json())
+    cp.json("POST", "/v1/nodes", node_json("ratings-1", sa="ratings") | {"service": "ratings",
+                                                                         "labels": {"app": "r"}})
+    time.sleep(0.3)
+    cfg = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0")
+    assert "reviews.default.svc.cluster.local" in cfg["resources"]
+    assert "ratings.default.svc.cluster.local" in cfg["resources"]
+    assert "15006" in cfg["resources"]
+
+
+def test_bad_http_never_crashes_the_server(control):
+    cp = control()
+    for raw in [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: 1\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n", b"\x00\xff" * 100 + b"\r\n\r\n"]:
+        with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
+            s.sendall(raw)
+            data = s.recv(4096)
+            assert data.startswith(b"HTTP/1.1 4"), data
+    big = b"x" * (5 * 1024 * 1024)
+    with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
+        s.sendall(b"POST /v1/resources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  OPS.encode() + b"\r\nContent-Length: " + str(len(big)).encode() + b"\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413")
+    status, data, _ = cp.call("POST", "/v1/nodes", "{not json")
+    assert status == 400 and b"JSON" in data
+    assert cp.call("GET", "/ready")[0] == 200
