@@ -387,3 +387,45 @@ def test_bad_http_never_crashes_the_server(control):
     status, data, _ = cp.call("POST", "/v1/nodes", "{not json")
     assert status == 400 and b"JSON" in data
     assert cp.call("GET", "/ready")[0] == 200
+
+
+RATINGS_BY_SELECTOR = """apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: default}
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector:
+    labels: {app: ratings}
+"""
+
+
+def test_pushed_resources_drive_a_real_sidecar(control, mesh):
+    """The set pushed to a node, compiled by the real weft-proxy: a service selected by
+    workloadSelector and a service synthesized from a registration both route to the
+    registered endpoints."""
+    cp = control()
+    ratings = mesh.upstream("ratings")
+    details = mesh.upstream("details")
+    cp.json("POST", "/v1/resources?source=ratings.yaml", RATINGS_BY_SELECTOR)
+    # Nodes whose inbound port is the test upstream itself (no sidecar in front of it).
+    for node_id, service, up in (("ratings-1", "ratings", ratings),
+                                 ("details-1", "details", details)):
+        cp.json("POST", "/v1/nodes", {
+            "id": node_id, "namespace": "default", "service_account": service,
+            "service": service, "labels": {"app": service}, "address": "127.0.0.1",
+            "ports": [{"name": "http", "port": up.port, "app_port": 9080}]})
+    cp.json("POST", "/v1/nodes", node_json())
+    time.sleep(0.3)
+    cfg = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0")
+    assert "workloadSelector" not in cfg["resources"]
+    proxy = mesh.proxy(cfg["resources"])
+    r = proxy.get_out("ratings:9080", "/stars")
+    assert r.status == 200, r.describe()
+    assert r.json()["path"] == "/stars"
+    assert ratings.paths() == ["/stars"]
+    r = proxy.get_out("details.default.svc.cluster.local:9080", "/book")
+    assert r.status == 200, r.describe()
+    assert details.paths() == ["/book"]
