@@ -429,3 +429,42 @@ def test_pushed_resources_drive_a_real_sidecar(control, mesh):
     r = proxy.get_out("details.default.svc.cluster.local:9080", "/book")
     assert r.status == 200, r.describe()
     assert details.paths() == ["/book"]
+
+
+def test_random_input_never_crashes_the_server(control):
+    """Random bytes on the socket, random YAML to the resource API, random JSON to the node
+    API: every answer is an HTTP status, and the server keeps serving."""
+    import random
+    rng = random.Random(1234)
+    cp = control()
+    yaml_bits = ["kind: ServiceEntry", "metadata: {name: x}", "spec:", "  hosts: [a]", "---",
+                 "  ports: [{number: 1}]", "- [", "{", "&a *a", "!!binary", "\t", "name: \"",
+                 "  workloadSelector: {labels: {a: b}}", "kind: WorkloadEntry", "kind: Sidecar",
+                 "spec: {address: 1.2.3.4}", "  egress: [{hosts: [\"*/*\"]}]", "...", "%YAML 1.2"]
+    for _ in range(600):
+        body = "\n".join(rng.choice(yaml_bits) for _ in range(rng.randint(1, 12)))
+        method = rng.choice(["POST", "DELETE"])
+        status, _, _ = cp.call(method, "/v1/resources", body)
+        assert 200 <= status < 500, (method, body, status)
+        status, _, _ = cp.call("POST", "/v1/validate", body)
+        assert status == 200
+    json_bits = ['{"id": "a"', '"address": "127.0.0.1"', '"ports": [{"name": "h", "port": 1}]',
+                 '"labels": {"x": "y"}', '"namespace": "n"', '[', ']', '}', ',', 'null', '1e999',
+                 '"id": "' + "a" * 300 + '"', '"admin": "1.2.3.4:5"', '"scope": "on_demand"']
+    for _ in range(600):
+        body = "".join(rng.choice(json_bits) for _ in range(rng.randint(1, 8)))
+        status, _, _ = cp.call("POST", "/v1/nodes", body)
+        assert status in (200, 400, 409), (body, status)
+    for _ in range(300):
+        raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 300)))
+        if rng.random() < 0.5:
+            raw = b"POST /v1/nodes HTTP/1.1\r\n" + raw
+        with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
+            s.sendall(raw)
+            s.shutdown(socket.SHUT_WR)
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+    assert cp.call("GET", "/ready")[0] == 200
+    assert cp.proc.poll() is None
