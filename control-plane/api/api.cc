@@ -241,7 +241,23 @@ void Api::nodes(const HttpRequestPtr& r, const Token& token, const std::vector<s
     return r->respond(204, "", "");
   }
   if (p[3] == "interest") {
-    return r->respondJson(501, errorJson("on-demand scoping is not implemented yet"));
+    if (m != "POST") return r->respondJson(405, errorJson("use POST"));
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("hosts") || !j["hosts"].is_array()) {
+      return r->respondJson(400, errorJson("the body must be {\"hosts\": [\"host\", ...]}"));
+    }
+    std::vector<std::string> hosts;
+    for (const auto& h : j["hosts"]) {
+      if (!h.is_string() || !mesh::isDnsName(mesh::toLower(h.get<std::string>()))) {
+        return r->respondJson(400, errorJson("each host must be a DNS name"));
+      }
+      hosts.push_back(h.get<std::string>());
+    }
+    if (node->info.scope != "on_demand") {
+      return r->respondJson(409, errorJson("node " + id + " has scope full: it has every service"));
+    }
+    const uint64_t version = push_.addInterest(id, hosts);
+    return r->respondJson(200, json{{"version", version}}.dump());
   }
   r->respondJson(404, errorJson("no such endpoint"));
 }

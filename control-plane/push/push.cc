@@ -81,8 +81,10 @@ const MaterializedSet& PushEngine::materialized() {
   return materialized_;
 }
 
-bool PushEngine::build(Group& g, const NodeInfo& member, uint64_t changed_at_ms) {
-  ScopedSet set = scopeFor(materialized(), member.namespace_name, member.labels);
+bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
+  const NodeInfo& member = state.info;
+  ScopedSet set = scopeFor(materialized(), member.namespace_name, member.labels,
+                           member.scope == "on_demand" ? &state.interest : nullptr);
   if (g.version != 0 && set.hash == g.hash) return false;
   ++compiles_;
   mesh::ParseResult parsed = mesh::parseResources({{"resources", set.yaml}});
@@ -136,7 +138,7 @@ void PushEngine::rebuild() {
     for (const auto& id : it->second.members) {
       if ((member = registry_.find(id)) != nullptr) break;
     }
-    if (member && build(it->second, member->info, changed_at)) wake(it->second);
+    if (member && build(it->second, *member, changed_at)) wake(it->second);
   }
 }
 
@@ -169,7 +171,7 @@ void PushEngine::nodeRegistered(const std::string& id) {
   const std::string key = n->info.scopeKey();
   join(id, key);
   Group& g = groups_[key];
-  if (g.version == 0) build(g, n->info, now());
+  if (g.version == 0) build(g, *n, now());
   metrics_.nodes.Set(static_cast<double>(registry_.nodes().size()));
 }
 
@@ -264,6 +266,23 @@ void PushEngine::wake(const Group& g) {
     if (!n || !current) continue;
     answer(w->request, *n, *current);
   }
+}
+
+uint64_t PushEngine::addInterest(const std::string& id, const std::vector<std::string>& hosts) {
+  NodeState* n = registry_.find(id);
+  if (!n) return 0;
+  bool added = false;
+  for (const auto& h : hosts) added = n->interest.insert(mesh::toLower(h)).second || added;
+  if (added && n->info.scope == "on_demand") {
+    store_.touch();  // the new version is a new store revision
+    if (!groupOf(id)) nodeRegistered(id);
+    auto it = node_group_.find(id);
+    if (it != node_group_.end()) {
+      Group& g = groups_[it->second];
+      if (build(g, *n, now())) wake(g);
+    }
+  }
+  return versionOf(id);
 }
 
 void PushEngine::ack(const std::string& id, uint64_t version, const std::string& error) {

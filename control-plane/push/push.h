@@ -66,6 +66,9 @@ class PushEngine {
             uint64_t wait_ms);
   // POST /v1/nodes/{id}/ack.
   void ack(const std::string& id, uint64_t version, const std::string& error);
+  // POST /v1/nodes/{id}/interest (scope: on_demand): adds `hosts` to the node's scope and, if
+  // that changes its set, builds and pushes it at once. Returns the node's version after it.
+  uint64_t addInterest(const std::string& id, const std::vector<std::string>& hosts);
 
   const Group* groupOf(const std::string& id) const;
   uint64_t versionOf(const std::string& id) const;
@@ -87,7 +90,7 @@ class PushEngine {
   uint64_t now() const { return uv_now(loop_); }
   const MaterializedSet& materialized();
   // Builds `g` for the identity of `member`; returns true if its version changed.
-  bool build(Group& g, const NodeInfo& member, uint64_t changed_at_ms);
+  bool build(Group& g, const NodeState& member, uint64_t changed_at_ms);
   void join(const std::string& id, const std::string& key);
   void leave(const std::string& id);
   void answer(const HttpRequestPtr& request, NodeState& node, const Group& g);

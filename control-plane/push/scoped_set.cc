@@ -211,7 +211,8 @@ bool egressHostMatches(std::string_view egress, std::string_view node_ns, std::s
 }
 
 ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
-                   const std::map<std::string, std::string>& labels) {
+                   const std::map<std::string, std::string>& labels,
+                   const std::set<std::string>* interest) {
   // The node's Sidecar: one of its namespace whose selector matches it, else one without a
   // selector (sorted by key, so the first wins).
   const Document* sidecar = nullptr;
@@ -241,6 +242,13 @@ ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name
         }
       }
       if (!visible) continue;
+    }
+    if (interest && !d->hosts.empty()) {
+      bool wanted = false;
+      for (const auto& h : d->hosts) {
+        for (const auto& i : *interest) wanted = wanted || mesh::hostCovers(h, i);
+      }
+      if (!wanted) continue;
     }
     if (!out.yaml.empty()) out.yaml += "---\n";
     out.yaml += d->text;

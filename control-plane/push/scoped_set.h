@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,11 @@ struct ScopedSet {
   std::string sidecar;                  // "ns/name" of the Sidecar applied, if any
 };
 
-// The resources a node of (namespace, labels) gets.
+// The resources a node of (namespace, labels) gets. With `interest` (scope: on_demand), only
+// resources with a host covering one of those hosts (and those without hosts).
 ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
-                   const std::map<std::string, std::string>& labels);
+                   const std::map<std::string, std::string>& labels,
+                   const std::set<std::string>* interest = nullptr);
 
 // FNV-1a 64.
 uint64_t contentHash(std::string_view text);

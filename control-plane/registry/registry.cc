@@ -39,6 +39,7 @@ bool portNumber(const json& j, const char* key, uint16_t& out, std::string& erro
 std::string NodeInfo::scopeKey() const {
   std::string key = namespace_name + "|" + service_account + "|" + scope + "|";
   for (const auto& [k, v] : labels) key += k + "=" + v + ",";
+  if (scope == "on_demand") key += "|node=" + id;
   return key;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,8 @@ struct NodeInfo {
   std::string admin;  // "host:port" of the sidecar's admin listener (empty: none)
   std::string scope = "full";
 
-  // Nodes with equal keys get the same configuration (namespace, labels, service account).
+  // Nodes with equal keys get the same configuration (namespace, labels, service account;
+  // an on_demand node has its own key, since its scope depends on its own interest).
   std::string scopeKey() const;
   bool operator==(const NodeInfo&) const = default;
 };
@@ -58,6 +60,8 @@ struct NodeState {
   uint64_t version_acked = 0;  // latest version acknowledged as applied
   uint64_t nack_version = 0;   // latest version rejected (0: none since the last ack)
   std::string nack_error;
+  // scope: on_demand: the hosts the node asked for (POST /v1/nodes/{id}/interest).
+  std::set<std::string> interest;
 
   SyncState state() const;
 };

@@ -64,6 +64,10 @@ class Store {
   bool putRegistryDocument(Document doc);
   bool removeRegistryDocument(const std::string& key);
 
+  // Bumps the revision without changing a document: for changes outside the store that
+  // change what is pushed (a node's on-demand interest).
+  void touch() { commit(entries_); }
+
   DocumentPtr find(const std::string& key) const;
   Layer layerOf(const std::string& key) const;
   // Every document, sorted by key.

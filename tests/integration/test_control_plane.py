@@ -468,3 +468,31 @@ def test_random_input_never_crashes_the_server(control):
                 pass
     assert cp.call("GET", "/ready")[0] == 200
     assert cp.proc.poll() is None
+
+
+def test_on_demand_node_gets_services_it_asks_for(control):
+    cp = control()
+    cp.json("POST", "/v1/resources", service_entry("ratings") + "---\n" + service_entry("details"))
+    cp.json("POST", "/v1/nodes", node_json() | {"scope": "on_demand"}, token=REVIEWS)
+    time.sleep(0.3)
+    cfg = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0", token=REVIEWS)
+    assert "ratings.default.svc.cluster.local" not in cfg["resources"]
+    result = {}
+
+    def poll():
+        status, data, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version="
+                                  f"{cfg['version']}&wait=20s", token=REVIEWS, timeout=30)
+        result.update(status=status, data=data)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(0.3)
+    out = cp.json("POST", "/v1/nodes/reviews-v1-1/interest",
+                  {"hosts": ["ratings.default.svc.cluster.local"]}, token=REVIEWS)
+    assert out["version"] > cfg["version"]
+    th.join(5 * SLOW)
+    assert result.get("status") == 200, result
+    pushed = json.loads(result["data"])
+    assert pushed["version"] == out["version"]
+    assert "ratings.default.svc.cluster.local" in pushed["resources"]
+    assert "details.default.svc.cluster.local" not in pushed["resources"]

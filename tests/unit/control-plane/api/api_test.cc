@@ -101,7 +101,10 @@ TEST_F(ApiTest, NodeEndpointsValidateTheirInput) {
   EXPECT_EQ(status("POST", "/v1/nodes/reviews-v1-1/ack", "ops", R"({"version": 1, "error": 3})"),
             400);
   EXPECT_EQ(status("PUT", "/v1/nodes/reviews-v1-1/ack", "ops"), 405);
-  EXPECT_EQ(status("POST", "/v1/nodes/reviews-v1-1/interest", "ops", "{}"), 501);
+  EXPECT_EQ(status("POST", "/v1/nodes/reviews-v1-1/interest", "ops", "{}"), 400);
+  EXPECT_EQ(status("POST", "/v1/nodes/reviews-v1-1/interest", "ops", R"({"hosts": ["a b"]})"), 400);
+  EXPECT_EQ(status("POST", "/v1/nodes/reviews-v1-1/interest", "ops", R"({"hosts": ["a.b"]})"), 409)
+      << "a node of scope full has every service already";
   EXPECT_EQ(status("GET", "/v1/nodes/reviews-v1-1/other", "ops"), 404);
   EXPECT_EQ(status("GET", "/v1/nodes/%zz/config", "ops"), 400);
   auto r = call("POST", "/v1/nodes", "ops", kNode);

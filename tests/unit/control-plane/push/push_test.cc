@@ -175,6 +175,35 @@ TEST_F(PushTest, AckAndNackAreRecorded) {
   EXPECT_NE(metrics_.serialize().find("weft_control_pushes_total 1"), std::string::npos);
 }
 
+TEST_F(PushTest, OnDemandNodesGetOnlyTheHostsTheyAskedFor) {
+  ASSERT_TRUE(
+      store_.apply(serviceEntry("a", "default") + "---\n" + serviceEntry("b", "default"), "t").ok);
+  NodeInfo n;
+  n.id = "lazy";
+  n.workload = "lazy";
+  n.address = "127.0.0.9";
+  n.scope = "on_demand";
+  std::string error;
+  ASSERT_TRUE(registry_.upsert(n, uv_now(loop_.get()), error));
+  push_->nodeRegistered("lazy");
+  auto first = poll("lazy", 0);
+  ASSERT_EQ(first->status(), 200);
+  const std::string before = nlohmann::json::parse(first->responseBody())["resources"];
+  EXPECT_EQ(before.find("a.default.svc.cluster.local"), std::string::npos);
+  auto held = poll("lazy", versionIn(first));
+  ASSERT_FALSE(held->answered());
+  const uint64_t v = push_->addInterest("lazy", {"A.default.svc.cluster.local"});
+  EXPECT_GT(v, versionIn(first));
+  ASSERT_EQ(held->status(), 200) << "the held poll gets the new set at once";
+  const std::string after = nlohmann::json::parse(held->responseBody())["resources"];
+  EXPECT_NE(after.find("a.default.svc.cluster.local"), std::string::npos);
+  EXPECT_EQ(after.find("b.default.svc.cluster.local"), std::string::npos);
+  EXPECT_EQ(push_->addInterest("lazy", {"a.default.svc.cluster.local"}), v) << "nothing new";
+  // A full-scope node of the same identity is in another group and sees everything.
+  registerNode("eager", "default");
+  EXPECT_NE(push_->groupOf("eager"), push_->groupOf("lazy"));
+}
+
 TEST(ParseWait, Forms) {
   EXPECT_EQ(parseWait("30s"), 30'000u);
   EXPECT_EQ(parseWait("250ms"), 250u);
