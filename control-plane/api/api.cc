@@ -7,6 +7,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "api/explain.h"
 #include "mesh/yaml_reader.h"
 #include "server/log.h"
 
@@ -176,7 +177,8 @@ void Api::handle(const HttpRequestPtr& r) {
     return targets(r);
   }
   if (p.size() == 2 && p[0] == "v1" && p[1] == "explain") {
-    return r->respondJson(501, errorJson("explain is not implemented yet"));
+    if (m != "GET") return r->respondJson(405, errorJson("use GET"));
+    return explain(r);
   }
   r->respondJson(404, errorJson("no such endpoint"));
 }
@@ -329,6 +331,34 @@ void Api::targets(const HttpRequestPtr& r) {
     a.push_back({{"targets", {n.info.admin}}, {"labels", labels}});
   }
   r->respondJson(200, a.dump());
+}
+
+void Api::explain(const HttpRequestPtr& r) {
+  const std::string from = r->queryParam("from").value_or("");
+  const NodeState* node = registry_.find(from);
+  if (!node) {
+    for (const auto& [id, n] : registry_.nodes()) {
+      if (n.info.workload == from) {
+        node = &n;
+        break;
+      }
+    }
+  }
+  if (!node) return r->respondJson(404, errorJson("no registered node or workload '" + from + "'"));
+  std::string error;
+  auto head =
+      explainRequestHead(r->queryParam("url").value_or(""), r->queryParam("method").value_or("GET"),
+                         r->queryParams("header"), error);
+  if (!head) return r->respondJson(400, errorJson(error));
+  const PushEngine::Group* g = push_.groupOf(node->info.id);
+  if (!g || !g->snapshot) {
+    return r->respondJson(409, errorJson("no configuration is built for " + node->info.id +
+                                         (g && !g->error.empty() ? ": " + g->error : "")));
+  }
+  json out = explainRoute(*g->snapshot, *head, store_);
+  out["node"] = node->info.id;
+  out["version"] = g->version;
+  r->respondJson(200, out.dump());
 }
 
 void Api::resources(const HttpRequestPtr& r, const std::vector<std::string>& p) {

@@ -41,6 +41,7 @@ class Api {
   void registerNode(const HttpRequestPtr& r, const Token& token);
   void nodeStatus(const HttpRequestPtr& r);
   void targets(const HttpRequestPtr& r);
+  void explain(const HttpRequestPtr& r);
 
   uv_loop_t* loop_;
   Store& store_;

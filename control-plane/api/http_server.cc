@@ -47,6 +47,21 @@ std::optional<std::string> HttpRequest::queryParam(std::string_view name) const 
   return std::nullopt;
 }
 
+std::vector<std::string> HttpRequest::queryParams(std::string_view name) const {
+  std::vector<std::string> out;
+  std::string_view q = query;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) != name) continue;
+    auto v = percentDecode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+    if (v) out.push_back(std::move(*v));
+  }
+  return out;
+}
+
 class HttpConnection final : public net::TcpStream, private http::RequestDecoder::Callbacks {
  public:
   explicit HttpConnection(HttpServer& server)

@@ -45,6 +45,8 @@ class HttpRequest : public std::enable_shared_from_this<HttpRequest> {
 
   // The value of query parameter `name` (percent-decoded), or nullopt.
   std::optional<std::string> queryParam(std::string_view name) const;
+  // Every value of query parameter `name`, in order (percent-decoded; bad escapes skipped).
+  std::vector<std::string> queryParams(std::string_view name) const;
 
   // Sends the response. Only the first call counts; nothing happens if the client is gone.
   void respond(uint16_t status, std::string_view content_type, std::string_view body,

@@ -89,8 +89,10 @@ bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms)
   ++compiles_;
   mesh::ParseResult parsed = mesh::parseResources({{"resources", set.yaml}});
   mesh::ConfigErrors errors = std::move(parsed.errors);
-  if (!mesh::hasErrors(errors))
-    mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
+  std::shared_ptr<mesh::Snapshot> snapshot;
+  if (!mesh::hasErrors(errors)) {
+    snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
+  }
   if (mesh::hasErrors(errors)) {
     std::string first;
     for (const auto& e : errors) {
@@ -107,6 +109,7 @@ bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms)
     return false;
   }
   g.error.clear();
+  g.snapshot = std::move(snapshot);
   g.hash = set.hash;
   g.version = store_.revision();
   g.changed_at_ms = changed_at_ms;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "api/http_server.h"
+#include "mesh/snapshot.h"
 #include "net/timer.h"
 #include "push/metrics.h"
 #include "push/scoped_set.h"
@@ -43,6 +44,7 @@ class PushEngine {
     std::vector<std::string> built_from;
     std::string sidecar;  // the Sidecar applied, if any
     std::string error;    // latest build rejected by the compiler (empty: none)
+    std::shared_ptr<const mesh::Snapshot> snapshot;  // compiled for one member (explain)
   };
 
   PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,

@@ -496,3 +496,21 @@ def test_on_demand_node_gets_services_it_asks_for(control):
     assert pushed["version"] == out["version"]
     assert "ratings.default.svc.cluster.local" in pushed["resources"]
     assert "details.default.svc.cluster.local" not in pushed["resources"]
+
+
+def test_explain_names_the_rule_and_its_endpoints(control):
+    cp = control()
+    from types import SimpleNamespace
+    mesh_yaml = weftlib.two_version_service("reviews", SimpleNamespace(port=9001),
+                                            SimpleNamespace(port=9002), "v2")
+    cp.json("POST", "/v1/resources?source=reviews.yaml", mesh_yaml)
+    cp.json("POST", "/v1/nodes", node_json())
+    out = cp.json("GET", "/v1/explain?from=reviews-v1&url=http://reviews:9080/a")
+    assert out["result"] == "routed", out
+    assert out["node"] == "reviews-v1-1"
+    assert out["route"]["source"].startswith("reviews.yaml:")
+    dest = out["destinations"][0]
+    assert dest["subset"] == "v2"
+    assert [e["port"] for e in dest["endpoints"]] == [9002]
+    out = cp.json("GET", "/v1/explain?from=reviews-v1-1&url=http://nothing.example/")
+    assert out["status"] == 404

@@ -136,8 +136,55 @@ TEST_F(ApiTest, ResourceEndpoints) {
   EXPECT_EQ(status("DELETE", "/v1/resources", "ops", "kind: ServiceEntry\nmetadata: {name: a}\n"),
             200);
   EXPECT_EQ(status("PUT", "/v1/resources", "ops"), 405);
-  EXPECT_EQ(status("GET", "/v1/explain", "ops"), 501);
+  EXPECT_EQ(status("GET", "/v1/explain", "ops"), 404) << "no node named";
   EXPECT_EQ(status("GET", "/v1/unknown", "ops"), 404);
+}
+
+TEST_F(ApiTest, ExplainShowsRouteSourceDestinationAndEndpoints) {
+  const std::string mesh =
+      "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+      "metadata: {name: reviews}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n"
+      "  location: MESH_INTERNAL\n  resolution: STATIC\n"
+      "  ports: [{number: 9080, name: http}]\n  endpoints:\n"
+      "  - {address: 10.0.0.1, labels: {version: v1}}\n"
+      "  - {address: 10.0.0.2, labels: {version: v2}, weight: 3}\n"
+      "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+      "metadata: {name: reviews}\nspec:\n  host: reviews\n  subsets:\n"
+      "  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n"
+      "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"  // line 22
+      "metadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n"
+      "  - name: jason\n"  // line 28
+      "    match: [{headers: {end-user: {exact: jason}}}]\n"
+      "    route: [{destination: {host: reviews, subset: v2}}]\n"
+      "  - route: [{destination: {host: reviews, subset: v1}}]\n";
+  auto applied = call("POST", "/v1/resources?source=mesh.yaml", "ops", mesh);
+  ASSERT_EQ(applied->status(), 200) << applied->responseBody();
+  ASSERT_EQ(status("POST", "/v1/nodes", "ops", kNode), 200);
+  auto r =
+      call("GET", "/v1/explain?from=reviews-v1-1&url=http://reviews:9080/x&header=end-user:jason",
+           "ops");
+  ASSERT_EQ(r->status(), 200) << r->responseBody();
+  auto e = nlohmann::json::parse(r->responseBody());
+  EXPECT_EQ(e["result"], "routed");
+  EXPECT_EQ(e["virtual_host"], "reviews.default.svc.cluster.local:9080");
+  EXPECT_EQ(e["route"]["name"], "reviews.default.jason");
+  EXPECT_EQ(e["route"]["source"], "mesh.yaml:28:5");
+  ASSERT_EQ(e["destinations"].size(), 1u);
+  EXPECT_EQ(e["destinations"][0]["subset"], "v2");
+  ASSERT_EQ(e["destinations"][0]["endpoints"].size(), 1u);
+  EXPECT_EQ(e["destinations"][0]["endpoints"][0]["address"], "10.0.0.2");
+  EXPECT_EQ(e["destinations"][0]["endpoints"][0]["weight"], 3);
+  // Without the header: the second rule, by workload name.
+  r = call("GET", "/v1/explain?from=reviews-v1-1&url=reviews.default:9080/", "ops");
+  e = nlohmann::json::parse(r->responseBody());
+  EXPECT_EQ(e["destinations"][0]["subset"], "v1");
+  EXPECT_EQ(e["route"]["source"], "mesh.yaml:22") << "an unnamed rule: the VirtualService";
+  r = call("GET", "/v1/explain?from=reviews-v1-1&url=http://nowhere/", "ops");
+  e = nlohmann::json::parse(r->responseBody());
+  EXPECT_EQ(e["status"], 404);
+  EXPECT_EQ(status("GET", "/v1/explain?from=reviews-v1-1&url=/x", "ops"), 400);
+  EXPECT_EQ(status("GET", "/v1/explain?from=nobody&url=http://a/", "ops"), 404);
+  EXPECT_EQ(status("GET", "/v1/explain?from=reviews-v1-1&url=http://a/&header=bad", "ops"), 400);
 }
 
 TEST_F(ApiTest, TargetsAndMetrics) {
