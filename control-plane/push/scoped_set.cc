@@ -223,17 +223,17 @@ ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name
       break;
     }
   }
-  if (!sidecar) {
+  // Else the namespace's default, else the mesh-wide default of the root namespace.
+  for (const std::string& ns : {namespace_name, std::string(kRootNamespace)}) {
     for (const DocumentPtr& s : set.sidecars) {
-      if (s->namespace_name == namespace_name && !s->selector) {
-        sidecar = s.get();
-        break;
-      }
+      if (sidecar) break;
+      if (s->namespace_name == ns && !s->selector) sidecar = s.get();
     }
   }
   ScopedSet out;
   if (sidecar) out.sidecar = sidecar->namespace_name + "/" + sidecar->name;
   for (const DocumentPtr& d : set.resources) {
+    if (!d->visibleFrom(namespace_name)) continue;
     if (sidecar && !sidecar->egress_hosts.empty() && !d->hosts.empty()) {
       bool visible = false;
       for (const auto& e : sidecar->egress_hosts) {

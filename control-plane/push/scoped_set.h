@@ -39,6 +39,9 @@ ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name
                    const std::map<std::string, std::string>& labels,
                    const std::set<std::string>* interest = nullptr);
 
+// Istio's root namespace: a Sidecar without workloadSelector there is the mesh-wide default.
+inline constexpr const char* kRootNamespace = "istio-system";
+
 // FNV-1a 64.
 uint64_t contentHash(std::string_view text);
 

@@ -191,6 +191,16 @@ std::string positionedText(const Document& doc) {
   return std::string(static_cast<size_t>(doc.first_line), '\n') + doc.text;
 }
 
+bool Document::visibleFrom(const std::string& node_namespace) const {
+  if (!export_to) return true;
+  for (const auto& e : *export_to) {
+    if (e == "*" || e == node_namespace || (e == "." && namespace_name == node_namespace)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool labelsMatch(const std::map<std::string, std::string>& selector,
                  const std::map<std::string, std::string>& labels) {
   for (const auto& [k, v] : selector) {
@@ -257,6 +267,15 @@ ReadResult readDocuments(const std::string& text, const std::string& source, boo
                  (doc.kind == "ServiceEntry" || doc.kind == "VirtualService" ||
                   doc.kind == "DestinationRule")) {
         readHosts(doc, spec, doc.hosts);
+        if (const YAML::Node e = spec["exportTo"]) {
+          std::vector<std::string> to;
+          if (e.IsSequence()) {
+            for (const auto& item : e) {
+              if (item.IsScalar()) to.push_back(item.Scalar());
+            }
+          }
+          doc.export_to = std::move(to);
+        }
         if (doc.kind == "ServiceEntry") {
           const YAML::Node sel = spec["workloadSelector"];
           if (sel) {

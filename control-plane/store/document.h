@@ -38,6 +38,11 @@ struct Document {
   std::optional<std::map<std::string, std::string>> selector;  // workloadSelector.labels
   std::optional<WorkloadInfo> workload;                        // WorkloadEntry
   std::vector<std::string> egress_hosts;                       // Sidecar egress[].hosts
+  // ServiceEntry/VirtualService/DestinationRule spec.exportTo ("*", ".", "~" or namespaces).
+  std::optional<std::vector<std::string>> export_to;
+
+  // True if a node of `node_namespace` may see this document (exportTo; absent: everywhere).
+  bool visibleFrom(const std::string& node_namespace) const;
 
   std::string key() const { return kind + "/" + namespace_name + "/" + name; }
   // "ServiceEntry default/reviews"

@@ -69,7 +69,10 @@ mesh::ConfigErrors validateDocuments(const std::vector<DocumentPtr>& docs) {
   // about it do not apply.
   mesh::ConfigErrors out;
   for (auto& e : errors) {
-    if (e.warning && e.message.find("'workloadSelector'") != std::string::npos) continue;
+    if (e.warning && (e.message.find("'workloadSelector'") != std::string::npos ||
+                      e.message.find("'exportTo'") != std::string::npos)) {
+      continue;
+    }
     if (e.warning && e.message.find(" has no endpoints") != std::string::npos) {
       bool skip = false;
       for (const auto& s : selecting) {

@@ -134,6 +134,43 @@ TEST(ScopeFor, SidecarEgressLimitsTheServices) {
   EXPECT_EQ(shop.built_from, std::vector<std::string>{"ServiceEntry shop/a@0"});
 }
 
+TEST(ScopeFor, RootNamespaceSidecarIsTheMeshDefault) {
+  std::string text =
+      "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a, namespace: "
+      "shop}\nspec: {hosts: [a.shop.svc.cluster.local], resolution: STATIC, ports: [{number: 80, "
+      "name: http}], endpoints: [{address: 10.0.0.1}]}\n"
+      "---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, "
+      "namespace: istio-system}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n"
+      "---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: open, "
+      "namespace: bank}\nspec:\n  egress:\n  - hosts: [\"*/*\"]\n";
+  MaterializedSet set = materialize(docsOf(text), {});
+  ScopedSet shop = scopeFor(set, "shop", {});
+  EXPECT_EQ(shop.sidecar, "istio-system/default");
+  EXPECT_NE(shop.yaml.find("a.shop.svc.cluster.local"), std::string::npos) << "'.' = own ns";
+  ScopedSet other = scopeFor(set, "other", {});
+  EXPECT_EQ(other.yaml.find("a.shop.svc.cluster.local"), std::string::npos);
+  ScopedSet bank = scopeFor(set, "bank", {});
+  EXPECT_EQ(bank.sidecar, "bank/open") << "the namespace's own Sidecar wins";
+  EXPECT_NE(bank.yaml.find("a.shop.svc.cluster.local"), std::string::npos);
+}
+
+TEST(ScopeFor, ExportToLimitsVisibility) {
+  std::string text =
+      "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: private, "
+      "namespace: shop}\nspec: {hosts: [p.shop.svc.cluster.local], exportTo: [\".\"], "
+      "resolution: STATIC, ports: [{number: 80, name: http}], endpoints: [{address: 10.0.0.1}]}\n"
+      "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: shared, "
+      "namespace: shop}\nspec: {hosts: [s.shop.svc.cluster.local], exportTo: [bank], "
+      "resolution: STATIC, ports: [{number: 80, name: http}], endpoints: [{address: 10.0.0.2}]}\n";
+  MaterializedSet set = materialize(docsOf(text), {});
+  ScopedSet shop = scopeFor(set, "shop", {});
+  EXPECT_NE(shop.yaml.find("p.shop"), std::string::npos);
+  EXPECT_EQ(shop.yaml.find("s.shop"), std::string::npos);
+  ScopedSet bank = scopeFor(set, "bank", {});
+  EXPECT_EQ(bank.yaml.find("p.shop"), std::string::npos);
+  EXPECT_NE(bank.yaml.find("s.shop"), std::string::npos);
+}
+
 TEST(ScopeFor, EgressHostPatterns) {
   EXPECT_TRUE(egressHostMatches("*/*", "a", "b", "x.b.svc.cluster.local"));
   EXPECT_TRUE(egressHostMatches("./*", "a", "a", "x.a.svc.cluster.local"));
