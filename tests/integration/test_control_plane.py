@@ -514,3 +514,43 @@ def test_explain_names_the_rule_and_its_endpoints(control):
     assert [e["port"] for e in dest["endpoints"]] == [9002]
     out = cp.json("GET", "/v1/explain?from=reviews-v1-1&url=http://nothing.example/")
     assert out["status"] == 404
+
+
+def test_fan_out_wakes_only_the_groups_whose_set_changed(control):
+    """40 held polls in two namespaces; a Sidecar keeps namespace 'a' to itself, so a change in
+    namespace 'b' answers the 20 polls of 'b' and leaves those of 'a' held."""
+    cp = control()
+    cp.json("POST", "/v1/resources",
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+            "metadata: {name: default, namespace: a}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n")
+    ids = []
+    for ns in ("a", "b"):
+        for i in range(20):
+            node_id = f"w-{ns}-{i}"
+            cp.json("POST", "/v1/nodes", {"id": node_id, "namespace": ns, "address": "127.0.0.1",
+                                          "service": "w", "labels": {"app": "w"},
+                                          "ports": [{"name": "http", "port": 15006}]})
+            ids.append(node_id)
+    time.sleep(0.5)
+    versions = {i: cp.json("GET", f"/v1/nodes/{i}/config?version=0")["version"] for i in ids}
+    results: dict[str, tuple[int, float]] = {}
+    lock = threading.Lock()
+
+    def poll(node_id: str):
+        t0 = time.monotonic()
+        status, _, _ = cp.call("GET", f"/v1/nodes/{node_id}/config?version={versions[node_id]}"
+                               "&wait=4s", timeout=20)
+        with lock:
+            results[node_id] = (status, time.monotonic() - t0)
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    cp.json("POST", "/v1/resources", service_entry("extra", ns="b"))
+    for t in threads:
+        t.join(20)
+    woken = {i for i, (status, elapsed) in results.items() if status == 200 and elapsed < 2.5}
+    held = {i for i, (status, _) in results.items() if status == 304}
+    assert woken == {i for i in ids if i.startswith("w-b-")}, results
+    assert held == {i for i in ids if i.startswith("w-a-")}, results
