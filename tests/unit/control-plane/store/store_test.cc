@@ -27,8 +27,9 @@ std::string serviceEntry(const std::string& name, const std::string& host, int p
 class TempDir {
  public:
   TempDir() {
-    char tmpl[] = "/tmp/weft-store-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "weft-store-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
   const std::string& path() const { return path_; }
