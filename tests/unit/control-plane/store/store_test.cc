@@ -27,8 +27,7 @@ std::string serviceEntry(const std::string& name, const std::string& host, int p
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "weft-store-test-XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "weft-store-test-XXXXXX").string();
     path_ = mkdtemp(tmpl.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
