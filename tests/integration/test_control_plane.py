@@ -554,3 +554,55 @@ def test_fan_out_wakes_only_the_groups_whose_set_changed(control):
     held = {i for i, (status, _) in results.items() if status == 304}
     assert woken == {i for i in ids if i.startswith("w-b-")}, results
     assert held == {i for i in ids if i.startswith("w-a-")}, results
+
+
+def test_a_burst_of_saved_files_makes_one_push(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json())
+    time.sleep(0.3)
+    v = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0")["version"]
+    result = {}
+
+    def poll():
+        status, data, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={v}&wait=10s",
+                                  timeout=20)
+        result.update(status=status, data=data)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(0.3)
+    for i in range(50):
+        (cp.config_dir / f"svc{i:02d}.yaml").write_text(service_entry(f"svc{i:02d}"))
+    th.join(15 * SLOW)
+    assert result.get("status") == 200, result
+    cfg = json.loads(result["data"])
+    assert all(f"svc{i:02d}.default.svc.cluster.local" in cfg["resources"] for i in range(50)), \
+        "the push came before the burst ended"
+    # No second version followed: the next poll is held until it times out.
+    status, _, _ = cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={cfg['version']}"
+                           "&wait=1s")
+    assert status == 304
+
+
+def test_sigterm_with_held_polls_exits_cleanly(control):
+    cp = control()
+    cp.json("POST", "/v1/nodes", node_json())
+    v = cp.json("GET", "/v1/nodes/reviews-v1-1/config?version=0")["version"]
+    errors = []
+
+    def poll():
+        try:
+            cp.call("GET", f"/v1/nodes/reviews-v1-1/config?version={v}&wait=30s", timeout=20)
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=poll) for _ in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    cp.stop()  # asserts exit code 0 and no sanitizer report
+    assert time.monotonic() - t0 < 3 * SLOW
+    for t in threads:
+        t.join(5)
+    assert len(errors) == 5, "every held poll saw its connection close"
