@@ -103,7 +103,9 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
       input_.append(data, len);
       return;
     }
-    armTimer(server_.limits_.idle_timeout_ms);
+    // A request must arrive whole within request_timeout_ms of its first byte (a client
+    // trickling bytes cannot hold the connection forever).
+    if (decoder_.idle()) armTimer(server_.limits_.request_timeout_ms);
     process(data, len);
   }
 
@@ -135,7 +137,12 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
   void onReadError(int) override { abandon(); }
   void onWriteError(int) override { abandon(); }
   void onTimer() override {
-    if (!pending_) close();
+    if (pending_) return;
+    if (decoder_.idle()) {
+      close();
+    } else {
+      fail(408, "request timeout\n");
+    }
   }
   void onClosed() override {
     server_.connections_.erase(this);

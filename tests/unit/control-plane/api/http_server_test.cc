@@ -25,6 +25,10 @@ class Client {
     ASSERT_EQ(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(data.size()));
   }
+  // Sends without checking (the server may have closed already).
+  void trySend(const std::string& data) {
+    (void)::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+  }
   // Reads what is there; returns false once the server closed.
   bool pump() {
     char buf[65536];
@@ -178,6 +182,25 @@ TEST_F(HttpServerTest, ExpectContinue) {
   ASSERT_TRUE(runUntilReceived(c, "HTTP/1.1 100 Continue"));
   c.send("hi");
   ASSERT_TRUE(runUntilReceived(c, "ok:hi"));
+}
+
+TEST_F(HttpServerTest, ARequestTricklingInIsCutOffWith408) {
+  HttpServerLimits limits;
+  limits.request_timeout_ms = 200;
+  start(limits);
+  Client c(server_->port());
+  c.send("GET /slow HTTP/1.1\r\n");
+  for (int i = 0; i < 6; ++i) {
+    loop_.runFor(50);
+    c.pump();
+    c.trySend("X-A: b\r\n");  // bytes keep coming, but the request never ends
+  }
+  ASSERT_TRUE(loop_.runUntil([&] {
+    c.pump();
+    return c.closed;
+  }));
+  EXPECT_EQ(c.received.rfind("HTTP/1.1 408", 0), 0u) << c.received;
+  EXPECT_TRUE(seen_.empty());
 }
 
 TEST(PercentDecode, Escapes) {
