@@ -268,7 +268,7 @@ void HttpServer::close() {
 int HttpServer::listen(const std::string& host, uint16_t port) {
   return listener_.listen(host, port, false, [this](uv_stream_t* server) {
     auto* c = new HttpConnection(*this);
-    if (uv_accept(server, c->stream()) != 0) {
+    if (uv_accept(server, c->stream()) != 0 || connections_.size() > limits_.max_connections) {
       c->close();
       return;
     }

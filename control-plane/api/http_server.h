@@ -33,6 +33,7 @@ struct HttpServerLimits {
   size_t max_pending_input = 64 * 1024;  // pipelined bytes kept while a request is pending
   uint64_t idle_timeout_ms = 120'000;    // keep-alive connection with no request in progress
   uint64_t request_timeout_ms = 30'000;  // from a request's first byte to its last (408)
+  size_t max_connections = 10'000;       // beyond: accepted and closed at once
 };
 
 class HttpRequest : public std::enable_shared_from_this<HttpRequest> {

@@ -4,6 +4,9 @@
 #include <uv.h>
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -45,7 +48,7 @@ struct Runtime {
   uv_signal_t sigint;
   uv_signal_t sigterm;
 
-  Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t)
+  Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t, size_t max_connections)
       : loop(l),
         options(o),
         tokens(std::move(t)),
@@ -54,7 +57,8 @@ struct Runtime {
         api(l, store, registry, push, metrics, tokens.get()),
         server(
             l, [this](const HttpRequestPtr& r) { api.handle(r); },
-            HttpServerLimits{static_cast<size_t>(o.max_body_bytes), 64 * 1024, 120'000}) {}
+            HttpServerLimits{static_cast<size_t>(o.max_body_bytes), 64 * 1024, 120'000, 30'000,
+                             max_connections}) {}
 
   void expireNodes() {
     for (const std::string& id : registry.expired(uv_now(loop), options.node_ttl_ms)) {
@@ -216,8 +220,19 @@ int runServe(const ServeOptions& options) {
     logLine(LogLevel::kWarning, "no --tokens file: authentication is off");
   }
   signal(SIGPIPE, SIG_IGN);
+  // Every sidecar holds a connection (its long-poll): use all the descriptors allowed.
+  size_t max_connections = 10'000;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+    getrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 128) {
+      max_connections = std::min<size_t>(max_connections, files.rlim_cur - 64);
+    }
+  }
   uv_loop_t* loop = uv_default_loop();
-  auto rt = std::make_unique<Runtime>(loop, options, std::move(tokens));
+  auto rt = std::make_unique<Runtime>(loop, options, std::move(tokens), max_connections);
   {
     mesh::ConfigErrors errors;
     bool ok = rt->store.loadPersisted(errors);

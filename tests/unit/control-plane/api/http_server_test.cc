@@ -203,6 +203,23 @@ TEST_F(HttpServerTest, ARequestTricklingInIsCutOffWith408) {
   EXPECT_TRUE(seen_.empty());
 }
 
+TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreClosed) {
+  HttpServerLimits limits;
+  limits.max_connections = 2;
+  start(limits);
+  Client a(server_->port());
+  Client b(server_->port());
+  ASSERT_TRUE(loop_.runUntil([&] { return server_->connectionCount() == 2; }));
+  Client c(server_->port());
+  ASSERT_TRUE(loop_.runUntil([&] {
+    c.pump();
+    return c.closed;
+  }));
+  EXPECT_EQ(server_->connectionCount(), 2u);
+  a.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(runUntilReceived(a, "HTTP/1.1 200"));
+}
+
 TEST(PercentDecode, Escapes) {
   EXPECT_EQ(percentDecode("a%2Fb%20c"), "a/b c");
   EXPECT_FALSE(percentDecode("%2"));
