@@ -79,6 +79,16 @@ struct Runtime {
   }
 };
 
+// "ip:port" as the mesh library reads it, plus port 0 (a free port, logged at start).
+std::optional<mesh::SocketAddress> parseListen(const std::string& text) {
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, ":0") == 0) {
+    auto a = mesh::parseSocketAddress(text.substr(0, text.size() - 1) + "1");
+    if (a) a->port = 0;
+    return a;
+  }
+  return mesh::parseSocketAddress(text);
+}
+
 void reportFile(const std::string& file, const mesh::ConfigErrors& errors, bool accepted) {
   for (const auto& e : errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, "config-dir " + e.format());
@@ -121,7 +131,7 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
   };
   str("listen", options.listen);
   if (const YAML::Node* n = map->find("listen")) {
-    if (!mesh::parseSocketAddress(options.listen)) {
+    if (!parseListen(options.listen)) {
       ctx.error(n->Mark(), "'listen' must be ip:port");
     }
   }
@@ -204,7 +214,7 @@ int runServe(const ServeOptions& options) {
     return 2;
   }
   server::setLogLevel(level);
-  auto address = mesh::parseSocketAddress(options.listen);
+  auto address = parseListen(options.listen);
   if (!address) {
     std::cerr << "--listen: expected ip:port, got '" << options.listen << "'\n";
     return 2;

@@ -606,3 +606,47 @@ def test_sigterm_with_held_polls_exits_cleanly(control):
     for t in threads:
         t.join(5)
     assert len(errors) == 5, "every held poll saw its connection close"
+
+
+def test_command_line(tmp_path):
+    def run(*args):
+        return subprocess.run([str(WEFT_CONTROL), *args], capture_output=True, text=True,
+                              timeout=20)
+
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("weft-control "), r
+    r = run("serve", "--help")
+    assert r.returncode == 0
+    for flag in ("--config", "--listen", "--config-dir", "--data-dir", "--tokens"):
+        assert flag in r.stdout
+    assert run().returncode != 0, "a subcommand is required"
+    assert run("serve", "--bogus").returncode != 0
+    bad = tmp_path / "control.yaml"
+    bad.write_text("listen: 127.0.0.1:1\nnode_ttl: soon\n")
+    r = run("serve", "--config", str(bad))
+    assert r.returncode == 2
+    assert f"{bad}:2:11:" in r.stderr, r.stderr
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("- {token: a}\n- {token: a}\n")
+    r = run("serve", "--listen", "127.0.0.1:0", "--tokens", str(tokens))
+    assert r.returncode == 2 and f"{tokens}:2:" in r.stderr, r.stderr
+
+
+def test_config_file_with_flag_override(tmp_path):
+    port = free_port()
+    (tmp_path / "tokens.yaml").write_text(TOKENS)
+    cfg = tmp_path / "control.yaml"
+    cfg.write_text(f"listen: 127.0.0.1:1\ntokens: {tmp_path / 'tokens.yaml'}\n"
+                   f"data_dir: {tmp_path / 'data'}\nnode_ttl: 5s\n")
+    proc = subprocess.Popen([str(WEFT_CONTROL), "serve", "--config", str(cfg),
+                             "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert weftlib.wait_port_open(port, 5 * SLOW), "the --listen flag overrides the file"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/ready")
+        assert conn.getresponse().status == 401, "tokens come from the file"
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
