@@ -69,6 +69,7 @@ class Store {
   void touch() { commit(entries_); }
 
   DocumentPtr find(const std::string& key) const;
+  // The layer of `key` (kApi when absent: check find() first).
   Layer layerOf(const std::string& key) const;
   // Every document, sorted by key.
   std::vector<DocumentPtr> all() const;
