@@ -650,3 +650,105 @@ def test_config_file_with_flag_override(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The real sidecar in dynamic mode against the real control plane (skipped when the weft-proxy
+# in WEFT_BIN_DIR has no `control_plane` bootstrap key yet).
+
+
+class DynamicSidecar:
+    def __init__(self, workdir: Path, cp: Control, node_id: str, service: str, token: str,
+                 app_port: int):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.admin_port, self.outbound_port, self.inbound_port = free_port(), free_port(), \
+            free_port()
+        (self.dir / "token").write_text(token + "\n")
+        self.bootstrap = self.dir / "bootstrap.yaml"
+        self.bootstrap.write_text(
+            f"node: {{id: {node_id}, workload: {service}, service: {service}, "
+            f"namespace: default, service_account: {service}, labels: {{app: {service}}}}}\n"
+            f"admin: {{address: 127.0.0.1, port: {self.admin_port}}}\n"
+            f"outbound: {{address: 127.0.0.1, port: {self.outbound_port}}}\n"
+            f"inbound: {{address: 127.0.0.1, port: {self.inbound_port}, "
+            f"app: 127.0.0.1:{app_port}}}\n"
+            f"control_plane: {{url: 'http://127.0.0.1:{cp.port}', token_file: token}}\n")
+        self.proc: subprocess.Popen | None = None
+
+    def supported(self) -> bool:
+        r = subprocess.run([str(weftlib.WEFT_PROXY), "--validate", "--config",
+                            str(self.bootstrap)], capture_output=True, text=True, timeout=20)
+        return "control_plane" not in r.stderr
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([str(weftlib.WEFT_PROXY), "--config", str(self.bootstrap),
+                                      "--concurrency", "1"], cwd=self.dir,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.dir / "stderr", "wb"))
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(15 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_real_sidecars_in_dynamic_mode(control, mesh, tmp_path):
+    """Two weft-proxy sidecars register with weft-control, get their sets by long-poll, ack
+    them, route to each other, follow an applied VirtualService, and deregister on SIGTERM."""
+    cp = control()
+    cp.tokens.write_text(TOKENS + "- {token: t-details, namespace: default, "
+                         "service_account: details}\n- {token: t-pp, namespace: default, "
+                         "service_account: productpage}\n")
+    cp.stop()
+    cp.start()
+    app = mesh.upstream("details-app")
+    details = DynamicSidecar(tmp_path / "details", cp, "details-0", "details", "t-details",
+                             app.port)
+    if not details.supported():
+        pytest.skip("this weft-proxy has no dynamic mode (control_plane bootstrap key)")
+    page = DynamicSidecar(tmp_path / "pp", cp, "productpage-0", "productpage", "t-pp", 9)
+    try:
+        details.start()
+        page.start()
+
+        def synced() -> bool:
+            nodes = cp.json("GET", "/v1/nodes")
+            return len(nodes) == 2 and all(n["status"] == "SYNCED" for n in nodes)
+
+        assert wait_until(synced, 10), cp.json("GET", "/v1/nodes")
+        # productpage reaches details through both sidecars, on the synthesized service.
+        assert wait_until(lambda: weftlib.get(page.outbound_port, "/a", host="details").status
+                          == 200, 5)
+        assert app.paths()[-1] == "/a"
+        # An applied VirtualService reaches the sidecar.
+        cp.json("POST", "/v1/resources",
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                "metadata: {name: details}\nspec:\n  hosts: [details]\n  http:\n"
+                "  - match: [{uri: {prefix: /old/}}]\n    rewrite: {uri: /new/}\n"
+                "    route: [{destination: {host: details}}]\n"
+                "  - route: [{destination: {host: details}}]\n")
+        assert wait_until(lambda: weftlib.get(page.outbound_port, "/old/x", host="details")
+                          .status == 200 and app.paths()[-1] == "/new/x", 5), app.paths()
+        assert wait_until(synced, 5)
+        # SIGTERM: the sidecar deregisters.
+        assert details.stop() == 0
+        assert wait_until(lambda: [n["id"] for n in cp.json("GET", "/v1/nodes")] ==
+                          ["productpage-0"], 5)
+    finally:
+        details.stop()
+        page.stop()
