@@ -659,7 +659,7 @@ def test_config_file_with_flag_override(tmp_path):
 
 class DynamicSidecar:
     def __init__(self, workdir: Path, cp: Control, node_id: str, service: str, token: str,
-                 app_port: int):
+                 app_port: int, scope: str = "full"):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.admin_port, self.outbound_port, self.inbound_port = free_port(), free_port(), \
@@ -673,7 +673,8 @@ class DynamicSidecar:
             f"outbound: {{address: 127.0.0.1, port: {self.outbound_port}}}\n"
             f"inbound: {{address: 127.0.0.1, port: {self.inbound_port}, "
             f"app: 127.0.0.1:{app_port}}}\n"
-            f"control_plane: {{url: 'http://127.0.0.1:{cp.port}', token_file: token}}\n")
+            f"control_plane: {{url: 'http://127.0.0.1:{cp.port}', token_file: token, "
+            f"resource_scope: {scope}}}\n")
         self.proc: subprocess.Popen | None = None
 
     def supported(self) -> bool:
@@ -749,6 +750,43 @@ def test_real_sidecars_in_dynamic_mode(control, mesh, tmp_path):
         assert details.stop() == 0
         assert wait_until(lambda: [n["id"] for n in cp.json("GET", "/v1/nodes")] ==
                           ["productpage-0"], 5)
+    finally:
+        details.stop()
+        page.stop()
+
+
+def test_on_demand_sidecar_fetches_a_service_on_first_use(control, mesh, tmp_path):
+    """A sidecar with resource_scope on_demand gets no services at first; its first request to
+    a host makes it ask the control plane, wait for the push, and then route; the service then
+    stays in its set."""
+    cp = control()
+    cp.tokens.write_text(TOKENS + "- {token: t-details, namespace: default, "
+                         "service_account: details}\n- {token: t-pp, namespace: default, "
+                         "service_account: productpage}\n")
+    cp.stop()
+    cp.start()
+    app = mesh.upstream("details-app")
+    details = DynamicSidecar(tmp_path / "details", cp, "details-0", "details", "t-details",
+                             app.port)
+    page = DynamicSidecar(tmp_path / "pp", cp, "productpage-0", "productpage", "t-pp", 9,
+                          scope="on_demand")
+    try:
+        details.start()
+        page.start()
+        assert wait_until(lambda: len(cp.json("GET", "/v1/nodes")) == 2, 10)
+        # Nothing asked for yet: the on-demand sidecar's set has no details service.
+        dump = json.loads(weftlib.get(page.admin_port, "/config_dump").body)
+        assert "details" not in json.dumps(dump.get("routes", dump)), "pushed before first use"
+        t0 = time.monotonic()
+        r = weftlib.get(page.outbound_port, "/first", host="details", timeout=10 * SLOW)
+        assert r.status == 200, r.describe()
+        assert time.monotonic() - t0 < 5 * SLOW
+        assert app.paths()[-1] == "/first"
+        # Kept: the next request routes at once.
+        assert weftlib.get(page.outbound_port, "/second", host="details").status == 200
+        # A host nobody serves still ends in 404 NR after the interest round trip.
+        assert weftlib.get(page.outbound_port, "/", host="nowhere", timeout=15 * SLOW).status \
+            == 404
     finally:
         details.stop()
         page.stop()
