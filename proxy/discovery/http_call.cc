@@ -123,7 +123,9 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
   head.path = call.path;
   head.target = call.path;
   head.version_minor = 1;
-  head.headers.add("host", call.host + ":" + std::to_string(call.port));
+  const bool v6 = call.host.find(':') != std::string::npos;
+  head.headers.add("host",
+                   (v6 ? "[" + call.host + "]" : call.host) + ":" + std::to_string(call.port));
   for (const auto& [name, value] : call.headers) head.headers.add(name, value);
   head.headers.add("connection", "close");
   if (call.body) head.headers.add("content-length", std::to_string(call.body->size()));
