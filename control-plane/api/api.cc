@@ -1,0 +1,414 @@
+// Api: routes, authentication and JSON answers (see api.h).
+#include "api/api.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "api/explain.h"
+#include "mesh/yaml_reader.h"
+#include "server/log.h"
+
+namespace weft::control {
+
+namespace {
+
+using nlohmann::json;
+
+const Token kOperator{};  // authentication off
+
+std::string errorJson(const std::string& message) {
+  return json{{"error", message}}.dump();
+}
+
+std::optional<std::vector<std::string>> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  if (path.empty() || path[0] != '/') return std::nullopt;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    auto part = percentDecode(std::string_view(path).substr(pos, end - pos));
+    if (!part) return std::nullopt;
+    parts.push_back(std::move(*part));
+    pos = end + 1;
+  }
+  if (!parts.empty() && parts.back().empty()) parts.pop_back();  // trailing slash
+  return parts;
+}
+
+std::optional<uint64_t> parseUint(std::string_view s) {
+  uint64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+json yamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = yamlToJson(it->second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (const auto& item : n) a.push_back(yamlToJson(item));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted: a string
+      if (s == "true") return true;
+      if (s == "false") return false;
+      if (s == "null" || s == "~") return nullptr;
+      if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 19 &&
+          (s.size() == 1 || s[0] != '0')) {
+        return std::stoll(s);
+      }
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+json documentJson(const Document& d) {
+  json j = {{"kind", d.kind},     {"namespace", d.namespace_name}, {"name", d.name},
+            {"source", d.source}, {"revision", d.revision},        {"yaml", d.text}};
+  try {
+    j["object"] = yamlToJson(YAML::Load(d.text));
+  } catch (const YAML::Exception&) {
+    j["object"] = nullptr;
+  }
+  return j;
+}
+
+bool kindMatches(const std::string& asked, const std::string& kind) {
+  const std::string a = mesh::toLower(asked);
+  const std::string k = mesh::toLower(kind);
+  if (a == k || a == k + "s") return true;
+  return !k.empty() && k.back() == 'y' && a == k.substr(0, k.size() - 1) + "ies";
+}
+
+std::string sourceOf(const HttpRequest& r) {
+  if (auto s = r.queryParam("source"); s && !s->empty()) return *s;
+  if (auto h = r.headers.get("x-weft-source"); h && !h->empty()) return std::string(*h);
+  return "request";
+}
+
+json errorList(const mesh::ConfigErrors& errors, bool warnings) {
+  json a = json::array();
+  for (const auto& e : errors) {
+    if (e.warning == warnings) {
+      mesh::ConfigError copy = e;
+      copy.warning = false;  // the list says which it is
+      a.push_back(copy.format());
+    }
+  }
+  return a;
+}
+
+json itemsJson(const std::vector<AppliedItem>& items) {
+  json a = json::array();
+  for (const auto& i : items) {
+    a.push_back({{"kind", i.kind},
+                 {"namespace", i.namespace_name},
+                 {"name", i.name},
+                 {"action", i.action}});
+  }
+  return a;
+}
+
+}  // namespace
+
+void Api::handle(const HttpRequestPtr& r) {
+  server::logLine(server::LogLevel::kDebug, r->method + " " + r->path + " from " + r->peer);
+  const Token* token = &kOperator;
+  if (tokens_) {
+    auto auth = r->headers.get("authorization");
+    token = auth ? tokens_->authenticate(*auth) : nullptr;
+    if (!token) {
+      r->respond(401, "application/json", errorJson("missing or unknown bearer token"),
+                 {{"www-authenticate", "Bearer"}});
+      return;
+    }
+  }
+  auto parts = splitPath(r->path);
+  if (!parts) {
+    r->respondJson(400, errorJson("malformed path"));
+    return;
+  }
+  const auto& p = *parts;
+  const std::string& m = r->method;
+  if (p.size() >= 2 && p[0] == "v1" && p[1] == "nodes") {
+    nodes(r, *token, p);
+    return;
+  }
+  // Everything else is for operators.
+  if (!token->isOperator()) {
+    r->respondJson(403, errorJson("this token may only register and serve its own nodes"));
+    return;
+  }
+  if (p.size() == 1 && p[0] == "ready") {
+    if (m != "GET" && m != "HEAD") return r->respondJson(405, errorJson("use GET"));
+    if (ready_) return r->respond(200, "text/plain; charset=utf-8", "ready\n");
+    return r->respond(503, "text/plain; charset=utf-8", "loading\n");
+  }
+  if (p.size() == 1 && p[0] == "metrics") {
+    if (m != "GET" && m != "HEAD") return r->respondJson(405, errorJson("use GET"));
+    metrics_.nodes.Set(static_cast<double>(registry_.nodes().size()));
+    metrics_.revision.Set(static_cast<double>(store_.revision()));
+    return r->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize());
+  }
+  if (p.size() >= 2 && p[0] == "v1" && p[1] == "resources") return resources(r, p);
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "validate") {
+    if (m != "POST") return r->respondJson(405, errorJson("use POST"));
+    ChangeResult v = store_.validate(r->body, sourceOf(*r));
+    return r->respondJson(
+        200, json{{"errors", errorList(v.errors, false)}, {"warnings", errorList(v.errors, true)}}
+                 .dump());
+  }
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "prometheus" && p[2] == "targets") {
+    if (m != "GET") return r->respondJson(405, errorJson("use GET"));
+    return targets(r);
+  }
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "explain") {
+    if (m != "GET") return r->respondJson(405, errorJson("use GET"));
+    return explain(r);
+  }
+  r->respondJson(404, errorJson("no such endpoint"));
+}
+
+void Api::nodes(const HttpRequestPtr& r, const Token& token, const std::vector<std::string>& p) {
+  const std::string& m = r->method;
+  if (p.size() == 2) {
+    if (m == "POST") return registerNode(r, token);
+    if (m == "GET") {
+      if (!token.isOperator()) {
+        return r->respondJson(403, errorJson("listing nodes needs an operator token"));
+      }
+      return nodeStatus(r);
+    }
+    return r->respondJson(405, errorJson("use GET or POST"));
+  }
+  const std::string& id = p[2];
+  NodeState* node = registry_.find(id);
+  if (!node) return r->respondJson(404, errorJson("unknown node " + id));
+  if (!token.allows(node->info.namespace_name, node->info.service_account)) {
+    return r->respondJson(403, errorJson("this token may not act for node " + id));
+  }
+  if (p.size() == 3) {
+    if (m != "DELETE") return r->respondJson(405, errorJson("use DELETE"));
+    registry_.remove(id);
+    push_.nodeRemoved(id);
+    return r->respond(204, "", "");
+  }
+  if (p.size() != 4) return r->respondJson(404, errorJson("no such endpoint"));
+  if (p[3] == "config") {
+    if (m != "GET") return r->respondJson(405, errorJson("use GET"));
+    uint64_t version = 0;
+    if (auto v = r->queryParam("version")) {
+      auto n = parseUint(*v);
+      if (!n) return r->respondJson(400, errorJson("'version' must be a number"));
+      version = *n;
+    }
+    uint64_t wait = options_.default_wait_ms;
+    if (auto w = r->queryParam("wait")) {
+      auto n = parseWait(*w);
+      if (!n) return r->respondJson(400, errorJson("'wait' must be a duration such as 30s"));
+      wait = std::min(*n, options_.max_wait_ms);
+    }
+    return push_.poll(r, id, version, wait);
+  }
+  if (p[3] == "ack") {
+    if (m != "POST") return r->respondJson(405, errorJson("use POST"));
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("version") ||
+        !j["version"].is_number_unsigned()) {
+      return r->respondJson(400,
+                            errorJson("the body must be {\"version\": N, \"error\"?: \"...\"}"));
+    }
+    std::string error;
+    if (j.contains("error") && !j["error"].is_null()) {
+      if (!j["error"].is_string())
+        return r->respondJson(400, errorJson("'error' must be a string"));
+      error = j["error"].get<std::string>();
+      if (error.empty()) error = "rejected (no reason given)";
+    }
+    push_.ack(id, j["version"].get<uint64_t>(), error);
+    return r->respond(204, "", "");
+  }
+  if (p[3] == "interest") {
+    if (m != "POST") return r->respondJson(405, errorJson("use POST"));
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("hosts") || !j["hosts"].is_array()) {
+      return r->respondJson(400, errorJson("the body must be {\"hosts\": [\"host\", ...]}"));
+    }
+    std::vector<std::string> hosts;
+    for (const auto& h : j["hosts"]) {
+      if (!h.is_string() || !mesh::isDnsName(mesh::toLower(h.get<std::string>()))) {
+        return r->respondJson(400, errorJson("each host must be a DNS name"));
+      }
+      hosts.push_back(h.get<std::string>());
+    }
+    if (node->info.scope != "on_demand") {
+      return r->respondJson(409, errorJson("node " + id + " has scope full: it has every service"));
+    }
+    const uint64_t version = push_.addInterest(id, hosts);
+    return r->respondJson(200, json{{"version", version}}.dump());
+  }
+  r->respondJson(404, errorJson("no such endpoint"));
+}
+
+void Api::registerNode(const HttpRequestPtr& r, const Token& token) {
+  std::string error;
+  auto info = parseNodeJson(r->body, error);
+  if (!info) return r->respondJson(400, errorJson(error));
+  if (!token.allows(info->namespace_name, info->service_account)) {
+    return r->respondJson(
+        403, errorJson("this token may not register a node of namespace " + info->namespace_name +
+                       " and service account " + info->service_account));
+  }
+  if (NodeState* existing = registry_.find(info->id)) {
+    if (!token.allows(existing->info.namespace_name, existing->info.service_account)) {
+      return r->respondJson(403, errorJson("node " + info->id + " belongs to another identity"));
+    }
+  }
+  if (!registry_.upsert(*info, uv_now(loop_), error)) {
+    return r->respondJson(409, errorJson(error));
+  }
+  push_.nodeRegistered(info->id);
+  r->respondJson(200, json{{"id", info->id}, {"version", push_.versionOf(info->id)}}.dump());
+}
+
+void Api::nodeStatus(const HttpRequestPtr& r) {
+  json a = json::array();
+  const uint64_t now = uv_now(loop_);
+  for (const auto& [id, n] : registry_.nodes()) {
+    const PushEngine::Group* g = push_.groupOf(id);
+    json j = {
+        {"id", id},
+        {"workload", n.info.workload},
+        {"namespace", n.info.namespace_name},
+        {"service_account", n.info.service_account},
+        {"service", n.info.service},
+        {"labels", n.info.labels},
+        {"address", n.info.address},
+        {"admin", n.info.admin},
+        {"version", g ? g->version : 0},
+        {"version_sent", n.version_sent},
+        {"version_acked", n.version_acked},
+        {"status", toString(n.state())},
+        {"error", n.nack_error},
+        {"last_seen_seconds", static_cast<double>(now - std::min(now, n.last_seen_ms)) / 1000.0},
+        {"polling", n.active_polls > 0}};
+    if (g && !g->error.empty()) j["build_error"] = g->error;
+    if (g && !g->sidecar.empty()) j["sidecar"] = g->sidecar;
+    a.push_back(std::move(j));
+  }
+  r->respondJson(200, a.dump());
+}
+
+void Api::targets(const HttpRequestPtr& r) {
+  json a = json::array();
+  for (const auto& [id, n] : registry_.nodes()) {
+    if (n.info.admin.empty()) continue;
+    json labels = {{"__meta_weft_node", id},
+                   {"__meta_weft_workload", n.info.workload},
+                   {"__meta_weft_namespace", n.info.namespace_name},
+                   {"__meta_weft_service_account", n.info.service_account}};
+    if (!n.info.service.empty()) labels["__meta_weft_service"] = n.info.service;
+    for (const auto& [k, v] : n.info.labels) {
+      // Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*
+      std::string name = "__meta_weft_label_";
+      for (char c : k) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      labels[name] = v;
+    }
+    a.push_back({{"targets", {n.info.admin}}, {"labels", labels}});
+  }
+  r->respondJson(200, a.dump());
+}
+
+void Api::explain(const HttpRequestPtr& r) {
+  const std::string from = r->queryParam("from").value_or("");
+  const NodeState* node = registry_.find(from);
+  if (!node) {
+    for (const auto& [id, n] : registry_.nodes()) {
+      if (n.info.workload == from) {
+        node = &n;
+        break;
+      }
+    }
+  }
+  if (!node) return r->respondJson(404, errorJson("no registered node or workload '" + from + "'"));
+  std::string error;
+  auto head =
+      explainRequestHead(r->queryParam("url").value_or(""), r->queryParam("method").value_or("GET"),
+                         r->queryParams("header"), error);
+  if (!head) return r->respondJson(400, errorJson(error));
+  const PushEngine::Group* g = push_.groupOf(node->info.id);
+  if (!g || !g->snapshot) {
+    return r->respondJson(409, errorJson("no configuration is built for " + node->info.id +
+                                         (g && !g->error.empty() ? ": " + g->error : "")));
+  }
+  json out = explainRoute(*g->snapshot, *head, store_);
+  out["node"] = node->info.id;
+  out["version"] = g->version;
+  r->respondJson(200, out.dump());
+}
+
+void Api::resources(const HttpRequestPtr& r, const std::vector<std::string>& p) {
+  const std::string& m = r->method;
+  if (p.size() == 2) {
+    if (m == "POST") {
+      ChangeResult res = store_.apply(r->body, sourceOf(*r));
+      if (!res.ok) {
+        return r->respondJson(400, json{{"errors", errorList(res.errors, false)}}.dump());
+      }
+      return r->respondJson(200, json{{"applied", itemsJson(res.items)},
+                                      {"warnings", errorList(res.errors, true)},
+                                      {"revision", store_.revision()}}
+                                     .dump());
+    }
+    if (m == "DELETE") {
+      ChangeResult res = store_.remove(r->body, sourceOf(*r));
+      if (!res.ok) {
+        return r->respondJson(res.not_found  ? 404
+                              : res.conflict ? 409
+                                             : 400,
+                              json{{"errors", errorList(res.errors, false)}}.dump());
+      }
+      return r->respondJson(
+          200, json{{"deleted", itemsJson(res.items)}, {"revision", store_.revision()}}.dump());
+    }
+    if (m == "GET") {
+      json a = json::array();
+      for (const DocumentPtr& d : store_.all()) a.push_back(documentJson(*d));
+      return r->respondJson(200, a.dump());
+    }
+    return r->respondJson(405, errorJson("use GET, POST or DELETE"));
+  }
+  if (m != "GET" && m != "HEAD") return r->respondJson(405, errorJson("use GET"));
+  if (p.size() == 3) {
+    json a = json::array();
+    for (const DocumentPtr& d : store_.all()) {
+      if (kindMatches(p[2], d->kind)) a.push_back(documentJson(*d));
+    }
+    return r->respondJson(200, a.dump());
+  }
+  if (p.size() == 5) {
+    for (const DocumentPtr& d : store_.all()) {
+      if (kindMatches(p[2], d->kind) && d->namespace_name == p[3] && d->name == p[4]) {
+        return r->respondJson(200, documentJson(*d).dump());
+      }
+    }
+    return r->respondJson(404, errorJson("no " + p[2] + " " + p[3] + "/" + p[4]));
+  }
+  r->respondJson(404, errorJson("no such endpoint"));
+}
+
+}  // namespace weft::control

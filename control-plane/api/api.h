@@ -1,0 +1,56 @@
+// Api: the control plane's HTTP API (docs/control-plane.md): bearer authentication, then one
+// handler per route over the store, the registry and the push engine.
+#pragma once
+
+#include <string>
+
+#include "api/http_server.h"
+#include "api/tokens.h"
+#include "push/metrics.h"
+#include "push/push.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+namespace weft::control {
+
+struct ApiOptions {
+  uint64_t default_wait_ms = 30'000;
+  uint64_t max_wait_ms = 60'000;
+};
+
+class Api {
+ public:
+  // `tokens` null: authentication is off (every caller is an operator).
+  Api(uv_loop_t* loop, Store& store, Registry& registry, PushEngine& push, ControlMetrics& metrics,
+      const TokenSet* tokens, ApiOptions options = {})
+      : loop_(loop),
+        store_(store),
+        registry_(registry),
+        push_(push),
+        metrics_(metrics),
+        tokens_(tokens),
+        options_(options) {}
+
+  void handle(const HttpRequestPtr& request);
+  void setReady(bool ready) { ready_ = ready; }
+  bool ready() const { return ready_; }
+
+ private:
+  void nodes(const HttpRequestPtr& r, const Token& token, const std::vector<std::string>& parts);
+  void resources(const HttpRequestPtr& r, const std::vector<std::string>& parts);
+  void registerNode(const HttpRequestPtr& r, const Token& token);
+  void nodeStatus(const HttpRequestPtr& r);
+  void targets(const HttpRequestPtr& r);
+  void explain(const HttpRequestPtr& r);
+
+  uv_loop_t* loop_;
+  Store& store_;
+  Registry& registry_;
+  PushEngine& push_;
+  ControlMetrics& metrics_;
+  const TokenSet* tokens_;
+  ApiOptions options_;
+  bool ready_ = false;
+};
+
+}  // namespace weft::control

@@ -1,0 +1,310 @@
+// PushEngine (see push.h).
+#include "push/push.h"
+
+#include <nlohmann/json.hpp>
+
+#include "mesh/bootstrap.h"
+#include "mesh/compiler.h"
+#include "mesh/resources.h"
+#include "mesh/yaml_reader.h"
+#include "server/log.h"
+
+namespace weft::control {
+
+namespace {
+
+using server::LogLevel;
+using server::logLine;
+
+mesh::Bootstrap bootstrapFor(const NodeInfo& n) {
+  mesh::Bootstrap b;
+  b.node.id = n.id;
+  b.node.workload = n.workload;
+  b.node.service = n.service;
+  b.node.namespace_name = n.namespace_name;
+  b.node.service_account = n.service_account;
+  b.node.labels = n.labels;
+  return b;
+}
+
+}  // namespace
+
+std::optional<uint64_t> parseWait(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  bool digits_only = text.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits_only) {
+    if (text.size() > 6) return std::nullopt;
+    return std::stoull(std::string(text)) * 1000;
+  }
+  return mesh::parseDurationMs(text);
+}
+
+PushEngine::PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,
+                       PushOptions options)
+    : loop_(loop),
+      store_(store),
+      registry_(registry),
+      metrics_(metrics),
+      options_(options),
+      debounce_(loop, debounceFired, this) {}
+
+PushEngine::~PushEngine() {
+  // Held requests become plain gone requests; their connections close with the server.
+  for (auto& [id, w] : waiters_) w->request->onGone(nullptr);
+  waiters_.clear();
+}
+
+void PushEngine::storeChanged() {
+  metrics_.revision.Set(static_cast<double>(store_.revision()));
+  const uint64_t t = now();
+  if (!pending_) {
+    pending_ = true;
+    burst_start_ms_ = t;
+    debounce_.arm(options_.debounce_ms);
+    return;
+  }
+  // Quiet period restarts, but never past max_delay after the burst began.
+  uint64_t deadline = std::min(t + options_.debounce_ms, burst_start_ms_ + options_.max_delay_ms);
+  debounce_.cancel();
+  debounce_.arm(deadline > t ? deadline - t : 0);
+}
+
+void PushEngine::debounceFired(void* self) {
+  static_cast<PushEngine*>(self)->rebuild();
+}
+
+const MaterializedSet& PushEngine::materialized() {
+  if (materialized_revision_ != store_.revision()) {
+    materialized_ = materialize(store_.all(), registry_.nodes());
+    materialized_revision_ = store_.revision();
+  }
+  return materialized_;
+}
+
+bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
+  const NodeInfo& member = state.info;
+  ScopedSet set = scopeFor(materialized(), member.namespace_name, member.labels,
+                           member.scope == "on_demand" ? &state.interest : nullptr);
+  if (g.version != 0 && set.hash == g.hash) return false;
+  ++compiles_;
+  mesh::ParseResult parsed = mesh::parseResources({{"resources", set.yaml}});
+  mesh::ConfigErrors errors = std::move(parsed.errors);
+  std::shared_ptr<mesh::Snapshot> snapshot;
+  if (!mesh::hasErrors(errors)) {
+    snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
+  }
+  if (mesh::hasErrors(errors)) {
+    std::string first;
+    for (const auto& e : errors) {
+      if (!e.warning) {
+        first = e.format();
+        break;
+      }
+    }
+    if (g.error != first) {
+      logLine(LogLevel::kError, "scope " + g.key + ": the resource set does not compile, " +
+                                    "keeping the previous one: " + first);
+    }
+    g.error = first;
+    return false;
+  }
+  g.error.clear();
+  g.snapshot = std::move(snapshot);
+  g.hash = set.hash;
+  g.version = store_.revision();
+  g.changed_at_ms = changed_at_ms;
+  g.built_from = std::move(set.built_from);
+  g.sidecar = set.sidecar;
+  nlohmann::json body = {
+      {"version", g.version}, {"built_from", g.built_from}, {"resources", std::move(set.yaml)}};
+  g.body = body.dump();
+  ++version_changes_;
+  return true;
+}
+
+void PushEngine::rebuild() {
+  const uint64_t changed_at = pending_ ? burst_start_ms_ : now();
+  pending_ = false;
+  debounce_.cancel();
+  std::vector<std::string> keys;
+  for (const auto& [key, g] : groups_) keys.push_back(key);
+  // Waking a group answers requests, which may run other requests of those connections:
+  // look each group up again rather than holding iterators.
+  for (const auto& key : keys) {
+    auto it = groups_.find(key);
+    if (it == groups_.end()) continue;
+    if (it->second.members.empty()) {
+      groups_.erase(it);
+      continue;
+    }
+    const NodeState* member = nullptr;
+    for (const auto& id : it->second.members) {
+      if ((member = registry_.find(id)) != nullptr) break;
+    }
+    if (member && build(it->second, *member, changed_at)) wake(it->second);
+  }
+}
+
+void PushEngine::join(const std::string& id, const std::string& key) {
+  auto it = node_group_.find(id);
+  if (it != node_group_.end()) {
+    if (it->second == key) return;
+    leave(id);
+  }
+  node_group_[id] = key;
+  Group& g = groups_[key];
+  g.key = key;
+  g.members.insert(id);
+}
+
+void PushEngine::leave(const std::string& id) {
+  auto it = node_group_.find(id);
+  if (it == node_group_.end()) return;
+  auto g = groups_.find(it->second);
+  if (g != groups_.end()) {
+    g->second.members.erase(id);
+    if (g->second.members.empty()) groups_.erase(g);
+  }
+  node_group_.erase(it);
+}
+
+void PushEngine::nodeRegistered(const std::string& id) {
+  NodeState* n = registry_.find(id);
+  if (!n) return;
+  const std::string key = n->info.scopeKey();
+  join(id, key);
+  Group& g = groups_[key];
+  if (g.version == 0) build(g, *n, now());
+  metrics_.nodes.Set(static_cast<double>(registry_.nodes().size()));
+}
+
+void PushEngine::nodeRemoved(const std::string& id) {
+  leave(id);
+  std::vector<uint64_t> ids;
+  for (auto& [wid, w] : waiters_) {
+    if (w->node == id) ids.push_back(wid);
+  }
+  for (uint64_t wid : ids) {
+    if (auto w = take(wid)) w->request->respondJson(404, R"({"error":"the node was removed"})");
+  }
+  metrics_.nodes.Set(static_cast<double>(registry_.nodes().size()));
+}
+
+const PushEngine::Group* PushEngine::groupOf(const std::string& id) const {
+  auto it = node_group_.find(id);
+  if (it == node_group_.end()) return nullptr;
+  auto g = groups_.find(it->second);
+  return g == groups_.end() ? nullptr : &g->second;
+}
+
+uint64_t PushEngine::versionOf(const std::string& id) const {
+  const Group* g = groupOf(id);
+  return g ? g->version : 0;
+}
+
+void PushEngine::answer(const HttpRequestPtr& request, NodeState& node, const Group& g) {
+  request->respondJson(200, g.body);
+  node.version_sent = g.version;
+  metrics_.pushes.Increment();
+}
+
+void PushEngine::poll(const HttpRequestPtr& request, const std::string& id, uint64_t version,
+                      uint64_t wait_ms) {
+  NodeState* node = registry_.find(id);
+  if (!node) {
+    request->respondJson(404, R"({"error":"unknown node"})");
+    return;
+  }
+  node->last_seen_ms = now();
+  if (!groupOf(id)) nodeRegistered(id);
+  const Group* g = groupOf(id);
+  if (g && g->version != 0 && g->version != version) {
+    answer(request, *node, *g);
+    return;
+  }
+  ++node->active_polls;
+  auto w = std::make_unique<Waiter>();
+  Waiter* raw = w.get();
+  raw->engine = this;
+  raw->id = next_waiter_++;
+  raw->node = id;
+  raw->request = request;
+  raw->timer = std::make_unique<net::Timer>(loop_, waiterExpired, raw);
+  raw->timer->arm(wait_ms);
+  const uint64_t wid = raw->id;
+  request->onGone([this, wid] { take(wid); });
+  waiters_[wid] = std::move(w);
+}
+
+void PushEngine::waiterExpired(void* p) {
+  auto* w = static_cast<Waiter*>(p);
+  // Owned here until the end of this function (the timer is destroyed last, safely).
+  if (auto owned = w->engine->take(w->id)) owned->request->respond(304, "application/json", "");
+}
+
+std::unique_ptr<PushEngine::Waiter> PushEngine::take(uint64_t waiter_id) {
+  auto it = waiters_.find(waiter_id);
+  if (it == waiters_.end()) return nullptr;
+  std::unique_ptr<Waiter> w = std::move(it->second);
+  waiters_.erase(it);
+  w->request->onGone(nullptr);
+  if (NodeState* n = registry_.find(w->node)) {
+    if (n->active_polls > 0) --n->active_polls;
+    n->last_seen_ms = now();
+  }
+  return w;
+}
+
+void PushEngine::wake(const Group& g) {
+  std::vector<uint64_t> ids;
+  for (auto& [wid, w] : waiters_) {
+    if (g.members.count(w->node)) ids.push_back(wid);
+  }
+  // Answering may run more of the connection's requests: take each waiter out first.
+  for (uint64_t wid : ids) {
+    std::unique_ptr<Waiter> w = take(wid);
+    if (!w) continue;
+    NodeState* n = registry_.find(w->node);
+    const Group* current = groupOf(w->node);
+    if (!n || !current) continue;
+    answer(w->request, *n, *current);
+  }
+}
+
+uint64_t PushEngine::addInterest(const std::string& id, const std::vector<std::string>& hosts) {
+  NodeState* n = registry_.find(id);
+  if (!n) return 0;
+  bool added = false;
+  for (const auto& h : hosts) added = n->interest.insert(mesh::toLower(h)).second || added;
+  if (added && n->info.scope == "on_demand") {
+    store_.touch();  // the new version is a new store revision
+    if (!groupOf(id)) nodeRegistered(id);
+    auto it = node_group_.find(id);
+    if (it != node_group_.end()) {
+      Group& g = groups_[it->second];
+      if (build(g, *n, now())) wake(g);
+    }
+  }
+  return versionOf(id);
+}
+
+void PushEngine::ack(const std::string& id, uint64_t version, const std::string& error) {
+  NodeState* n = registry_.find(id);
+  if (!n) return;
+  const uint64_t before = n->version_acked;
+  registry_.ack(*n, version, error);
+  if (!error.empty()) {
+    metrics_.nacks.Increment();
+    logLine(LogLevel::kWarning,
+            "node " + id + " rejected version " + std::to_string(version) + ": " + error);
+    return;
+  }
+  const Group* g = groupOf(id);
+  if (g && version == g->version && before < version) {
+    const uint64_t t = now();
+    metrics_.convergence.Observe(
+        static_cast<double>(t > g->changed_at_ms ? t - g->changed_at_ms : 0) / 1000.0);
+  }
+}
+
+}  // namespace weft::control

@@ -1,0 +1,126 @@
+// PushEngine: per-group configuration builds, versions, long-polls and acks.
+//
+// Nodes are grouped by scope key (namespace, labels, service account, scope mode). After a
+// store change (debounced: 100 ms after the first change of a burst, at most 1 s after it)
+// each group's scoped resource set is built once; its content hash decides whether the group's
+// version changes. A changed set is compiled once with a bootstrap built from one member's
+// identity, and a set that does not compile is not sent (the group keeps its previous one).
+// Only the held polls of nodes whose group changed are answered.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "api/http_server.h"
+#include "mesh/snapshot.h"
+#include "net/timer.h"
+#include "push/metrics.h"
+#include "push/scoped_set.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+namespace weft::control {
+
+struct PushOptions {
+  uint64_t debounce_ms = 100;
+  uint64_t max_delay_ms = 1000;
+};
+
+class PushEngine {
+ public:
+  struct Group {
+    std::string key;
+    std::set<std::string> members;  // node ids
+    uint64_t version = 0;           // 0: nothing built yet
+    uint64_t hash = 0;
+    uint64_t changed_at_ms = 0;  // when the change that produced `version` happened
+    std::string body;            // config JSON answered to polls
+    std::vector<std::string> built_from;
+    std::string sidecar;  // the Sidecar applied, if any
+    std::string error;    // latest build rejected by the compiler (empty: none)
+    std::shared_ptr<const mesh::Snapshot> snapshot;  // compiled for one member (explain)
+  };
+
+  PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,
+             PushOptions options = {});
+  ~PushEngine();
+  PushEngine(const PushEngine&) = delete;
+  PushEngine& operator=(const PushEngine&) = delete;
+
+  // The store changed: schedule a rebuild (debounced).
+  void storeChanged();
+  // Rebuilds every group now.
+  void rebuild();
+  // A node registered or re-registered: it joins its group, which is built at once if new.
+  void nodeRegistered(const std::string& id);
+  // A node was removed: its held polls are answered 404.
+  void nodeRemoved(const std::string& id);
+
+  // GET /v1/nodes/{id}/config: answers at once if the node's version differs from `version`,
+  // else holds the request until it changes (200) or `wait_ms` passes (304).
+  void poll(const HttpRequestPtr& request, const std::string& id, uint64_t version,
+            uint64_t wait_ms);
+  // POST /v1/nodes/{id}/ack.
+  void ack(const std::string& id, uint64_t version, const std::string& error);
+  // POST /v1/nodes/{id}/interest (scope: on_demand): adds `hosts` to the node's scope and, if
+  // that changes its set, builds and pushes it at once. Returns the node's version after it.
+  uint64_t addInterest(const std::string& id, const std::vector<std::string>& hosts);
+
+  const Group* groupOf(const std::string& id) const;
+  uint64_t versionOf(const std::string& id) const;
+  size_t groupCount() const { return groups_.size(); }
+  size_t heldPolls() const { return waiters_.size(); }
+  // Number of group builds that changed a version, and compiles run (for tests).
+  uint64_t versionChanges() const { return version_changes_; }
+  uint64_t compiles() const { return compiles_; }
+
+ private:
+  struct Waiter {
+    PushEngine* engine;
+    uint64_t id;
+    std::string node;
+    HttpRequestPtr request;
+    std::unique_ptr<net::Timer> timer;
+  };
+
+  uint64_t now() const { return uv_now(loop_); }
+  const MaterializedSet& materialized();
+  // Builds `g` for the identity of `member`; returns true if its version changed.
+  bool build(Group& g, const NodeState& member, uint64_t changed_at_ms);
+  void join(const std::string& id, const std::string& key);
+  void leave(const std::string& id);
+  void answer(const HttpRequestPtr& request, NodeState& node, const Group& g);
+  void wake(const Group& g);
+  // Ends a held poll (heartbeat at its end) and hands the waiter over (null if unknown).
+  std::unique_ptr<Waiter> take(uint64_t waiter_id);
+  static void debounceFired(void* self);
+  static void waiterExpired(void* waiter);
+
+  uv_loop_t* loop_;
+  Store& store_;
+  Registry& registry_;
+  ControlMetrics& metrics_;
+  PushOptions options_;
+  net::Timer debounce_;
+  bool pending_ = false;
+  uint64_t burst_start_ms_ = 0;
+  std::map<std::string, Group> groups_;
+  std::map<std::string, std::string> node_group_;  // node id -> group key
+  std::map<uint64_t, std::unique_ptr<Waiter>> waiters_;
+  uint64_t next_waiter_ = 1;
+  MaterializedSet materialized_;
+  uint64_t materialized_revision_ = UINT64_MAX;
+  uint64_t version_changes_ = 0;
+  uint64_t compiles_ = 0;
+};
+
+// "30s", "500ms", "1m" or a number of seconds -> milliseconds; nullopt if malformed.
+std::optional<uint64_t> parseWait(std::string_view text);
+
+}  // namespace weft::control

@@ -1,0 +1,294 @@
+// `weft-control serve` (see serve.h).
+#include "serve/serve.h"
+
+#include <uv.h>
+#include <CLI/CLI.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "api/api.h"
+#include "api/http_server.h"
+#include "api/tokens.h"
+#include "mesh/bootstrap.h"
+#include "mesh/yaml_reader.h"
+#include "push/metrics.h"
+#include "push/push.h"
+#include "registry/registry.h"
+#include "server/log.h"
+#include "store/config_dir.h"
+#include "store/store.h"
+
+namespace weft::control {
+
+namespace {
+
+using server::LogLevel;
+using server::logLine;
+
+// Everything the running server owns, on the main loop.
+struct Runtime {
+  uv_loop_t* loop;
+  const ServeOptions& options;
+  std::unique_ptr<TokenSet> tokens;
+  Store store;
+  Registry registry{store};
+  ControlMetrics metrics;
+  PushEngine push;
+  std::unique_ptr<ConfigDir> config_dir;
+  Api api;
+  HttpServer server;
+  uv_timer_t ttl_timer;
+  uv_signal_t sigint;
+  uv_signal_t sigterm;
+
+  Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t, size_t max_connections)
+      : loop(l),
+        options(o),
+        tokens(std::move(t)),
+        store(o.data_dir),
+        push(l, store, registry, metrics, PushOptions{o.debounce_ms, o.max_debounce_ms}),
+        api(l, store, registry, push, metrics, tokens.get()),
+        server(
+            l, [this](const HttpRequestPtr& r) { api.handle(r); },
+            HttpServerLimits{static_cast<size_t>(o.max_body_bytes), 64 * 1024, 120'000, 30'000,
+                             max_connections}) {}
+
+  void expireNodes() {
+    for (const std::string& id : registry.expired(uv_now(loop), options.node_ttl_ms)) {
+      logLine(LogLevel::kInfo, "node " + id + " expired (no poll for longer than the TTL)");
+      registry.remove(id);
+      push.nodeRemoved(id);
+    }
+  }
+
+  void stop() {
+    logLine(LogLevel::kInfo, "shutting down");
+    server.close();
+    if (config_dir) config_dir->stop();
+    uv_timer_stop(&ttl_timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ttl_timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  }
+};
+
+// "ip:port" as the mesh library reads it, plus port 0 (a free port, logged at start).
+std::optional<mesh::SocketAddress> parseListen(const std::string& text) {
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, ":0") == 0) {
+    auto a = mesh::parseSocketAddress(text.substr(0, text.size() - 1) + "1");
+    if (a) a->port = 0;
+    return a;
+  }
+  return mesh::parseSocketAddress(text);
+}
+
+void reportFile(const std::string& file, const mesh::ConfigErrors& errors, bool accepted) {
+  for (const auto& e : errors) {
+    logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, "config-dir " + e.format());
+  }
+  logLine(accepted ? LogLevel::kInfo : LogLevel::kError,
+          "config-dir " + file +
+              (accepted ? ": loaded"
+                        : ": rejected, the last good version "
+                          "keeps serving"));
+}
+
+bool readDuration(mesh::YamlContext& ctx, const mesh::YamlMap& map, const char* key, uint64_t& out,
+                  uint64_t min_ms, uint64_t max_ms) {
+  const YAML::Node* n = map.find(key);
+  if (!n) return true;
+  auto v = mesh::readDurationMs(ctx, *n, key, min_ms, max_ms);
+  if (v) out = *v;
+  return v.has_value();
+}
+
+}  // namespace
+
+bool parseControlConfig(const std::string& text, const std::string& name, ServeOptions& options,
+                        mesh::ConfigErrors& errors) {
+  mesh::YamlContext ctx(name, errors);
+  auto docs = mesh::loadYamlDocuments(ctx, text);
+  if (!docs) return false;
+  if (docs->size() != 1 || (*docs)[0].IsNull()) {
+    if (docs->size() > 1) ctx.error(YAML::Mark(), "the config file must hold one document");
+    return ctx.errorCount() == 0;
+  }
+  auto map = mesh::YamlMap::open(ctx, (*docs)[0], "the control plane config",
+                                 {"listen", "config_dir", "data_dir", "tokens", "node_ttl",
+                                  "debounce", "max_debounce", "max_body_bytes", "log_level"});
+  if (!map) return false;
+  auto str = [&](const char* key, std::string& out) {
+    if (const YAML::Node* n = map->find(key)) {
+      if (auto v = mesh::readNonEmptyString(ctx, *n, key)) out = *v;
+    }
+  };
+  str("listen", options.listen);
+  if (const YAML::Node* n = map->find("listen")) {
+    if (!parseListen(options.listen)) {
+      ctx.error(n->Mark(), "'listen' must be ip:port");
+    }
+  }
+  str("config_dir", options.config_dir);
+  str("data_dir", options.data_dir);
+  str("tokens", options.tokens);
+  str("log_level", options.log_level);
+  readDuration(ctx, *map, "node_ttl", options.node_ttl_ms, 1'000, 86'400'000);
+  readDuration(ctx, *map, "debounce", options.debounce_ms, 0, 10'000);
+  readDuration(ctx, *map, "max_debounce", options.max_debounce_ms, 0, 60'000);
+  if (const YAML::Node* n = map->find("max_body_bytes")) {
+    if (auto v = mesh::readUint(ctx, *n, "max_body_bytes", 1024, 1ull << 30)) {
+      options.max_body_bytes = *v;
+    }
+  }
+  return ctx.errorCount() == 0;
+}
+
+bool loadControlConfig(const std::string& path, ServeOptions& options, mesh::ConfigErrors& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back({path, 0, 0, "cannot read the config file", false});
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parseControlConfig(ss.str(), path, options, errors);
+}
+
+void registerServeCommand(CLI::App& app, std::function<int()>& run) {
+  struct Flags {
+    std::string config, listen, config_dir, data_dir, tokens, node_ttl, log_level;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* serve = app.add_subcommand("serve", "run the control plane server");
+  serve->add_option("--config", flags->config, "control plane YAML config file");
+  CLI::Option* listen =
+      serve->add_option("--listen", flags->listen, "API address ip:port (default 127.0.0.1:15010)");
+  CLI::Option* config_dir = serve->add_option("--config-dir", flags->config_dir,
+                                              "directory of Istio-format YAML files, watched");
+  CLI::Option* data_dir = serve->add_option("--data-dir", flags->data_dir,
+                                            "where resources applied through the API are kept");
+  CLI::Option* tokens =
+      serve->add_option("--tokens", flags->tokens, "bearer tokens file (YAML list)");
+  CLI::Option* ttl = serve->add_option("--node-ttl", flags->node_ttl,
+                                       "remove a node this long after its last poll (30s)");
+  CLI::Option* level =
+      serve->add_option("--log-level", flags->log_level, "trace, debug, info, warning, error");
+  serve->callback([&run, flags, listen, config_dir, data_dir, tokens, ttl, level] {
+    run = [flags, listen, config_dir, data_dir, tokens, ttl, level]() -> int {
+      ServeOptions o;
+      if (!flags->config.empty()) {
+        mesh::ConfigErrors errors;
+        bool ok = loadControlConfig(flags->config, o, errors);
+        for (const auto& e : errors) std::cerr << e.format() << "\n";
+        if (!ok) return 2;
+      }
+      if (listen->count()) o.listen = flags->listen;
+      if (config_dir->count()) o.config_dir = flags->config_dir;
+      if (data_dir->count()) o.data_dir = flags->data_dir;
+      if (tokens->count()) o.tokens = flags->tokens;
+      if (level->count()) o.log_level = flags->log_level;
+      if (ttl->count()) {
+        auto v = mesh::parseDurationMs(flags->node_ttl);
+        if (!v || *v < 100) {
+          std::cerr << "--node-ttl: expected a duration such as 30s\n";
+          return 2;
+        }
+        o.node_ttl_ms = *v;
+      }
+      return runServe(o);
+    };
+  });
+}
+
+int runServe(const ServeOptions& options) {
+  LogLevel level;
+  if (!server::parseLogLevel(options.log_level, level)) {
+    std::cerr << "unknown log level '" << options.log_level << "'\n";
+    return 2;
+  }
+  server::setLogLevel(level);
+  auto address = parseListen(options.listen);
+  if (!address) {
+    std::cerr << "--listen: expected ip:port, got '" << options.listen << "'\n";
+    return 2;
+  }
+  std::unique_ptr<TokenSet> tokens;
+  if (!options.tokens.empty()) {
+    mesh::ConfigErrors errors;
+    auto set = TokenSet::load(options.tokens, errors);
+    for (const auto& e : errors) std::cerr << e.format() << "\n";
+    if (!set) return 2;
+    tokens = std::make_unique<TokenSet>(std::move(*set));
+  } else {
+    logLine(LogLevel::kWarning, "no --tokens file: authentication is off");
+  }
+  signal(SIGPIPE, SIG_IGN);
+  // Every sidecar holds a connection (its long-poll): use all the descriptors allowed.
+  size_t max_connections = 10'000;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+    getrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 128) {
+      max_connections = std::min<size_t>(max_connections, files.rlim_cur - 64);
+    }
+  }
+  uv_loop_t* loop = uv_default_loop();
+  auto rt = std::make_unique<Runtime>(loop, options, std::move(tokens), max_connections);
+  {
+    mesh::ConfigErrors errors;
+    bool ok = rt->store.loadPersisted(errors);
+    for (const auto& e : errors) std::cerr << e.format() << "\n";
+    if (!ok) return 1;
+  }
+  rt->store.setOnChange([r = rt.get()] { r->push.storeChanged(); });
+  if (!options.config_dir.empty()) {
+    rt->config_dir = std::make_unique<ConfigDir>(loop, rt->store, options.config_dir, reportFile);
+    if (!rt->config_dir->scan()) {
+      std::cerr << options.config_dir << ": cannot read the config directory\n";
+      return 1;
+    }
+    if (int rc = rt->config_dir->watch(); rc != 0) {
+      logLine(LogLevel::kWarning, std::string("cannot watch the config directory (") +
+                                      uv_strerror(rc) + "); rescanning it every 2 s");
+    }
+  }
+  if (int rc = rt->server.listen(address->host, address->port); rc != 0) {
+    std::cerr << "cannot listen on " << options.listen << ": " << uv_strerror(rc) << "\n";
+    return 1;
+  }
+  rt->api.setReady(true);
+  uv_timer_init(loop, &rt->ttl_timer);
+  rt->ttl_timer.data = rt.get();
+  const uint64_t tick = std::min<uint64_t>(1'000, std::max<uint64_t>(100, options.node_ttl_ms / 4));
+  uv_timer_start(
+      &rt->ttl_timer, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->expireNodes(); }, tick,
+      tick);
+  auto onSignal = [](uv_signal_t* s, int) { static_cast<Runtime*>(s->data)->stop(); };
+  uv_signal_init(loop, &rt->sigint);
+  uv_signal_init(loop, &rt->sigterm);
+  rt->sigint.data = rt.get();
+  rt->sigterm.data = rt.get();
+  uv_signal_start(&rt->sigint, onSignal, SIGINT);
+  uv_signal_start(&rt->sigterm, onSignal, SIGTERM);
+  logLine(LogLevel::kInfo,
+          "weft-control listening on " +
+              mesh::toString(mesh::SocketAddress{address->host, rt->server.port()}) +
+              " (store revision " + std::to_string(rt->store.revision()) + ")");
+  // stop() closes the runtime's handles; the loop ends once they (and a pending debounce)
+  // are done. Then the runtime goes, and libuv frees the handles its destructors closed.
+  uv_run(loop, UV_RUN_DEFAULT);
+  rt.reset();
+  uv_run(loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
+}  // namespace weft::control

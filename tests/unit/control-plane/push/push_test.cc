@@ -1,0 +1,216 @@
+// PushEngine: versions per scope group, long-polls woken only for changed groups, debounce,
+// timeouts, acks and their metrics.
+#include "push/push.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "net/uv_test_loop.h"
+
+namespace weft::control {
+namespace {
+
+using weft::testing::TestLoop;
+
+std::string serviceEntry(const std::string& name, const std::string& ns, int port = 80) {
+  return "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: " + name +
+         ", namespace: " + ns + "}\nspec: {hosts: [" + name + "." + ns +
+         ".svc.cluster.local], resolution: STATIC, ports: [{number: " + std::to_string(port) +
+         ", name: http}], endpoints: [{address: 10.0.0.1}]}\n";
+}
+
+std::string sidecarOwnNamespace(const std::string& ns) {
+  return "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, "
+         "namespace: " +
+         ns + "}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n";
+}
+
+class PushTest : public ::testing::Test {
+ protected:
+  PushTest() {
+    store_.setOnChange([this] { push_->storeChanged(); });
+    push_ = std::make_unique<PushEngine>(loop_.get(), store_, registry_, metrics_,
+                                         PushOptions{50, 300});
+  }
+  ~PushTest() override {
+    push_.reset();
+    EXPECT_EQ(loop_.shutdown(), 0);
+  }
+
+  void registerNode(const std::string& id, const std::string& ns) {
+    NodeInfo n;
+    n.id = id;
+    n.workload = id;
+    n.namespace_name = ns;
+    n.address = "127.0.0.9";
+    std::string error;
+    ASSERT_TRUE(registry_.upsert(n, uv_now(loop_.get()), error)) << error;
+    push_->nodeRegistered(id);
+  }
+
+  HttpRequestPtr poll(const std::string& id, uint64_t version, uint64_t wait_ms = 5000) {
+    auto r = std::make_shared<HttpRequest>();
+    push_->poll(r, id, version, wait_ms);
+    return r;
+  }
+
+  static uint64_t versionIn(const HttpRequestPtr& r) {
+    return nlohmann::json::parse(r->responseBody())["version"].get<uint64_t>();
+  }
+
+  TestLoop loop_;
+  Store store_;
+  Registry registry_{store_};
+  ControlMetrics metrics_;
+  std::unique_ptr<PushEngine> push_;
+};
+
+TEST_F(PushTest, UnknownNodeIs404) {
+  auto r = poll("nobody", 0);
+  EXPECT_EQ(r->status(), 404);
+}
+
+TEST_F(PushTest, FirstPollIsAnsweredAtOnce) {
+  ASSERT_TRUE(store_.apply(serviceEntry("a", "default"), "t").ok);
+  registerNode("n1", "default");
+  const uint64_t v = push_->versionOf("n1");
+  EXPECT_GT(v, 0u);
+  auto r = poll("n1", 0);
+  ASSERT_EQ(r->status(), 200);
+  auto body = nlohmann::json::parse(r->responseBody());
+  EXPECT_EQ(body["version"].get<uint64_t>(), v);
+  EXPECT_NE(body["resources"].get<std::string>().find("a.default.svc.cluster.local"),
+            std::string::npos);
+  EXPECT_FALSE(body["built_from"].empty());
+  EXPECT_EQ(registry_.find("n1")->version_sent, v);
+}
+
+TEST_F(PushTest, HeldPollIsWokenByAChange) {
+  registerNode("n1", "default");
+  const uint64_t v = push_->versionOf("n1");
+  auto r = poll("n1", v);
+  EXPECT_FALSE(r->answered());
+  EXPECT_EQ(registry_.find("n1")->active_polls, 1);
+  ASSERT_TRUE(store_.apply(serviceEntry("a", "default"), "t").ok);
+  EXPECT_FALSE(r->answered()) << "debounced, not at once";
+  ASSERT_TRUE(loop_.runUntil([&] { return r->answered(); }, 2000));
+  EXPECT_EQ(r->status(), 200);
+  EXPECT_GT(versionIn(r), v);
+  EXPECT_EQ(registry_.find("n1")->active_polls, 0);
+}
+
+TEST_F(PushTest, OnlyNodesWhoseSetChangedAreWoken) {
+  ASSERT_TRUE(store_.apply(sidecarOwnNamespace("a"), "t").ok);
+  registerNode("na", "a");
+  registerNode("nb", "b");
+  loop_.runFor(400);  // registrations settle
+  auto ra = poll("na", push_->versionOf("na"));
+  auto rb = poll("nb", push_->versionOf("nb"));
+  ASSERT_FALSE(ra->answered());
+  ASSERT_FALSE(rb->answered());
+  const uint64_t va = push_->versionOf("na");
+  ASSERT_TRUE(store_.apply(serviceEntry("s", "b"), "t").ok);  // outside a's Sidecar scope
+  ASSERT_TRUE(loop_.runUntil([&] { return rb->answered(); }, 2000));
+  loop_.runFor(100);
+  EXPECT_FALSE(ra->answered());
+  EXPECT_EQ(push_->versionOf("na"), va);
+  EXPECT_EQ(push_->groupCount(), 2u);
+}
+
+TEST_F(PushTest, ABurstMakesOneBuild) {
+  registerNode("n1", "default");
+  loop_.runFor(200);
+  const uint64_t before = push_->versionChanges();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store_.apply(serviceEntry("s" + std::to_string(i), "default"), "t").ok);
+  }
+  loop_.runFor(500);
+  EXPECT_EQ(push_->versionChanges(), before + 1);
+  EXPECT_EQ(push_->versionOf("n1"), store_.revision());
+}
+
+TEST_F(PushTest, MaxDelayBoundsAContinuousBurst) {
+  registerNode("n1", "default");
+  loop_.runFor(200);
+  const uint64_t before = push_->versionChanges();
+  // A change every 30 ms (under the 50 ms quiet period) for 600 ms: the 300 ms cap still
+  // lets a build through.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store_.apply(serviceEntry("s" + std::to_string(i), "default"), "t").ok);
+    loop_.runFor(30);
+  }
+  EXPECT_GE(push_->versionChanges(), before + 1);
+}
+
+TEST_F(PushTest, TimeoutAnswers304) {
+  registerNode("n1", "default");
+  auto r = poll("n1", push_->versionOf("n1"), 100);
+  ASSERT_TRUE(loop_.runUntil([&] { return r->answered(); }, 1000));
+  EXPECT_EQ(r->status(), 304);
+  EXPECT_EQ(push_->heldPolls(), 0u);
+}
+
+TEST_F(PushTest, RemovedNodeAnswersItsHeldPoll404) {
+  registerNode("n1", "default");
+  auto r = poll("n1", push_->versionOf("n1"));
+  registry_.remove("n1");
+  push_->nodeRemoved("n1");
+  EXPECT_EQ(r->status(), 404);
+  EXPECT_EQ(push_->heldPolls(), 0u);
+}
+
+TEST_F(PushTest, AckAndNackAreRecorded) {
+  registerNode("n1", "default");
+  const uint64_t v = push_->versionOf("n1");
+  poll("n1", 0);
+  push_->ack("n1", v, "");
+  EXPECT_EQ(registry_.find("n1")->state(), SyncState::kSynced);
+  EXPECT_NE(metrics_.serialize().find("weft_control_convergence_seconds_count 1"),
+            std::string::npos)
+      << metrics_.serialize();
+  push_->ack("n1", v, "resources:1:1: nope");
+  EXPECT_EQ(registry_.find("n1")->state(), SyncState::kNack);
+  EXPECT_NE(metrics_.serialize().find("weft_control_nacks_total 1"), std::string::npos);
+  EXPECT_NE(metrics_.serialize().find("weft_control_pushes_total 1"), std::string::npos);
+}
+
+TEST_F(PushTest, OnDemandNodesGetOnlyTheHostsTheyAskedFor) {
+  ASSERT_TRUE(
+      store_.apply(serviceEntry("a", "default") + "---\n" + serviceEntry("b", "default"), "t").ok);
+  NodeInfo n;
+  n.id = "lazy";
+  n.workload = "lazy";
+  n.address = "127.0.0.9";
+  n.scope = "on_demand";
+  std::string error;
+  ASSERT_TRUE(registry_.upsert(n, uv_now(loop_.get()), error));
+  push_->nodeRegistered("lazy");
+  auto first = poll("lazy", 0);
+  ASSERT_EQ(first->status(), 200);
+  const std::string before = nlohmann::json::parse(first->responseBody())["resources"];
+  EXPECT_EQ(before.find("a.default.svc.cluster.local"), std::string::npos);
+  auto held = poll("lazy", versionIn(first));
+  ASSERT_FALSE(held->answered());
+  const uint64_t v = push_->addInterest("lazy", {"A.default.svc.cluster.local"});
+  EXPECT_GT(v, versionIn(first));
+  ASSERT_EQ(held->status(), 200) << "the held poll gets the new set at once";
+  const std::string after = nlohmann::json::parse(held->responseBody())["resources"];
+  EXPECT_NE(after.find("a.default.svc.cluster.local"), std::string::npos);
+  EXPECT_EQ(after.find("b.default.svc.cluster.local"), std::string::npos);
+  EXPECT_EQ(push_->addInterest("lazy", {"a.default.svc.cluster.local"}), v) << "nothing new";
+  // A full-scope node of the same identity is in another group and sees everything.
+  registerNode("eager", "default");
+  EXPECT_NE(push_->groupOf("eager"), push_->groupOf("lazy"));
+}
+
+TEST(ParseWait, Forms) {
+  EXPECT_EQ(parseWait("30s"), 30'000u);
+  EXPECT_EQ(parseWait("250ms"), 250u);
+  EXPECT_EQ(parseWait("2"), 2'000u);
+  EXPECT_FALSE(parseWait(""));
+  EXPECT_FALSE(parseWait("soon"));
+}
+
+}  // namespace
+}  // namespace weft::control
