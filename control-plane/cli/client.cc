@@ -278,6 +278,11 @@ bool isUnresolvedReference(const std::string& message) {
     return true;
   }
   if (has("subset '") && has("' is not defined by a DestinationRule")) return true;
+  // A VirtualService or DestinationRule for a host no ServiceEntry declares is ignored whole.
+  if ((message.rfind("VirtualService ", 0) == 0 || message.rfind("DestinationRule ", 0) == 0) &&
+      has(": host '") && has("' matches no ServiceEntry host") && has("ignored")) {
+    return true;
+  }
   return has("mirror host '") && has("' matches no ServiceEntry host");
 }
 

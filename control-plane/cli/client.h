@@ -82,8 +82,8 @@ std::string mapPosition(const Bundle& bundle, const std::string& message);
 std::string asWarning(const std::string& message);
 
 // True for the mesh compiler's warnings about references that point nowhere (a route's
-// destination host, port or subset, a mirror's host): `validate` reports them as errors, as
-// istioctl analyze does.
+// destination host, port or subset, a mirror's host, the host of a VirtualService or
+// DestinationRule): `validate` reports them as errors, as istioctl analyze does.
 bool isUnresolvedReference(const std::string& message);
 
 // Percent-encodes everything but unreserved characters (RFC 3986).

@@ -166,6 +166,12 @@ TEST(Messages, UnresolvedReferences) {
       "destination host 'r' has no HTTP port 81: requests routed there get 503"));
   EXPECT_TRUE(
       isUnresolvedReference("mirror host 'm' matches no ServiceEntry host; the mirror is dropped"));
+  EXPECT_TRUE(
+      isUnresolvedReference("VirtualService default/r: host 'r.default.svc.cluster.local' "
+                            "matches no ServiceEntry host and is ignored"));
+  EXPECT_TRUE(
+      isUnresolvedReference("DestinationRule default/r: host 'r.default.svc.cluster.local' "
+                            "matches no ServiceEntry host; the rule is ignored"));
   EXPECT_FALSE(isUnresolvedReference(
       "subset 'v1' of host 'r' selects no endpoint: requests routed to it get 503"));
   EXPECT_FALSE(isUnresolvedReference("protocol GRPC is served as HTTP/1.1 for now"));
