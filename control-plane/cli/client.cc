@@ -102,6 +102,11 @@ std::optional<ServerUrl> parseServerUrl(const std::string& url, std::string& err
     error = "--server " + url + ": the host must be a numeric address or localhost";
     return std::nullopt;
   }
+  if (host.find(':') != std::string::npos) {
+    // The HTTP call writes its Host header without brackets, which servers reject.
+    error = "--server " + url + ": IPv6 addresses are not supported yet; use an IPv4 address";
+    return std::nullopt;
+  }
   out.host = host;
   if (!port.empty()) {
     auto p = parseInt(port);

@@ -15,10 +15,10 @@ namespace weft::control::cli {
 
 inline constexpr const char* kDefaultServer = "http://127.0.0.1:15010";
 
-// Where the API is: http only, a numeric address or localhost, an optional port (80 without
-// one), no path.
+// Where the API is: http only, a numeric IPv4 address or localhost, an optional port (80
+// without one), no path. (IPv6 is refused: the HTTP call's Host header has no brackets.)
 struct ServerUrl {
-  std::string host;  // numeric IPv4 or IPv6 address (localhost becomes 127.0.0.1)
+  std::string host;  // numeric IPv4 address (localhost becomes 127.0.0.1)
   uint16_t port = 80;
   std::string text;  // as given, for messages
 };

@@ -51,11 +51,18 @@ int fail(const std::string& message) {
   return kFailed;
 }
 
+// "--flag VALUE: why" becomes "VARIABLE=VALUE: why" when the value came from the environment.
+std::string fromEnvironment(std::string error, const std::string& flag, const char* variable) {
+  if (error.rfind(flag + " ", 0) == 0)
+    error = std::string(variable) + "=" + error.substr(flag.size() + 1);
+  return error;
+}
+
 std::optional<Client> makeClient(const Common& c) {
   std::string error;
   auto url = parseServerUrl(chooseServer(c.server, std::getenv("WEFT_SERVER")), error);
   if (!url) {
-    fail(error);
+    fail(c.server.empty() ? fromEnvironment(error, "--server", "WEFT_SERVER") : error);
     return std::nullopt;
   }
   Client client;
@@ -67,7 +74,8 @@ std::optional<Client> makeClient(const Common& c) {
   if (!token_file.empty()) {
     client.token = readTokenFile(token_file, error);
     if (!client.token) {
-      fail(error);
+      fail(c.token_file.empty() ? fromEnvironment(error, "--token-file", "WEFT_TOKEN_FILE")
+                                : error);
       return std::nullopt;
     }
   }
