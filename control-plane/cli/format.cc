@@ -236,6 +236,16 @@ std::string formatExplain(const json& e) {
       route += ", no match conditions";
     }
     line("Route:", route);
+    // The route's name is "<VirtualService>.<namespace>[.<http rule>]".
+    const std::string name = str(r, "name");
+    const size_t dot = name.find('.');
+    if (dot != std::string::npos && dot > 0) {
+      const size_t dot2 = name.find('.', dot + 1);
+      std::string from =
+          "VirtualService " + name.substr(dot + 1, dot2 - dot - 1) + "/" + name.substr(0, dot);
+      if (dot2 != std::string::npos) from += ", http rule '" + name.substr(dot2 + 1) + "'";
+      line("", "from " + from);
+    }
   }
   std::string result = str(e, "result");
   if (e.contains("status") && result != "routed") {

@@ -320,6 +320,7 @@ def test_explain_names_the_route(server, tmp_path):
     out = p.stdout
     beta_line = RULES.splitlines().index("  - name: beta") + 1
     assert f"Route:        reviews.default.beta (mesh.d/b-rules.yml:{beta_line}:5)" in out, out
+    assert "from VirtualService default/reviews, http rule 'beta'" in out, out
     assert "subset v2" in out
     assert "127.0.0.1:9002" in out and "127.0.0.1:9001" not in out
     assert "Result:       routed" in out

@@ -95,7 +95,8 @@ TEST(Format, ExplainNamesRouteDestinationsEndpointsAndPolicies) {
   for (const char* want : {
            "Node:         reviews-v1-1 (configuration version 4)\n",
            "Request:      GET reviews:9080/a\n",
-           "Route:        reviews.default.canary (reviews.yaml:14:5), match 0 'beta'\n",
+           "Route:        reviews.default.canary (reviews.yaml:14:5), match 0 'beta'\n"
+           "              from VirtualService default/reviews, http rule 'canary'\n",
            "Result:       routed\n",
            "Path becomes: /v2/a\n",
            "  reviews.default.svc.cluster.local:9080 subset v2, weight 90 (90%)\n",
