@@ -376,7 +376,10 @@ std::vector<std::string> answerErrors(const std::string& body) {
 
 std::string describeFailure(const Client& client, const Reply& reply) {
   if (reply.status == 0) {
-    return "cannot reach the control plane at " + client.server.text + ": " + reply.error;
+    if (reply.error.rfind("connect", 0) == 0 || reply.error.rfind("socket", 0) == 0) {
+      return "cannot reach the control plane at " + client.server.text + ": " + reply.error;
+    }
+    return "no valid answer from the control plane at " + client.server.text + ": " + reply.error;
   }
   std::string out = "the control plane answered " + std::to_string(reply.status);
   std::string reason = reasonPhrase(reply.status);

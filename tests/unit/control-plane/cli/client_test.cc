@@ -201,6 +201,11 @@ TEST(Failures, OneLineDescriptions) {
   refused.error = "connect: Connection refused";
   EXPECT_EQ(describeFailure(client, refused),
             "cannot reach the control plane at http://127.0.0.1:1: connect: Connection refused");
+  Reply garbled;
+  garbled.error = "bad answer: Expected HTTP/";
+  EXPECT_EQ(describeFailure(client, garbled),
+            "no valid answer from the control plane at http://127.0.0.1:1: bad answer: Expected "
+            "HTTP/");
   Reply unauthorized;
   unauthorized.status = 401;
   unauthorized.body = R"({"error":"missing or unknown bearer token"})";
