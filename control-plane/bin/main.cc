@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "cli/commands.h"
 #include "serve/serve.h"
 
 #ifndef WEFT_VERSION
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   weft::control::registerServeCommand(app, run);
   // Client commands (apply, delete, get, validate, status, explain) register here too.
+  weft::control::cli::registerClientCommands(app, run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 0;
 }
