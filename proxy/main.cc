@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "discovery/wait_ready.h"
+#include "mesh/bootstrap.h"
 #include "mesh/snapshot.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -23,6 +25,37 @@ int validate(const std::string& path) {
   return 0;
 }
 
+// wait-ready: polls the sidecar's admin /ready until 200 (exit 0) or the timeout (exit 1).
+int waitReady(const std::string& admin, const std::string& config, const std::string& timeout) {
+  weft::discovery::WaitReadyOptions options;
+  auto timeout_ms = weft::discovery::parseWaitTimeout(timeout);
+  if (!timeout_ms) {
+    std::cerr << "--timeout: '" << timeout << "' is not a duration such as 500ms, 30s or 1m\n";
+    return 2;
+  }
+  options.timeout_ms = *timeout_ms;
+  if (!admin.empty()) {
+    std::string why;
+    auto target = weft::discovery::parseAdminTarget(admin, why);
+    if (!target) {
+      std::cerr << "--admin: " << why << "\n";
+      return 2;
+    }
+    options.admin = *target;
+  } else if (!config.empty()) {
+    weft::mesh::BootstrapResult loaded = weft::mesh::loadBootstrap(config);
+    if (!loaded.bootstrap) {
+      for (const auto& e : loaded.errors) std::cerr << e.format() << "\n";
+      std::cerr << "--config: cannot read the admin address from " << config << "\n";
+      return 2;
+    }
+    options.admin = weft::discovery::adminTarget(loaded.bootstrap->admin);
+  } else {
+    options.admin = weft::discovery::adminTarget(weft::mesh::Bootstrap{}.admin);
+  }
+  return weft::discovery::waitReady(options, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,7 +71,28 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warning, error or off");
   app.add_flag("--validate", validate_only,
                "check the configuration, print every error as file:line:col, and exit");
+
+  // `weft-proxy wait-ready`: a subcommand; without one weft-proxy runs the sidecar as always.
+  CLI::App* wait = app.add_subcommand(
+      "wait-ready",
+      "wait until the sidecar is ready (admin GET /ready answers 200): exit 0, or 1 after "
+      "--timeout; for start-up scripts that start the application after its sidecar");
+  std::string wait_admin;
+  std::string wait_config;
+  std::string wait_timeout = "30s";
+  auto* admin_opt = wait->add_option(
+      "--admin", wait_admin, "the sidecar's admin address HOST:PORT (default 127.0.0.1:15000)");
+  wait->add_option("-c,--config", wait_config, "read the admin address from this bootstrap")
+      ->excludes(admin_opt);
+  wait->add_option("--timeout", wait_timeout, "how long to wait: 500ms, 30s, 1m (default 30s)");
+
   CLI11_PARSE(app, argc, argv);
+  if (wait->parsed()) {
+    if (!options.config_path.empty() && wait_config.empty() && wait_admin.empty()) {
+      wait_config = options.config_path;  // weft-proxy --config B wait-ready
+    }
+    return waitReady(wait_admin, wait_config, wait_timeout);
+  }
   if (options.config_path.empty()) {
     std::cerr << "--config is required\nRun with --help for more information.\n";
     return 2;

@@ -191,7 +191,7 @@ void ControlPlaneClient::run() {
   Backoff backoff(options_.backoff);
   bool registered = false;
   int not_found_in_a_row = 0;
-  uint64_t version = 0;  // the last version received (acked or not)
+  uint64_t version = options_.initial_version;  // the last version received (acked or not)
   std::optional<std::string> pending_ack;
   uint64_t pending_ack_version = 0;
 

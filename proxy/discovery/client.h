@@ -37,6 +37,10 @@ struct ClientOptions {
   std::string token;  // bearer token
   std::string node_id;
   std::string node_json;  // registration body (protocol.h nodeJson)
+  // The version already applied before the client starts (a cached configuration), 0 if none:
+  // the first poll carries it, so a control plane still at that version holds the poll instead
+  // of sending the same configuration again.
+  uint64_t initial_version = 0;
   uint32_t poll_wait_s = 30;
   uint32_t connect_timeout_ms = 2'000;
   uint32_t request_timeout_ms = 10'000;  // register, ack

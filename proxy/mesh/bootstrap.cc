@@ -282,7 +282,8 @@ std::optional<std::string> readTokenFile(const std::string& path, std::string& w
 
 void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::string& bootstrap_path,
                       std::optional<ControlPlaneConfig>& out) {
-  auto map = YamlMap::open(ctx, node, "'control_plane'", {"url", "token_file", "resource_scope"});
+  auto map = YamlMap::open(ctx, node, "'control_plane'",
+                           {"url", "token_file", "resource_scope", "cache_file"});
   if (!map) return;
   ControlPlaneConfig c;
   bool ok = true;
@@ -326,6 +327,17 @@ void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::strin
         ctx.error(n->Mark(), "'resource_scope' must be full or on_demand, not '" + *v + "'");
         ok = false;
       }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto* n = map->find("cache_file")) {
+    if (auto v = readNonEmptyString(ctx, *n, "cache_file")) {
+      // Usually written before it exists, so a relative path is always taken from the
+      // bootstrap's directory (not from the current directory when a file is there).
+      std::filesystem::path p(*v);
+      std::filesystem::path base = std::filesystem::path(bootstrap_path).parent_path();
+      c.cache_file = p.is_absolute() || base.empty() ? *v : (base / p).lexically_normal().string();
     } else {
       ok = false;
     }

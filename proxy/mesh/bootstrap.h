@@ -61,6 +61,8 @@ struct ControlPlaneConfig {
   std::string token_file;  // resolved path
   std::string token;       // the file's first line, read when the bootstrap is loaded
   std::string scope = "full";
+  // Where the last applied configuration is kept for a restart (resolved path); "" = no cache.
+  std::string cache_file;
 
   // "http://host:port" (IPv6 in brackets, localhost as 127.0.0.1), without a trailing slash.
   std::string baseUrl() const;

@@ -344,6 +344,7 @@ struct PushedConfig {
   uint64_t version = 0;                 // the control plane's version for this node
   std::vector<std::string> built_from;  // what the control plane built it from (informational)
   std::string resources;                // multi-document YAML
+  bool from_cache = false;  // read from control_plane.cache_file at start, not pushed yet
 
   // The file name used in error positions: "control-plane@v<version>".
   std::string sourceName() const { return "control-plane@v" + std::to_string(version); }

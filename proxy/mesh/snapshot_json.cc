@@ -311,9 +311,12 @@ std::string toJson(const Snapshot& s) {
                     {"retry_buffer_bytes", b.retry_buffer_bytes}};
   if (b.control_plane) {
     // The token itself is never shown.
-    boot["control_plane"] = {{"url", b.control_plane->url},
-                             {"token_file", b.control_plane->token_file},
-                             {"resource_scope", b.control_plane->scope}};
+    boot["control_plane"] = {
+        {"url", b.control_plane->url},
+        {"token_file", b.control_plane->token_file},
+        {"resource_scope", b.control_plane->scope},
+        {"cache_file",
+         b.control_plane->cache_file.empty() ? Json(nullptr) : Json(b.control_plane->cache_file)}};
   }
   j["bootstrap"] = std::move(boot);
 
@@ -324,6 +327,10 @@ std::string toJson(const Snapshot& s) {
     cp["version"] = s.pushed ? Json(s.pushed->version) : Json(nullptr);
     cp["source"] = s.pushed ? Json(s.pushed->sourceName()) : Json(nullptr);
     cp["built_from"] = s.pushed ? s.pushed->built_from : std::vector<std::string>{};
+    // Where the configuration came from: "cache" (the cache file, read at start, until the
+    // control plane sends a new version), "control_plane", or null before either.
+    cp["origin"] =
+        !s.pushed ? Json(nullptr) : Json(s.pushed->from_cache ? "cache" : "control_plane");
     j["control_plane"] = std::move(cp);
   }
 

@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "discovery/config_cache.h"
 #include "discovery/protocol.h"
 #include "observe/peer_metadata.h"
 #include "router/router.h"
@@ -32,6 +33,7 @@ int Server::run(const ServerOptions& options) {
     logLine(LogLevel::kError, "configuration rejected: " + options.config_path);
     return 1;
   }
+  loadCachedConfig(loaded);
   const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
 
   int workers = options.concurrency > 0 ? options.concurrency
@@ -106,8 +108,10 @@ int Server::run(const ServerOptions& options) {
   drain_timer_.data = this;
   // Dynamic mode without local resources: not ready until the control plane's first
   // configuration is applied (until then every outbound request would be 404 NR).
-  ready_ = !(b.control_plane && b.resources.empty());
-  if (b.control_plane) startControlPlane(b);
+  // A cached configuration counts as the first one.
+  const auto& cached = current_->snapshot->pushed;
+  ready_ = !(b.control_plane && b.resources.empty()) || cached != nullptr;
+  if (b.control_plane) startControlPlane(b, cached ? cached->version : 0);
   logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + (ready_ ? " ready" : " started") +
                                ": outbound " + b.outbound.host + ":" +
                                std::to_string(b.outbound.port) + ", inbound " + b.inbound.host +
@@ -159,7 +163,7 @@ void Server::reload() {
   const auto& new_cp = new_b.control_plane;
   if (old_cp.has_value() != new_cp.has_value() ||
       (old_cp && (old_cp->url != new_cp->url || old_cp->token != new_cp->token ||
-                  old_cp->scope != new_cp->scope))) {
+                  old_cp->scope != new_cp->scope || old_cp->cache_file != new_cp->cache_file))) {
     logLine(LogLevel::kWarning, "control_plane changed: it takes effect after a restart");
   }
   publish(loaded.snapshot);
@@ -174,7 +178,57 @@ void Server::publish(mesh::SnapshotPtr snapshot) {
 
 // === Dynamic mode ===
 
-void Server::startControlPlane(const mesh::Bootstrap& b) {
+void Server::loadCachedConfig(mesh::LoadResult& loaded) {
+  const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
+  if (!b.control_plane || b.control_plane->cache_file.empty()) return;
+  const std::string& path = b.control_plane->cache_file;
+  std::string why;
+  std::optional<mesh::PushedConfig> cached = discovery::readConfigCache(path, why);
+  if (!cached) {
+    if (why.empty()) {
+      logLine(LogLevel::kInfo, "no cached configuration yet (" + path + ")");
+    } else {
+      logLine(LogLevel::kWarning, "cached configuration " + path + " ignored: " + why);
+    }
+    return;
+  }
+  const uint64_t cp_version = cached->version;
+  auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(*cached));
+  mesh::LoadResult with_cache = mesh::loadWithBootstrap(b, next_version_, pushed);
+  if (!with_cache.snapshot) {
+    std::string first;
+    for (const auto& e : with_cache.errors) {
+      if (!e.warning) {
+        first = e.format();
+        break;
+      }
+    }
+    logLine(LogLevel::kWarning, "cached configuration " + path + " (version " +
+                                    std::to_string(cp_version) + ") ignored: it does not compile" +
+                                    (first.empty() ? "" : ": " + first));
+    return;
+  }
+  for (const auto& e : with_cache.errors) logLine(LogLevel::kWarning, e.format());
+  ++next_version_;
+  loaded = std::move(with_cache);
+  logLine(LogLevel::kInfo, "serving the cached configuration of version " +
+                               std::to_string(cp_version) + " from " + path +
+                               " until the control plane answers");
+}
+
+void Server::writeCache(const mesh::PushedConfig& push) {
+  const auto& cp = current_->snapshot->bootstrap.control_plane;
+  if (!cp || cp->cache_file.empty()) return;
+  std::string error;
+  if (discovery::writeConfigCache(cp->cache_file, push, error)) {
+    logLine(LogLevel::kDebug, "configuration version " + std::to_string(push.version) +
+                                  " cached in " + cp->cache_file);
+  } else {
+    logLine(LogLevel::kWarning, "configuration cache not written: " + error);
+  }
+}
+
+void Server::startControlPlane(const mesh::Bootstrap& b, uint64_t initial_version) {
   const mesh::ControlPlaneConfig& cp = *b.control_plane;
   // What a sidecar listening on a wildcard address advertises: its address towards the
   // control plane.
@@ -187,6 +241,7 @@ void Server::startControlPlane(const mesh::Bootstrap& b) {
   options.token = cp.token;
   options.node_id = b.node.id;
   options.node_json = discovery::nodeJson(b, address);
+  options.initial_version = initial_version;
   uv_async_init(&loop_, &push_async_, pushCb);
   push_async_.data = this;
   metrics_->enableControlPlane();
@@ -247,6 +302,7 @@ void Server::applyPush(mesh::PushedConfig push) {
   publish(loaded.snapshot);
   metrics_->countControlPlaneUpdate(true);
   logLine(LogLevel::kInfo, "config applied: " + current_->snapshot->version_info);
+  writeCache(*pushed);
   if (!ready_) {
     ready_ = true;
     logLine(LogLevel::kInfo, "ready: first configuration from the control plane applied");

@@ -46,7 +46,11 @@ class Server {
   void reload();
   // Swaps in a new runtime for `snapshot` (every worker takes it between requests).
   void publish(mesh::SnapshotPtr snapshot);
-  void startControlPlane(const mesh::Bootstrap& bootstrap);
+  // Dynamic mode, at start: the cached configuration compiled into `loaded`, if the bootstrap
+  // names a cache file that exists and compiles (else `loaded` unchanged, the reason logged).
+  void loadCachedConfig(mesh::LoadResult& loaded);
+  void writeCache(const mesh::PushedConfig& push);
+  void startControlPlane(const mesh::Bootstrap& bootstrap, uint64_t initial_version);
   void applyPush(mesh::PushedConfig push);
   static void pushCb(uv_async_t* a);
   void beginShutdown(const char* why);

@@ -180,8 +180,9 @@ class DynamicProxy(Proxy):
     """weft-proxy whose bootstrap has `control_plane` (and static resources only when given)."""
 
     def __init__(self, workdir, cp_url: str, token: str = TOKEN, static_mesh: str | None = None,
-                 **kw):
+                 cache_file: str | None = None, **kw):
         self.cp_url = cp_url
+        self.cache_file = cache_file
         self.static = static_mesh is not None
         super().__init__(workdir, static_mesh or "", **kw)
         (self.dir / "token").write_text(token + "\n")
@@ -190,7 +191,8 @@ class DynamicProxy(Proxy):
         lines = [ln for ln in super().bootstrap_text().splitlines()
                  if self.static or not ln.startswith("resources:")]
         # token_file relative: resolved like resource paths (against the bootstrap's directory)
-        lines.append(f"control_plane: {{url: \"{self.cp_url}\", token_file: token}}")
+        cache = f", cache_file: {self.cache_file}" if self.cache_file else ""
+        lines.append(f"control_plane: {{url: \"{self.cp_url}\", token_file: token{cache}}}")
         return "\n".join(lines) + "\n"
 
     def spawn(self) -> "DynamicProxy":
@@ -485,3 +487,157 @@ def test_unreachable_control_plane_does_not_block_start(mesh):
     assert routes_to(p, "local", "local")
     assert metric_sum(p.metrics(), "weft_control_plane_connected") == 0
     assert request(p.admin_port, "GET", "/ready").status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# weft-proxy wait-ready
+
+
+def wait_ready_cmd(*args: str) -> list[str]:
+    return [str(WEFT_PROXY), "wait-ready", *args]
+
+
+@pytest.mark.parametrize("via", ["config", "admin"])
+def test_wait_ready_returns_once_the_first_push_is_applied(mesh, stubs, via):
+    a = mesh.upstream("reviews-a")
+    cp = stubs()
+    p = dynamic_proxy(mesh, cp, start=False).spawn()
+    wait_for(lambda: p.ready_status() == 503, timeout=10, what="/ready 503 before the push")
+    target = (["--config", str(p.bootstrap_path)] if via == "config"
+              else ["--admin", f"127.0.0.1:{p.admin_port}"])
+    w = subprocess.Popen(wait_ready_cmd(*target, "--timeout", "30s"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        assert w.poll() is None, f"wait-ready returned {w.returncode} before the sidecar was " \
+            f"ready: {w.stderr.read() if w.stderr else ''}"
+        t0 = time.monotonic()
+        cp.push(reviews_to(a))
+        rc = w.wait(20 * SLOW)
+        elapsed = time.monotonic() - t0
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+    assert rc == 0, w.stderr.read() if w.stderr else ""
+    assert elapsed < 3 * SLOW, f"wait-ready took {elapsed:.1f}s after the push"
+    # When it returns, the application can use its sidecar.
+    assert p.ready_status() == 200
+    assert routes_to(p, "reviews", "reviews-a"), describe(cp, p)
+
+
+def test_wait_ready_times_out_without_a_control_plane(mesh):
+    p = DynamicProxy(mesh.base / "nocp-wait", f"http://127.0.0.1:{free_port()}")
+    mesh.proxies.append(p)
+    p.spawn()
+    wait_for(lambda: p.ready_status() == 503, timeout=10, what="/ready 503")
+    t0 = time.monotonic()
+    r = subprocess.run(wait_ready_cmd("--config", str(p.bootstrap_path), "--timeout", "1500ms"),
+                       capture_output=True, text=True, timeout=30)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert 1.4 <= elapsed < 4 * SLOW, f"timeout 1500ms took {elapsed:.1f}s"
+    assert f"127.0.0.1:{p.admin_port} not ready after" in r.stderr, r.stderr
+    assert "503 PRE_INITIALIZING" in r.stderr, r.stderr
+
+
+def test_wait_ready_with_nothing_listening_and_bad_arguments():
+    port = free_port()
+    r = subprocess.run(wait_ready_cmd("--admin", f"127.0.0.1:{port}", "--timeout", "300ms"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert "not ready after" in r.stderr, r.stderr
+    r = subprocess.run(wait_ready_cmd("--admin", f"127.0.0.1:{port}", "--timeout", "soon"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--timeout" in r.stderr, r.stderr
+    r = subprocess.run(wait_ready_cmd("--admin", "nowhere"), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--admin" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The configuration cache (control_plane.cache_file)
+
+
+def read_cache(p: DynamicProxy) -> dict:
+    return json.loads((p.dir / "config-cache.json").read_text())
+
+
+def test_restart_with_the_control_plane_down_serves_the_cached_config(mesh, stubs):
+    a = mesh.upstream("reviews-a")
+    b = mesh.upstream("reviews-b")
+    cp = stubs()
+    v = cp.push(reviews_to(a), built_from=["ServiceEntry default/reviews@1"])
+    # Relative: resolved against the bootstrap's directory.
+    p = dynamic_proxy(mesh, cp, cache_file="config-cache.json")
+    wait_for(lambda: cp.ack_for(v), timeout=5, what="ack")
+    cache_path = p.dir / "config-cache.json"
+    wait_for(lambda: cache_path.exists(), timeout=5, what="the cache file")
+    assert cache_path.stat().st_mode & 0o777 == 0o600, oct(cache_path.stat().st_mode)
+    cached = read_cache(p)
+    assert cached["version"] == v and cached["resources"] == reviews_to(a), cached
+    assert cached["built_from"] == ["ServiceEntry default/reviews@1"]
+    assert p.config_dump()["control_plane"]["origin"] == "control_plane"
+    assert not list(p.dir.glob("config-cache.json.tmp*")), "a temporary file was left"
+
+    # Restart while the control plane is down: ready at once from the cache, and routing.
+    p.stop()
+    cp.stop()
+    p.start()  # waits for /ready 200
+    assert routes_to(p, "reviews", "reviews-a"), p.describe()
+    dump = p.config_dump()
+    assert dump["control_plane"]["origin"] == "cache", dump["control_plane"]
+    assert dump["control_plane"]["version"] == v
+    assert dump["control_plane"]["built_from"] == ["ServiceEntry default/reviews@1"]
+    assert f"serving the cached configuration of version {v}" in p.stderr(), p.stderr()
+    assert metric_sum(p.metrics(), "weft_control_plane_connected") == 0
+
+    # The control plane comes back, unchanged (same version): the sidecar polls with the
+    # cached version, so nothing is pushed again.
+    cp2 = stubs(port=cp.port, first_version=v)
+    assert cp2.push(reviews_to(a), built_from=["ServiceEntry default/reviews@1"]) == v
+    poll = wait_for(lambda: cp2.calls_of("GET", r"/v1/nodes/sleep-v1-0/config"),
+                    timeout=25 * SLOW, what="a poll to the control plane once it is back")[0]
+    assert f"version={v}&" in poll["path"], poll["path"]
+    time.sleep(1.5)  # a held poll (hold_s 1) answered 304, polled again
+    assert cp2.acks() == [], f"the cached version was pushed again: {cp2.acks()}"
+    assert p.config_dump()["control_plane"]["origin"] == "cache"
+
+    # A new version replaces the cached one and is cached in turn.
+    v2 = cp2.push(reviews_to(b))
+    wait_for(lambda: routes_to(p, "reviews", "reviews-b"), timeout=10, what="push v2 applied")
+    assert wait_for(lambda: cp2.ack_for(v2), timeout=5, what="ack of v2") == {"version": v2}
+    assert p.config_dump()["control_plane"]["origin"] == "control_plane"
+    wait_for(lambda: read_cache(p)["version"] == v2, timeout=5, what="v2 in the cache")
+
+
+@pytest.mark.parametrize("content", ["torn", "uncompilable"])
+def test_a_corrupt_cache_is_ignored(mesh, stubs, content):
+    a = mesh.upstream("reviews-a")
+    cp = stubs()
+    p = dynamic_proxy(mesh, cp, start=False, cache_file="config-cache.json")
+    cache_path = p.dir / "config-cache.json"
+    if content == "torn":
+        cache_path.write_text('{"weft_config_cache": 1, "version": 7, "resources": "apiVers')
+        reason = "not JSON"
+    else:
+        bad = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n" \
+              "spec: {hosts: [reviews], htp: []}\n"
+        cache_path.write_text(json.dumps({"weft_config_cache": 1, "version": 7,
+                                          "resources": bad}))
+        reason = "does not compile"
+    p.spawn()
+    # Not fatal, not served: the sidecar waits for the control plane as without a cache.
+    wait_for(lambda: p.ready_status() == 503, timeout=10, what="/ready 503")
+    wait_for(lambda: "cached configuration" in p.stderr(), timeout=5, what="the log line")
+    assert reason in p.stderr() and str(cache_path) in p.stderr(), p.stderr()
+    assert "serving the cached configuration" not in p.stderr()
+    poll = wait_for(lambda: cp.calls_of("GET", r"/v1/nodes/sleep-v1-0/config"), timeout=10,
+                    what="a config poll")[0]
+    assert "version=0&" in poll["path"], poll["path"]
+
+    v = cp.push(reviews_to(a))
+    wait_for(lambda: p.ready_status() == 200, timeout=10, what="/ready 200 after the push")
+    assert routes_to(p, "reviews", "reviews-a"), describe(cp, p)
+    # The corrupt file is replaced by the applied configuration.
+    wait_for(lambda: read_cache(p)["version"] == v, timeout=5, what="the cache rewritten")

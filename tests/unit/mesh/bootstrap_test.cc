@@ -319,6 +319,22 @@ TEST(BootstrapControlPlaneTest, ParsesUrlTokenAndKeepsStaticResources) {
   r = loadBootstrap((dir / "b.yaml").string());
   ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
   EXPECT_EQ(r.bootstrap->control_plane->scope, "on_demand");
+  EXPECT_EQ(r.bootstrap->control_plane->cache_file, "");  // absent: no cache
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"http://127.0.0.1:15010\", token_file: token,\n"
+            "                cache_file: cache/config.json}\n");
+  r = loadBootstrap((dir / "b.yaml").string());
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  // Resolved like the other bootstrap paths: against the bootstrap's directory.
+  EXPECT_EQ(r.bootstrap->control_plane->cache_file, (dir / "cache/config.json").string());
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"http://127.0.0.1:15010\", token_file: token,\n"
+            "                cache_file: \"\"}\n");
+  r = loadBootstrap((dir / "b.yaml").string());
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_NE(formatAll(r.errors).find("cache_file"), std::string::npos) << formatAll(r.errors);
   std::filesystem::remove_all(dir);
 }
 
@@ -365,8 +381,7 @@ TEST(BootstrapControlPlaneTest, PositionedErrors) {
   EXPECT_ENTRY(r.errors, path + ":3:8: 'url' 'https://127.0.0.1:15010': only http:// is supported");
   EXPECT_ENTRY(r.errors, path + ":4:15: token file 'no-such-token' cannot be read (looked for '" +
                              (dir / "no-such-token").string() + "')");
-  EXPECT_ENTRY(r.errors,
-               path + ":5:19: 'resource_scope' must be full or on_demand, not 'some'");
+  EXPECT_ENTRY(r.errors, path + ":5:19: 'resource_scope' must be full or on_demand, not 'some'");
   EXPECT_ENTRY(r.errors, path + ":6:3: unknown field 'tls' in 'control_plane'");
 
   writeFile(dir / "b.yaml",
