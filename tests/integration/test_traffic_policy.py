@@ -38,12 +38,16 @@ def test_default_policy_retries_connect_failures_on_another_endpoint(mesh):
     for i in range(20):
         r = p.get_out("svc", f"/r/{i}")
         assert r.status == 200, f"Istio's default retries connect failures: {r.describe()}"
-    retried = metric_sum(p.metrics(), "weft_upstream_rq_retry_total")
-    assert retried > 0
-    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_retry_success_total").values()) == retried
-    # Each request went to the live endpoint at most once, with its attempt number.
+    assert metric_sum(p.metrics(), "weft_upstream_rq_retry_total") > 0
+    # Each request went to the live endpoint once, with its attempt number (a retry may, rarely,
+    # draw the dead endpoint again: Istio's two retries cover that).
     assert len(up.requests) == 20
-    assert set(attempts_seen(up)) <= {"1", "2"}
+    assert set(attempts_seen(up)) <= {"1", "2", "3"}
+    # A retried request that got its answer counts once as a retry success.
+    retried_requests = sum(1 for a in attempts_seen(up) if a != "1")
+    assert retried_requests > 0
+    assert sum(cluster_metric(p, "weft_cluster_upstream_rq_retry_success_total").values()) == \
+        retried_requests
 
 
 def test_default_policy_does_not_retry_a_503_answer(mesh):
