@@ -58,7 +58,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [[ ${#PIDS[@]} -gt 0 ]]; then
-    say "stopping ${#PIDS[@]} processes (sidecars drain and deregister first, then the apps)"
+    say "stopping ${#PIDS[@]} processes (sidecars drain${CONTROL_PID:+ and deregister} first, then the apps)"
     # Sidecars get SIGTERM (graceful drain); the apps after them.
     for pid in "${PROXY_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for _ in $(seq 1 70); do
