@@ -13,6 +13,8 @@
     meshctl.py cp-synced TIMEOUT URL TOKEN_FILE NODE... wait until GET /v1/nodes lists every
                                             NODE, each SYNCED on its group's current version
     meshctl.py cp-nodes URL TOKEN_FILE      one line per node: workload, versions, status
+    meshctl.py cp-apply URL TOKEN_FILE FILE [WAIT]  POST FILE to /v1/resources; with WAIT
+                                            (seconds), then wait until every node acked it
 """
 
 import json
@@ -127,6 +129,42 @@ def cp_synced(timeout: float, url: str, token_file: str, ids):
               for i in ids if i in by_id and not synced(by_id[i])]
     sys.exit("not synced:" + (" unregistered " + " ".join(missing) if missing else "") +
              (" behind " + "; ".join(behind) if behind else ""))
+
+
+def cp_apply(url: str, token_file: str, path: str, wait: float | None):
+    import os
+    token = open(token_file).read().strip()
+    name = os.path.basename(path)
+    req = urllib.request.Request(f"{url.rstrip('/')}/v1/resources?source={name}",
+                                 data=open(path, "rb").read(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}"})
+    t0 = time.monotonic()
+    try:
+        with NO_PROXY.open(req, timeout=10) as r:
+            out = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        sys.exit(f"  apply {name}: {e.code} {e.read().decode(errors='replace')}")
+    except OSError as e:
+        sys.exit(f"  apply {name}: {e}")
+    rev = out.get("revision", 0)
+    what = ", ".join(f"{a['kind']} {a['namespace']}/{a['name']} {a['action']}"
+                     for a in out.get("applied", []))
+    if wait is None:
+        print(f"  applied {name}: {what} (store revision {rev})")
+        return
+    deadline = t0 + wait
+    nodes = []
+    while time.monotonic() < deadline:
+        nodes = cp_nodes_json(url, token_file) or []
+        if nodes and all(synced(n) and n.get("version", 0) >= rev for n in nodes):
+            ms = (time.monotonic() - t0) * 1000
+            print(f"  applied {name}: {what}; all {len(nodes)} sidecars acked version "
+                  f"{rev} within {ms:.0f} ms", flush=True)
+            return
+        time.sleep(0.02)
+    sys.exit(f"  applied {name}: {what}; not every sidecar acked version {rev}: " +
+             ", ".join(f"{n.get('id')} {n.get('status')} {n.get('version_acked')}"
+                       for n in nodes))
 
 
 def cp_nodes(url: str, token_file: str):
@@ -276,6 +314,8 @@ def main():
         cp_synced(float(args[0]), args[1], args[2], args[3:])
     elif cmd == "cp-nodes":
         cp_nodes(args[0], args[1])
+    elif cmd == "cp-apply":
+        cp_apply(args[0], args[1], args[2], float(args[3]) if len(args) > 3 else None)
     else:
         sys.exit(__doc__)
 

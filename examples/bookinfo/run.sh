@@ -6,7 +6,9 @@
 # until every sidecar is ready and SYNCED, sends traffic through productpage's sidecar, then
 # prints what the sidecars' /metrics saw and each node's status from GET /v1/nodes.
 #
-#   examples/bookinfo/run.sh            ~25 s, then stops everything (control plane last)
+#   examples/bookinfo/run.sh            ~25 s, then stops everything (control plane last);
+#                                       halfway through the traffic, routes/reviews-v3.yaml is
+#                                       applied through the API (reviews: all but jason to v3)
 #   KEEP=1 examples/bookinfo/run.sh     keeps the mesh up until Ctrl-C
 #   STATIC=1 examples/bookinfo/run.sh   no control plane: the sidecars read configs/example/
 #                                       (bootstrap-*.yaml with resources: [mesh.yaml])
@@ -106,6 +108,11 @@ if [[ $STATIC != 1 ]]; then
     tail -n 20 "$RUN_DIR/control.log" >&2
     die "weft-control did not become ready"
   fi
+  if [[ -f $CONFIG_DIR/routes/reviews-v1-v3.yaml ]]; then
+    say "applying ${CONFIG_DIR#$ROOT/}/routes/reviews-v1-v3.yaml through the API"
+    "$PY" "$HERE/meshctl.py" cp-apply "$CONTROL_URL" "$CONTROL_TOKEN" \
+      "$CONFIG_DIR/routes/reviews-v1-v3.yaml"
+  fi
 fi
 
 say "starting ${#PLAN[@]} workloads (apps and sidecars), logs in $RUN_DIR"
@@ -169,7 +176,19 @@ print(f"    reviews: served by {rv.get('podname', rv)}")
 EOF
 
 say "driving traffic for ${TRAFFIC_SECONDS}s through productpage's sidecar (1 in 4 as end-user jason)"
+SHIFT=""
+if [[ $STATIC != 1 && -f $CONFIG_DIR/routes/reviews-v3.yaml ]]; then
+  # Halfway through, the reviews VirtualService changes through the API: everyone but jason
+  # moves to v3, pushed to every sidecar while the requests flow.
+  half=$((TRAFFIC_SECONDS / 2))
+  echo "  at ${half}s: apply routes/reviews-v3.yaml (everyone but jason from v1/v3 to v3)"
+  ( sleep "$half"
+    "$PY" "$HERE/meshctl.py" cp-apply "$CONTROL_URL" "$CONTROL_TOKEN" \
+      "$CONFIG_DIR/routes/reviews-v3.yaml" 10 ) &
+  SHIFT=$!
+fi
 "$PY" "$HERE/meshctl.py" traffic "$TRAFFIC_SECONDS" "$URL" "productpage:9080"
+if [[ -n $SHIFT ]]; then wait "$SHIFT" || say "the change did not reach every sidecar"; fi
 
 sleep 0.5
 say "what the sidecars' /metrics report (istio_requests_total, istio_request_duration_milliseconds)"
