@@ -332,7 +332,7 @@ def test_prometheus_sd_targets_pass_promtool(mini, tmp_path):
     assert sorted(by_node) == sorted(s.node_id for s in m.sidecars), groups
     for s in m.sidecars:
         assert by_node[s.node_id]["targets"] == [s.admin], by_node[s.node_id]
-        host, port = s.admin.rsplit(":", 1)
+        port = s.admin.rsplit(":", 1)[1]
         r = weftlib.get(int(port), "/metrics")
         assert r.status == 200 and b"weft_control_plane_connected" in r.body
     assert by_node["reviews-v2-0"]["labels"]["__meta_weft_label_version"] == "v2"
