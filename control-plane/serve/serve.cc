@@ -305,8 +305,7 @@ int runServe(const ServeOptions& options) {
                                      " registered node(s) from " + kNodesFile);
       }
     }
-    rt->registry.setOnChange(
-        [r = rt.get()] { persistNodes(r->registry, r->options.data_dir); });
+    rt->registry.setOnChange([r = rt.get()] { persistNodes(r->registry, r->options.data_dir); });
   }
   if (int rc = rt->server.listen(address->host, address->port); rc != 0) {
     std::cerr << "cannot listen on " << options.listen << ": " << uv_strerror(rc) << "\n";
