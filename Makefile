@@ -1,6 +1,6 @@
 # Weft: the commands a person (and CI) runs. Builds use CMake + Ninja.
 #
-#   make run             build (Release) and run the example mesh with traffic for ~20 s
+#   make run             build (Release) and run the example mesh (weft-control + sidecars) with traffic, ~25 s
 #   make run KEEP=1      ... and keep it up until Ctrl-C
 #   make test            build (RelWithDebInfo) and run unit + integration tests
 #   make test-sanitize   the same tests with AddressSanitizer + UBSan (build-asan/)
@@ -45,8 +45,8 @@ deps:
 build-release: deps
 	@echo "==> configure $(BUILD_DIR)/ (Release)"
 	@$(CMAKE_CONFIGURE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$(RELEASE_CXXFLAGS)" >/dev/null
-	@echo "==> build $(BUILD_DIR)/ (Release, weft-proxy)"
-	@cmake --build $(BUILD_DIR) -j $(JOBS) --target weft-proxy
+	@echo "==> build $(BUILD_DIR)/ (Release, weft-proxy and weft-control)"
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target weft-proxy --target weft-control
 
 build-test: deps
 	@echo "==> configure $(BUILD_DIR)/ (RelWithDebInfo)"

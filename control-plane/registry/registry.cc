@@ -238,6 +238,7 @@ bool Registry::upsert(const NodeInfo& info, uint64_t now_ms, std::string& error)
   n.info = info;
   n.last_seen_ms = now_ms;
   store_.putRegistryDocument(std::move(we));
+  if (on_change_) on_change_();
   return true;
 }
 
@@ -247,7 +248,55 @@ bool Registry::remove(const std::string& id) {
   const std::string key = workloadEntryFor(it->second.info).key();
   nodes_.erase(it);
   store_.removeRegistryDocument(key);
+  if (on_change_) on_change_();
   return true;
+}
+
+std::string nodeJson(const NodeInfo& n) {
+  json ports = json::array();
+  for (const NodePort& p : n.ports) {
+    ports.push_back({{"name", p.name}, {"port", p.port}, {"app_port", p.app_port}});
+  }
+  json j = {{"id", n.id},
+            {"workload", n.workload},
+            {"namespace", n.namespace_name},
+            {"service_account", n.service_account},
+            {"service", n.service},
+            {"labels", n.labels},
+            {"address", n.address},
+            {"ports", ports},
+            {"admin", n.admin},
+            {"scope", n.scope}};
+  return j.dump();
+}
+
+std::string Registry::dump() const {
+  std::string out;
+  for (const auto& [id, n] : nodes_) out += nodeJson(n.info) + "\n";
+  return out;
+}
+
+std::vector<std::string> Registry::restore(const std::string& text, uint64_t now_ms,
+                                           std::vector<std::string>& errors) {
+  std::vector<std::string> ids;
+  size_t pos = 0;
+  int line = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view ln(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line;
+    if (ln.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    std::string error;
+    std::optional<NodeInfo> info = parseNodeJson(ln, error);
+    if (info && upsert(*info, now_ms, error)) {
+      ids.push_back(info->id);
+    } else {
+      errors.push_back("line " + std::to_string(line) + ": " + error);
+    }
+  }
+  return ids;
 }
 
 NodeState* Registry::find(const std::string& id) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,6 +22,7 @@ struct NodePort {
   std::string name;
   uint16_t port = 0;      // the sidecar's inbound port (the WorkloadEntry's endpoint port)
   uint16_t app_port = 0;  // the application's port (the service port number)
+  bool operator==(const NodePort&) const = default;
 };
 
 // Node JSON (registration), validated.
@@ -44,6 +46,8 @@ struct NodeInfo {
 
 // Parses and validates registration JSON; on failure returns nullopt with `error` set.
 std::optional<NodeInfo> parseNodeJson(std::string_view json, std::string& error);
+// The registration JSON of a node (what parseNodeJson reads back).
+std::string nodeJson(const NodeInfo& node);
 
 // The WorkloadEntry document (YAML text + fields) standing for a node.
 Document workloadEntryFor(const NodeInfo& node);
@@ -83,9 +87,19 @@ class Registry {
   // Records an ack (error empty) or a nack for `version`.
   void ack(NodeState& node, uint64_t version, const std::string& error);
 
+  // Called after every registration and removal (the registry is persisted from there).
+  void setOnChange(std::function<void()> f) { on_change_ = std::move(f); }
+  // The registrations as JSON lines (one node JSON per line), and back: restore() registers
+  // every line it can (now_ms as their last poll, so the TTL removes those that never come
+  // back) and returns the ids; bad lines are reported in `errors` and skipped.
+  std::string dump() const;
+  std::vector<std::string> restore(const std::string& text, uint64_t now_ms,
+                                   std::vector<std::string>& errors);
+
  private:
   Store& store_;
   std::map<std::string, NodeState> nodes_;
+  std::function<void()> on_change_;
 };
 
 }  // namespace weft::control

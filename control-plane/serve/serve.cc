@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -78,6 +79,31 @@ struct Runtime {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
   }
 };
+
+constexpr const char* kNodesFile = "nodes.jsonl";
+
+// The registrations under --data-dir, rewritten (through a temporary file and a rename) after
+// every registration and removal, so that a restarted control plane keeps every workload's
+// endpoints while the sidecars reconnect.
+void persistNodes(const Registry& registry, const std::string& data_dir) {
+  if (data_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  const std::filesystem::path path = std::filesystem::path(data_dir) / kNodesFile;
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << registry.dump();
+    out.flush();
+    if (!out) {
+      logLine(LogLevel::kWarning, "cannot write " + tmp.string());
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) logLine(LogLevel::kWarning, "cannot write " + path.string() + ": " + ec.message());
+}
 
 // "ip:port" as the mesh library reads it, plus port 0 (a free port, logged at start).
 std::optional<mesh::SocketAddress> parseListen(const std::string& text) {
@@ -260,6 +286,26 @@ int runServe(const ServeOptions& options) {
       logLine(LogLevel::kWarning, std::string("cannot watch the config directory (") +
                                       uv_strerror(rc) + "); rescanning it every 2 s");
     }
+  }
+  if (!options.data_dir.empty()) {
+    // Nodes registered before a restart come back with their WorkloadEntries (endpoints stay
+    // as they were); each gets the TTL to poll again, else it expires.
+    std::ifstream in(std::filesystem::path(options.data_dir) / kNodesFile, std::ios::binary);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      std::vector<std::string> errors;
+      std::vector<std::string> ids = rt->registry.restore(text.str(), uv_now(loop), errors);
+      for (const auto& e : errors) {
+        logLine(LogLevel::kWarning, std::string(kNodesFile) + " " + e + " (skipped)");
+      }
+      for (const auto& id : ids) rt->push.nodeRegistered(id);
+      if (!ids.empty()) {
+        logLine(LogLevel::kInfo, "restored " + std::to_string(ids.size()) +
+                                     " registered node(s) from " + kNodesFile);
+      }
+    }
+    rt->registry.setOnChange([r = rt.get()] { persistNodes(r->registry, r->options.data_dir); });
   }
   if (int rc = rt->server.listen(address->host, address->port); rc != 0) {
     std::cerr << "cannot listen on " << options.listen << ": " << uv_strerror(rc) << "\n";

@@ -2,12 +2,22 @@
 """Helpers for run.sh (standard library only).
 
     meshctl.py plan BOOTSTRAP...        one line per sidecar:
-                                        workload service version app_port admin outbound inbound file
+                                        workload service version app_port admin outbound inbound file node_id
     meshctl.py wait-ready TIMEOUT PORT...   wait until every admin port's /ready answers 200
     meshctl.py traffic SECONDS URL HOST     drive requests (some as end-user jason); print counts
     meshctl.py summary NAME=PORT...         table of requests per source -> destination from
                                             each sidecar's /metrics, with p50 latency
+
+  weft-control's HTTP API (URL like http://127.0.0.1:15010, TOKEN_FILE: an operator token):
+    meshctl.py cp-ready TIMEOUT URL TOKEN_FILE          wait until GET /ready answers 200
+    meshctl.py cp-synced TIMEOUT URL TOKEN_FILE NODE... wait until GET /v1/nodes lists every
+                                            NODE, each SYNCED on its group's current version
+    meshctl.py cp-nodes URL TOKEN_FILE      one line per node: workload, versions, status
+    meshctl.py cp-apply URL TOKEN_FILE FILE [WAIT]  POST FILE to /v1/resources; with WAIT
+                                            (seconds), then wait until every node acked it
 """
+
+import json
 
 import re
 import sys
@@ -48,7 +58,8 @@ def plan(files):
         app = field(inbound, "app")
         app_port = app.rsplit(":", 1)[-1] if app else ""
         vals = [workload, service, version, app_port, field(section(text, "admin"), "port"),
-                field(section(text, "outbound"), "port"), field(inbound, "port"), f]
+                field(section(text, "outbound"), "port"), field(inbound, "port"), f,
+                field(node, "id", workload)]
         if not all(vals):
             sys.exit(f"meshctl: cannot read node/admin/outbound/inbound from {f}: {vals}")
         print(" ".join(vals))
@@ -63,6 +74,117 @@ def http_get(url: str, headers=None, timeout: float = 5.0):
         return e.code, e.read()
     except OSError:
         return 0, b""
+
+
+def cp_get(url: str, path: str, token_file: str, timeout: float = 5.0):
+    token = open(token_file).read().strip()
+    return http_get(url.rstrip("/") + path, {"Authorization": f"Bearer {token}"}, timeout)
+
+
+def cp_ready(timeout: float, url: str, token_file: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cp_get(url, "/ready", token_file, timeout=1)[0] == 200:
+            return
+        time.sleep(0.1)
+    sys.exit(f"weft-control at {url} is not ready")
+
+
+def cp_nodes_json(url: str, token_file: str):
+    status, body = cp_get(url, "/v1/nodes", token_file)
+    if status != 200:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def synced(node) -> bool:
+    return node.get("status") == "SYNCED" and node.get("version_acked") == node.get("version")
+
+
+def cp_synced(timeout: float, url: str, token_file: str, ids):
+    # A registration reaches the other nodes in a push after a debounce (at most 1 s): the
+    # state counts only when it has held, with the same versions, for longer than that.
+    deadline = time.monotonic() + timeout
+    nodes = None
+    since, seen = None, None
+    while time.monotonic() < deadline:
+        nodes = cp_nodes_json(url, token_file) or []
+        by_id = {n.get("id"): n for n in nodes}
+        if all(i in by_id and synced(by_id[i]) for i in ids):
+            versions = {i: by_id[i].get("version") for i in ids}
+            if versions != seen:
+                since, seen = time.monotonic(), versions
+            elif time.monotonic() - since >= 1.2:
+                return
+        else:
+            since, seen = None, None
+        time.sleep(0.1)
+    by_id = {n.get("id"): n for n in nodes or []}
+    missing = [i for i in ids if i not in by_id]
+    behind = [f"{i} ({by_id[i].get('status')}, acked {by_id[i].get('version_acked')} of "
+              f"{by_id[i].get('version')}{', ' + by_id[i]['error'] if by_id[i].get('error') else ''})"
+              for i in ids if i in by_id and not synced(by_id[i])]
+    sys.exit("not synced:" + (" unregistered " + " ".join(missing) if missing else "") +
+             (" behind " + "; ".join(behind) if behind else ""))
+
+
+def cp_apply(url: str, token_file: str, path: str, wait: float | None):
+    import os
+    token = open(token_file).read().strip()
+    name = os.path.basename(path)
+    req = urllib.request.Request(f"{url.rstrip('/')}/v1/resources?source={name}",
+                                 data=open(path, "rb").read(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}"})
+    t0 = time.monotonic()
+    try:
+        with NO_PROXY.open(req, timeout=10) as r:
+            out = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        sys.exit(f"  apply {name}: {e.code} {e.read().decode(errors='replace')}")
+    except OSError as e:
+        sys.exit(f"  apply {name}: {e}")
+    rev = out.get("revision", 0)
+    what = ", ".join(f"{a['kind']} {a['namespace']}/{a['name']} {a['action']}"
+                     for a in out.get("applied", []))
+    if wait is None:
+        print(f"  applied {name}: {what} (store revision {rev})")
+        return
+    deadline = t0 + wait
+    nodes = []
+    while time.monotonic() < deadline:
+        nodes = cp_nodes_json(url, token_file) or []
+        if nodes and all(synced(n) and n.get("version", 0) >= rev for n in nodes):
+            ms = (time.monotonic() - t0) * 1000
+            print(f"  applied {name}: {what}; all {len(nodes)} sidecars acked version "
+                  f"{rev} within {ms:.0f} ms", flush=True)
+            return
+        time.sleep(0.02)
+    sys.exit(f"  applied {name}: {what}; not every sidecar acked version {rev}: " +
+             ", ".join(f"{n.get('id')} {n.get('status')} {n.get('version_acked')}"
+                       for n in nodes))
+
+
+def cp_nodes(url: str, token_file: str):
+    nodes = cp_nodes_json(url, token_file)
+    if nodes is None:
+        print(f"  (GET {url}/v1/nodes failed)")
+        return
+    print(f"  {'node':<16} {'workload':<12} {'admin':<18} {'version':>7} {'acked':>7}  status")
+    print("  " + "-" * 70)
+    for n in sorted(nodes, key=lambda n: n.get("id", "")):
+        addr = n.get("admin") or n.get("address", "?")
+        status = n.get("status", "?")
+        if n.get("error"):
+            status += f" ({n['error'].splitlines()[0]})"
+        if n.get("build_error"):
+            status += f" (build error: {n['build_error'].splitlines()[0]})"
+        print(f"  {n.get('id', '?'):<16} {n.get('workload', '?'):<12} {addr:<18} "
+              f"{n.get('version', '-')!s:>7} {n.get('version_acked', '-')!s:>7}  {status}")
+    if not nodes:
+        print("  (no registered nodes)")
 
 
 def wait_ready(timeout: float, ports):
@@ -186,6 +308,14 @@ def main():
         traffic(float(args[0]), args[1], args[2])
     elif cmd == "summary":
         summary(args)
+    elif cmd == "cp-ready":
+        cp_ready(float(args[0]), args[1], args[2])
+    elif cmd == "cp-synced":
+        cp_synced(float(args[0]), args[1], args[2], args[3:])
+    elif cmd == "cp-nodes":
+        cp_nodes(args[0], args[1])
+    elif cmd == "cp-apply":
+        cp_apply(args[0], args[1], args[2], float(args[3]) if len(args) > 3 else None)
     else:
         sys.exit(__doc__)
 

@@ -100,6 +100,36 @@ TEST(Registry, UpsertPutsAWorkloadEntryAndRemoveTakesItAway) {
   EXPECT_FALSE(registry.remove("n1"));
 }
 
+TEST(Registry, DumpAndRestoreKeepEveryRegistration) {
+  Store store;
+  Registry registry(store);
+  int changes = 0;
+  registry.setOnChange([&] { ++changes; });
+  std::string error;
+  std::optional<NodeInfo> spec = parseNodeJson(kNode, error);
+  ASSERT_TRUE(spec) << error;
+  ASSERT_TRUE(registry.upsert(*spec, 1000, error)) << error;
+  ASSERT_TRUE(registry.upsert(node("n2", {{"app", "svc"}}), 1000, error)) << error;
+  EXPECT_EQ(changes, 2);
+  const std::string text = registry.dump();
+
+  Store store2;
+  Registry restored(store2);
+  std::vector<std::string> errors;
+  auto ids = restored.restore(text + "\n{\"id\": \"BAD\"}\n", 5000, errors);
+  EXPECT_EQ(ids, (std::vector<std::string>{"n2", "reviews-v1-1"}));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("line 4: ", 0), 0u) << errors[0];
+  ASSERT_NE(restored.find("reviews-v1-1"), nullptr);
+  EXPECT_EQ(restored.find("reviews-v1-1")->info, *spec);
+  EXPECT_EQ(restored.find("n2")->info, node("n2", {{"app", "svc"}}));
+  EXPECT_EQ(restored.find("n2")->last_seen_ms, 5000u);
+  EXPECT_NE(store2.find("WorkloadEntry/default/reviews-v1-1"), nullptr);
+  EXPECT_EQ(restored.dump(), text);
+  EXPECT_TRUE(registry.remove("n2"));
+  EXPECT_EQ(changes, 3);
+}
+
 TEST(Registry, ANodeMayNotTakeOverAConfiguredWorkloadEntry) {
   Store store;
   ASSERT_TRUE(store
