@@ -181,7 +181,8 @@ void Server::publish(mesh::SnapshotPtr snapshot) {
 void Server::loadCachedConfig(mesh::LoadResult& loaded) {
   const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
   if (!b.control_plane || b.control_plane->cache_file.empty()) return;
-  const std::string& path = b.control_plane->cache_file;
+  // A copy: `loaded` (and the bootstrap `b` points into) is replaced below.
+  const std::string path = b.control_plane->cache_file;
   std::string why;
   std::optional<mesh::PushedConfig> cached = discovery::readConfigCache(path, why);
   if (!cached) {
