@@ -351,11 +351,12 @@ void Api::explain(const HttpRequestPtr& r) {
                          r->queryParams("header"), error);
   if (!head) return r->respondJson(400, errorJson(error));
   const PushEngine::Group* g = push_.groupOf(node->info.id);
-  if (!g || !g->snapshot) {
+  std::shared_ptr<const mesh::Snapshot> snapshot = push_.snapshotFor(node->info.id);
+  if (!g || !snapshot) {
     return r->respondJson(409, errorJson("no configuration is built for " + node->info.id +
                                          (g && !g->error.empty() ? ": " + g->error : "")));
   }
-  json out = explainRoute(*g->snapshot, *head, store_);
+  json out = explainRoute(*snapshot, *head, store_);
   out["node"] = node->info.id;
   out["version"] = g->version;
   r->respondJson(200, out.dump());

@@ -76,8 +76,10 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
 
   // Called by HttpRequest::respond.
   void send(HttpRequest& request, uint16_t status, std::string_view content_type,
-            std::string_view body, const std::vector<std::pair<std::string, std::string>>& extra) {
-    write(status, content_type, body, request.keep_alive_, request.head_only_, extra);
+            std::string_view body, std::shared_ptr<const std::string> shared,
+            const std::vector<std::pair<std::string, std::string>>& extra) {
+    write(status, content_type, body, std::move(shared), request.keep_alive_, request.head_only_,
+          extra);
     request.connection_ = nullptr;
     pending_.reset();
     if (!request.keep_alive_) {
@@ -210,12 +212,15 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
   }
 
   void fail(uint16_t status, const std::string& body) {
-    write(status, "text/plain; charset=utf-8", body, false, false, {});
+    write(status, "text/plain; charset=utf-8", body, nullptr, false, false, {});
     closeAfterFlush();
   }
 
-  void write(uint16_t status, std::string_view content_type, std::string_view body, bool keep_alive,
-             bool head_only, const std::vector<std::pair<std::string, std::string>>& extra) {
+  // `shared`, when set, is the body (sent without a copy) and `body` is ignored.
+  void write(uint16_t status, std::string_view content_type, std::string_view body,
+             std::shared_ptr<const std::string> shared, bool keep_alive, bool head_only,
+             const std::vector<std::pair<std::string, std::string>>& extra) {
+    if (shared) body = *shared;
     http::ResponseHead h;
     h.status = status;
     h.reason = http::reasonPhrase(status);
@@ -228,7 +233,12 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
     for (const auto& [k, v] : extra) h.headers.add(k, v);
     if (!keep_alive) h.headers.add("connection", "close");
     http::encodeResponseHead(h, out());
-    if (!no_body && !head_only) out().append(body);
+    const bool send_body = !no_body && !head_only;
+    if (send_body && shared) {
+      writeShared(std::move(shared));
+      return;
+    }
+    if (send_body) out().append(body);
     flush();
   }
 
@@ -253,7 +263,22 @@ void HttpRequest::respond(uint16_t status, std::string_view content_type, std::s
   }
   // Keep this request alive while the connection lets go of it.
   HttpRequestPtr self = shared_from_this();
-  connection_->send(*this, status, content_type, body, extra_headers);
+  connection_->send(*this, status, content_type, body, nullptr, extra_headers);
+}
+
+void HttpRequest::respondShared(uint16_t status, std::string_view content_type,
+                                std::shared_ptr<const std::string> body,
+                                const std::vector<std::pair<std::string, std::string>>& extra) {
+  if (answered_) return;
+  if (connection_ == nullptr) {
+    respond(status, content_type, body ? std::string_view(*body) : std::string_view(), extra);
+    return;
+  }
+  answered_ = true;
+  status_ = status;
+  on_gone_ = nullptr;
+  HttpRequestPtr self = shared_from_this();
+  connection_->send(*this, status, content_type, {}, std::move(body), extra);
 }
 
 HttpServer::~HttpServer() {

@@ -81,45 +81,81 @@ const MaterializedSet& PushEngine::materialized() {
   return materialized_;
 }
 
-bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
+std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) {
   const NodeInfo& member = state.info;
-  ScopedSet set = scopeFor(materialized(), member.namespace_name, member.labels,
-                           member.scope == "on_demand" ? &state.interest : nullptr);
-  if (g.version != 0 && set.hash == g.hash) return false;
-  ++compiles_;
-  mesh::ParseResult parsed = mesh::parseResources({{"resources", set.yaml}});
-  mesh::ConfigErrors errors = std::move(parsed.errors);
-  std::shared_ptr<mesh::Snapshot> snapshot;
-  if (!mesh::hasErrors(errors)) {
-    snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
+  const MaterializedSet& set = materialized();
+  if (builds_revision_ != store_.revision()) {
+    builds_.clear();
+    builds_revision_ = store_.revision();
   }
-  if (mesh::hasErrors(errors)) {
-    std::string first;
-    for (const auto& e : errors) {
-      if (!e.warning) {
-        first = e.format();
-        break;
-      }
+  const bool on_demand = member.scope == "on_demand";
+  const Document* sidecar = selectSidecar(set, member.namespace_name, member.labels);
+  std::string set_key = member.namespace_name + "|" +
+                        (sidecar ? sidecar->namespace_name + "/" + sidecar->name : "") + "|";
+  if (on_demand) {
+    set_key += "on_demand";
+    for (const auto& h : state.interest) set_key += "|" + h;
+  }
+  std::shared_ptr<Build>& b = builds_[set_key];
+  if (b) return b;
+  b = std::make_shared<Build>();
+  b->set = scopeFor(set, member.namespace_name, sidecar, on_demand ? &state.interest : nullptr);
+  ++compiles_;
+  mesh::ParseResult parsed = mesh::parseResources({{"resources", b->set.yaml}});
+  mesh::ConfigErrors errors = std::move(parsed.errors);
+  if (!mesh::hasErrors(errors)) {
+    b->snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
+    b->compiled_for = member.scopeKey();
+  }
+  for (const auto& e : errors) {
+    if (!e.warning) {
+      b->error = e.format();
+      b->snapshot.reset();
+      break;
     }
-    if (g.error != first) {
+  }
+  if (b->error.empty()) {
+    nlohmann::json body = {{"version", store_.revision()},
+                           {"built_from", b->set.built_from},
+                           {"resources", b->set.yaml}};
+    b->body = std::make_shared<const std::string>(body.dump());
+  }
+  return b;
+}
+
+bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
+  std::shared_ptr<Build> b = buildFor(state);
+  if (g.version != 0 && b->set.hash == g.hash) return false;
+  if (!b->error.empty()) {
+    if (g.error != b->error) {
       logLine(LogLevel::kError, "scope " + g.key + ": the resource set does not compile, " +
-                                    "keeping the previous one: " + first);
+                                    "keeping the previous one: " + b->error);
     }
-    g.error = first;
+    g.error = b->error;
     return false;
   }
   g.error.clear();
-  g.snapshot = std::move(snapshot);
-  g.hash = set.hash;
+  g.build = b;
+  g.hash = b->set.hash;
   g.version = store_.revision();
   g.changed_at_ms = changed_at_ms;
-  g.built_from = std::move(set.built_from);
-  g.sidecar = set.sidecar;
-  nlohmann::json body = {
-      {"version", g.version}, {"built_from", g.built_from}, {"resources", std::move(set.yaml)}};
-  g.body = body.dump();
+  g.sidecar = b->set.sidecar;
   ++version_changes_;
   return true;
+}
+
+std::shared_ptr<const mesh::Snapshot> PushEngine::snapshotFor(const std::string& id) const {
+  const Group* g = groupOf(id);
+  const NodeState* n = registry_.find(id);
+  if (!g || !g->build || !n) return nullptr;
+  if (g->build->compiled_for == n->info.scopeKey()) return g->build->snapshot;
+  // The set was compiled with another member's identity; labels and service account can
+  // change routes (sourceLabels), so compile it again with this node's.
+  mesh::ParseResult parsed = mesh::parseResources({{"resources", g->build->set.yaml}});
+  if (mesh::hasErrors(parsed.errors)) return nullptr;
+  mesh::ConfigErrors errors;
+  auto snapshot = mesh::compileSnapshot(bootstrapFor(n->info), parsed.resources, errors);
+  return mesh::hasErrors(errors) ? nullptr : snapshot;
 }
 
 void PushEngine::rebuild() {
@@ -181,8 +217,8 @@ void PushEngine::nodeRegistered(const std::string& id) {
 void PushEngine::nodeRemoved(const std::string& id) {
   leave(id);
   std::vector<uint64_t> ids;
-  for (auto& [wid, w] : waiters_) {
-    if (w->node == id) ids.push_back(wid);
+  if (auto nw = node_waiters_.find(id); nw != node_waiters_.end()) {
+    ids.assign(nw->second.begin(), nw->second.end());
   }
   for (uint64_t wid : ids) {
     if (auto w = take(wid)) w->request->respondJson(404, R"({"error":"the node was removed"})");
@@ -203,7 +239,9 @@ uint64_t PushEngine::versionOf(const std::string& id) const {
 }
 
 void PushEngine::answer(const HttpRequestPtr& request, NodeState& node, const Group& g) {
-  request->respondJson(200, g.body);
+  // The version in a header too: a client can act on it without parsing the body.
+  request->respondShared(200, "application/json", g.build->body,
+                         {{"x-weft-version", std::to_string(g.version)}});
   node.version_sent = g.version;
   metrics_.pushes.Increment();
 }
@@ -234,6 +272,7 @@ void PushEngine::poll(const HttpRequestPtr& request, const std::string& id, uint
   const uint64_t wid = raw->id;
   request->onGone([this, wid] { take(wid); });
   waiters_[wid] = std::move(w);
+  node_waiters_[id].insert(wid);
 }
 
 void PushEngine::waiterExpired(void* p) {
@@ -247,6 +286,10 @@ std::unique_ptr<PushEngine::Waiter> PushEngine::take(uint64_t waiter_id) {
   if (it == waiters_.end()) return nullptr;
   std::unique_ptr<Waiter> w = std::move(it->second);
   waiters_.erase(it);
+  if (auto nw = node_waiters_.find(w->node); nw != node_waiters_.end()) {
+    nw->second.erase(waiter_id);
+    if (nw->second.empty()) node_waiters_.erase(nw);
+  }
   w->request->onGone(nullptr);
   if (NodeState* n = registry_.find(w->node)) {
     if (n->active_polls > 0) --n->active_polls;
@@ -257,8 +300,9 @@ std::unique_ptr<PushEngine::Waiter> PushEngine::take(uint64_t waiter_id) {
 
 void PushEngine::wake(const Group& g) {
   std::vector<uint64_t> ids;
-  for (auto& [wid, w] : waiters_) {
-    if (g.members.count(w->node)) ids.push_back(wid);
+  for (const auto& member : g.members) {
+    auto nw = node_waiters_.find(member);
+    if (nw != node_waiters_.end()) ids.insert(ids.end(), nw->second.begin(), nw->second.end());
   }
   // Answering may run more of the connection's requests: take each waiter out first.
   for (uint64_t wid : ids) {

@@ -2,10 +2,12 @@
 //
 // Nodes are grouped by scope key (namespace, labels, service account, scope mode). After a
 // store change (debounced: 100 ms after the first change of a burst, at most 1 s after it)
-// each group's scoped resource set is built once; its content hash decides whether the group's
-// version changes. A changed set is compiled once with a bootstrap built from one member's
-// identity, and a set that does not compile is not sent (the group keeps its previous one).
-// Only the held polls of nodes whose group changed are answered.
+// each group's scoped resource set is looked up; its content hash decides whether the group's
+// version changes. Groups whose sets are the same (same namespace and Sidecar, no on-demand
+// interest) share one Build per revision: the set is assembled, compiled (with one member's
+// identity) and encoded once, and the encoded answer is sent to all of them without copies.
+// A set that does not compile is not sent (the group keeps its previous one). Only the held
+// polls of nodes whose group changed are answered.
 #pragma once
 
 #include <uv.h>
@@ -34,17 +36,24 @@ struct PushOptions {
 
 class PushEngine {
  public:
+  // One scoped set at one store revision, shared by every group that gets the same set.
+  struct Build {
+    ScopedSet set;
+    std::string compiled_for;  // scope key of the identity the snapshot was compiled with
+    std::string error;         // the compiler's first error (empty: none)
+    std::shared_ptr<const mesh::Snapshot> snapshot;
+    std::shared_ptr<const std::string> body;  // config JSON answered to polls
+  };
+
   struct Group {
     std::string key;
     std::set<std::string> members;  // node ids
     uint64_t version = 0;           // 0: nothing built yet
     uint64_t hash = 0;
     uint64_t changed_at_ms = 0;  // when the change that produced `version` happened
-    std::string body;            // config JSON answered to polls
-    std::vector<std::string> built_from;
-    std::string sidecar;  // the Sidecar applied, if any
-    std::string error;    // latest build rejected by the compiler (empty: none)
-    std::shared_ptr<const mesh::Snapshot> snapshot;  // compiled for one member (explain)
+    std::shared_ptr<const Build> build;  // the set sent (null until one compiled)
+    std::string sidecar;                 // the Sidecar applied, if any
+    std::string error;  // latest build rejected by the compiler (empty: none)
   };
 
   PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,
@@ -73,6 +82,8 @@ class PushEngine {
   uint64_t addInterest(const std::string& id, const std::vector<std::string>& hosts);
 
   const Group* groupOf(const std::string& id) const;
+  // The node's configuration compiled with its own identity (for explain); null if none.
+  std::shared_ptr<const mesh::Snapshot> snapshotFor(const std::string& id) const;
   uint64_t versionOf(const std::string& id) const;
   size_t groupCount() const { return groups_.size(); }
   size_t heldPolls() const { return waiters_.size(); }
@@ -91,6 +102,8 @@ class PushEngine {
 
   uint64_t now() const { return uv_now(loop_); }
   const MaterializedSet& materialized();
+  // The Build of `member`'s set at the current revision (made, compiled and encoded once).
+  std::shared_ptr<Build> buildFor(const NodeState& member);
   // Builds `g` for the identity of `member`; returns true if its version changed.
   bool build(Group& g, const NodeState& member, uint64_t changed_at_ms);
   void join(const std::string& id, const std::string& key);
@@ -113,9 +126,12 @@ class PushEngine {
   std::map<std::string, Group> groups_;
   std::map<std::string, std::string> node_group_;  // node id -> group key
   std::map<uint64_t, std::unique_ptr<Waiter>> waiters_;
+  std::map<std::string, std::set<uint64_t>> node_waiters_;  // node id -> its held polls
   uint64_t next_waiter_ = 1;
   MaterializedSet materialized_;
   uint64_t materialized_revision_ = UINT64_MAX;
+  std::map<std::string, std::shared_ptr<Build>> builds_;  // by set key, at builds_revision_
+  uint64_t builds_revision_ = UINT64_MAX;
   uint64_t version_changes_ = 0;
   uint64_t compiles_ = 0;
 };

@@ -80,9 +80,13 @@ MaterializedSet materialize(const std::vector<DocumentPtr>& docs,
                             const std::map<std::string, NodeState>& nodes) {
   MaterializedSet set;
   std::vector<DocumentPtr> workloads;
+  std::map<std::pair<std::string, std::string>, uint64_t> workload_revision;  // (ns, name)
   std::set<std::string> se_hosts;
   for (const DocumentPtr& d : docs) {
-    if (d->kind == "WorkloadEntry" && d->workload) workloads.push_back(d);
+    if (d->kind == "WorkloadEntry" && d->workload) {
+      workloads.push_back(d);
+      workload_revision[{d->namespace_name, d->name}] = d->revision;
+    }
     if (d->kind == "ServiceEntry") se_hosts.insert(d->hosts.begin(), d->hosts.end());
   }
   std::set<std::string> keys;
@@ -173,11 +177,8 @@ MaterializedSet materialize(const std::vector<DocumentPtr>& docs,
       w.labels = n->info.labels;
       w.service_account = n->info.service_account;
       emitEndpoint(out, w);
-      for (const DocumentPtr& d : workloads) {
-        if (d->name == n->info.id && d->namespace_name == ns) {
-          revision = std::max(revision, d->revision);
-        }
-      }
+      auto r = workload_revision.find({ns, n->info.id});
+      if (r != workload_revision.end()) revision = std::max(revision, r->second);
     }
     out << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
     auto doc = std::make_shared<Document>();
@@ -210,26 +211,30 @@ bool egressHostMatches(std::string_view egress, std::string_view node_ns, std::s
   return mesh::hostCovers(e_host, host);
 }
 
-ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
-                   const std::map<std::string, std::string>& labels,
-                   const std::set<std::string>* interest) {
-  // The node's Sidecar: one of its namespace whose selector matches it, else one without a
-  // selector (sorted by key, so the first wins).
-  const Document* sidecar = nullptr;
+const Document* selectSidecar(const MaterializedSet& set, const std::string& namespace_name,
+                              const std::map<std::string, std::string>& labels) {
+  // One of the node's namespace whose selector matches it (sorted by key, so the first wins).
   for (const DocumentPtr& s : set.sidecars) {
     if (s->namespace_name != namespace_name || !s->selector) continue;
-    if (labelsMatch(*s->selector, labels)) {
-      sidecar = s.get();
-      break;
-    }
+    if (labelsMatch(*s->selector, labels)) return s.get();
   }
   // Else the namespace's default, else the mesh-wide default of the root namespace.
   for (const std::string& ns : {namespace_name, std::string(kRootNamespace)}) {
     for (const DocumentPtr& s : set.sidecars) {
-      if (sidecar) break;
-      if (s->namespace_name == ns && !s->selector) sidecar = s.get();
+      if (s->namespace_name == ns && !s->selector) return s.get();
     }
   }
+  return nullptr;
+}
+
+ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
+                   const std::map<std::string, std::string>& labels,
+                   const std::set<std::string>* interest) {
+  return scopeFor(set, namespace_name, selectSidecar(set, namespace_name, labels), interest);
+}
+
+ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
+                   const Document* sidecar, const std::set<std::string>* interest) {
   ScopedSet out;
   if (sidecar) out.sidecar = sidecar->namespace_name + "/" + sidecar->name;
   for (const DocumentPtr& d : set.resources) {

@@ -33,11 +33,20 @@ struct ScopedSet {
   std::string sidecar;                  // "ns/name" of the Sidecar applied, if any
 };
 
+// The Sidecar that applies to a node of (namespace, labels): one of its namespace whose selector
+// matches, else its namespace's default, else the root namespace's; null if none.
+const Document* selectSidecar(const MaterializedSet& set, const std::string& namespace_name,
+                              const std::map<std::string, std::string>& labels);
+
 // The resources a node of (namespace, labels) gets. With `interest` (scope: on_demand), only
 // resources with a host covering one of those hosts (and those without hosts).
 ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
                    const std::map<std::string, std::string>& labels,
                    const std::set<std::string>* interest = nullptr);
+// The same with the Sidecar already selected (null: none). Nodes with the same namespace,
+// Sidecar and interest get the same set.
+ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name,
+                   const Document* sidecar, const std::set<std::string>* interest);
 
 // Istio's root namespace: a Sidecar without workloadSelector there is the mesh-wide default.
 inline constexpr const char* kRootNamespace = "istio-system";

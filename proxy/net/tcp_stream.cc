@@ -12,6 +12,7 @@ namespace weft::net {
 struct TcpStream::WriteRequest {
   uv_write_t req;
   std::string data;
+  std::shared_ptr<const std::string> shared;  // writeShared(): sent instead of `data`
   TcpStream* owner;
 };
 
@@ -130,10 +131,47 @@ void TcpStream::flush() {
   }
 }
 
+void TcpStream::writeShared(std::shared_ptr<const std::string> data) {
+  flush();
+  if (closing_ || !data || data->empty()) return;
+  size_t offset = 0;
+  if (tcp_.write_queue_size == 0) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data->data()), static_cast<unsigned>(data->size()));
+    int n = uv_try_write(stream(), &b, 1);
+    if (n > 0) {
+      offset = static_cast<size_t>(n);
+      if (offset == data->size()) return;
+    } else if (n < 0 && n != UV_EAGAIN) {
+      onWriteError(n);
+      return;
+    }
+  }
+  WriteRequest* w;
+  if (!free_write_requests.empty()) {
+    w = free_write_requests.back();
+    free_write_requests.pop_back();
+  } else {
+    w = new WriteRequest();
+  }
+  w->owner = this;
+  w->req.data = w;
+  // libuv does not write through the buffer; the cast only fits uv_buf_t's type.
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data->data()) + offset,
+                           static_cast<unsigned>(data->size() - offset));
+  w->shared = std::move(data);
+  int rc = uv_write(&w->req, stream(), &b, 1, writeCb);
+  if (rc != 0) {
+    w->shared.reset();
+    free_write_requests.push_back(w);
+    onWriteError(rc);
+  }
+}
+
 void TcpStream::writeCb(uv_write_t* req, int status) {
   auto* w = static_cast<WriteRequest*>(req->data);
   TcpStream* self = w->owner;
   w->data.clear();
+  w->shared.reset();
   if (free_write_requests.size() < kMaxPooledWriteRequests &&
       w->data.capacity() <= kMaxPooledCapacity) {
     free_write_requests.push_back(w);

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace weft::net {
@@ -50,6 +51,9 @@ class TcpStream {
   // Bytes to send: append to out(), then flush(). Nothing is sent before flush().
   std::string& out() { return out_; }
   void flush();
+  // Flushes out(), then sends `data` without copying it: the stream keeps a reference until
+  // the bytes are written (one large body answered to many connections).
+  void writeShared(std::shared_ptr<const std::string> data);
   size_t queuedBytes() const;
   bool aboveHighWatermark() const { return queuedBytes() > kHighWatermark; }
 

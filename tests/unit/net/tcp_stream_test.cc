@@ -215,6 +215,28 @@ TEST_F(TcpStreamTest, CloseAfterFlushDeliversEveryQueuedByte) {
   EXPECT_EQ(record_.write_errors, 0);
 }
 
+TEST_F(TcpStreamTest, SharedWriteKeepsOrderAndItsBufferAlive) {
+  connectPair();
+  // A head in out(), then a shared body larger than the kernel buffers, then more bytes: the
+  // peer gets them in that order, and the body outlives the caller's reference.
+  constexpr uint64_t kHead = 1000;
+  constexpr uint64_t kBody = 8u << 20;
+  writePattern(kHead);
+  auto body = std::make_shared<std::string>();
+  for (uint64_t i = 0; i < kBody; ++i) body->push_back(patternByte(kHead + i));
+  std::weak_ptr<std::string> weak = body;
+  stream_->writeShared(std::move(body));
+  writePattern(kHead, kHead + kBody);
+  EXPECT_FALSE(weak.expired()) << "still queued while the peer does not read";
+  stream_->closeAfterFlush();
+  startPeerReading();
+  ASSERT_TRUE(loop_.runUntil([&] { return peer_.eof || peer_.error != 0; }, 1800));
+  EXPECT_EQ(peer_.bytes, kBody + 2 * kHead);
+  EXPECT_TRUE(peer_.pattern_ok);
+  EXPECT_TRUE(weak.expired()) << "released once written";
+  EXPECT_EQ(record_.write_errors, 0);
+}
+
 TEST_F(TcpStreamTest, CloseAfterFlushWithSmallPayload) {
   connectPair();
   stream_->out() += "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";

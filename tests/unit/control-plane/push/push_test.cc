@@ -204,6 +204,40 @@ TEST_F(PushTest, OnDemandNodesGetOnlyTheHostsTheyAskedFor) {
   EXPECT_NE(push_->groupOf("eager"), push_->groupOf("lazy"));
 }
 
+TEST_F(PushTest, GroupsWithTheSameSetShareOneBuild) {
+  ASSERT_TRUE(store_.apply(serviceEntry("a", "default"), "t").ok);
+  push_->rebuild();
+  const uint64_t before = push_->compiles();
+  // 20 workloads of one namespace: 20 groups (labels differ), one set, one compile.
+  for (int i = 0; i < 20; ++i) {
+    NodeInfo n;
+    n.id = "w" + std::to_string(i);
+    n.workload = n.id;
+    n.address = "127.0.0.9";
+    n.labels = {{"app", n.id}};
+    std::string error;
+    ASSERT_TRUE(registry_.upsert(n, uv_now(loop_.get()), error)) << error;
+    push_->nodeRegistered(n.id);
+  }
+  ASSERT_TRUE(store_.apply(serviceEntry("b", "default"), "t").ok);
+  push_->rebuild();
+  EXPECT_EQ(push_->groupCount(), 20u);
+  // Registrations are store changes too: each new revision compiles once, never per group.
+  EXPECT_LE(push_->compiles() - before, 21u);
+  const uint64_t at = push_->compiles();
+  ASSERT_TRUE(store_.apply(serviceEntry("c", "default"), "t").ok);
+  push_->rebuild();
+  EXPECT_EQ(push_->compiles(), at + 1);
+  auto r0 = poll("w0", 0);
+  auto r1 = poll("w1", 0);
+  ASSERT_EQ(r0->status(), 200);
+  EXPECT_EQ(r0->responseBody(), r1->responseBody());
+  EXPECT_NE(r0->responseBody().find("c.default.svc.cluster.local"), std::string::npos);
+  // Another namespace is another set.
+  registerNode("other", "shop");
+  EXPECT_EQ(push_->compiles(), at + 2);
+}
+
 TEST(ParseWait, Forms) {
   EXPECT_EQ(parseWait("30s"), 30'000u);
   EXPECT_EQ(parseWait("250ms"), 250u);
