@@ -24,7 +24,7 @@ std::string routeSource(const Store& store, const std::string& route_name) {
   if (!doc) return {};
   std::string where = doc->source + ":" + std::to_string(doc->first_line + 1);
   if (rule.empty()) return where;
-  mesh::ParseResult parsed = mesh::parseResources({{doc->source, positionedText(*doc)}});
+  const mesh::ParseResult& parsed = parsedResources(*doc);
   for (const auto& v : parsed.resources.virtual_services) {
     for (const auto& r : v.http) {
       if (r.name == rule && r.pos.line > 0) {

@@ -101,7 +101,7 @@ std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) 
   b = std::make_shared<Build>();
   b->set = scopeFor(set, member.namespace_name, sidecar, on_demand ? &state.interest : nullptr);
   ++compiles_;
-  mesh::ParseResult parsed = mesh::parseResources({{"resources", b->set.yaml}});
+  mesh::ParseResult parsed = mergeParsed(b->set.documents);
   mesh::ConfigErrors errors = std::move(parsed.errors);
   if (!mesh::hasErrors(errors)) {
     b->snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
@@ -151,7 +151,7 @@ std::shared_ptr<const mesh::Snapshot> PushEngine::snapshotFor(const std::string&
   if (g->build->compiled_for == n->info.scopeKey()) return g->build->snapshot;
   // The set was compiled with another member's identity; labels and service account can
   // change routes (sourceLabels), so compile it again with this node's.
-  mesh::ParseResult parsed = mesh::parseResources({{"resources", g->build->set.yaml}});
+  mesh::ParseResult parsed = mergeParsed(g->build->set.documents);
   if (mesh::hasErrors(parsed.errors)) return nullptr;
   mesh::ConfigErrors errors;
   auto snapshot = mesh::compileSnapshot(bootstrapFor(n->info), parsed.resources, errors);

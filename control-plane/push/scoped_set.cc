@@ -121,6 +121,7 @@ MaterializedSet materialize(const std::vector<DocumentPtr>& docs,
     emitWithEndpoints(out, node, endpoints, 0, false);
     auto copy = std::make_shared<Document>(*d);
     copy->text = std::string(out.c_str()) + "\n";
+    copy->parsed.reset();  // the original's reading has no endpoints
     copy->first_line = 0;
     copy->revision = revision;
     set.resources.push_back(std::move(copy));
@@ -259,6 +260,7 @@ ScopedSet scopeFor(const MaterializedSet& set, const std::string& namespace_name
     out.yaml += d->text;
     if (!d->text.empty() && d->text.back() != '\n') out.yaml += '\n';
     out.built_from.push_back(d->displayName() + "@" + std::to_string(d->revision));
+    out.documents.push_back(d);
   }
   out.hash = contentHash(out.yaml);
   return out;

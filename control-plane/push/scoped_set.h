@@ -29,6 +29,7 @@ MaterializedSet materialize(const std::vector<DocumentPtr>& docs,
 struct ScopedSet {
   std::string yaml;                     // multi-document YAML
   std::vector<std::string> built_from;  // "ServiceEntry default/reviews@7"
+  std::vector<DocumentPtr> documents;   // the documents of `yaml`, in order
   uint64_t hash = 0;                    // of yaml
   std::string sidecar;                  // "ns/name" of the Sidecar applied, if any
 };

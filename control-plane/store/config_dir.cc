@@ -64,11 +64,15 @@ bool ConfigDir::scan() {
     store_.removeFile(name);
     if (report_) report_(name, {}, true);
   }
+  std::map<std::string, std::string> changed;
   for (const auto& [name, text] : texts) {
     auto it = seen_.find(name);
     if (it != seen_.end() && it->second == text) continue;
     seen_[name] = text;
-    ChangeResult r = store_.setFile(name, text);
+    changed[name] = text;
+  }
+  // One change for everything that changed together (a start, a `cp -r`), one revision.
+  for (const auto& [name, r] : store_.setFiles(changed)) {
     if (r.ok) {
       rejected_.erase(name);
     } else {

@@ -187,8 +187,29 @@ std::vector<TextDocument> splitDocuments(const std::string& text) {
   return out;
 }
 
-std::string positionedText(const Document& doc) {
-  return std::string(static_cast<size_t>(doc.first_line), '\n') + doc.text;
+const mesh::ParseResult& parsedResources(const Document& doc) {
+  if (!doc.parsed) {
+    doc.parsed = std::make_shared<const mesh::ParseResult>(
+        mesh::parseResources({{doc.source, doc.text, doc.first_line}}));
+  }
+  return *doc.parsed;
+}
+
+mesh::ParseResult mergeParsed(const std::vector<DocumentPtr>& docs) {
+  mesh::ParseResult out;
+  for (const DocumentPtr& d : docs) {
+    if (d->kind == "WorkloadEntry" || d->kind == "Sidecar") continue;
+    const mesh::ParseResult& p = parsedResources(*d);
+    const mesh::Resources& r = p.resources;
+    out.resources.service_entries.insert(out.resources.service_entries.end(),
+                                         r.service_entries.begin(), r.service_entries.end());
+    out.resources.destination_rules.insert(out.resources.destination_rules.end(),
+                                           r.destination_rules.begin(), r.destination_rules.end());
+    out.resources.virtual_services.insert(out.resources.virtual_services.end(),
+                                          r.virtual_services.begin(), r.virtual_services.end());
+    out.errors.insert(out.errors.end(), p.errors.begin(), p.errors.end());
+  }
+  return out;
 }
 
 bool Document::visibleFrom(const std::string& node_namespace) const {
@@ -213,12 +234,12 @@ bool labelsMatch(const std::map<std::string, std::string>& selector,
 ReadResult readDocuments(const std::string& text, const std::string& source, bool identity_only) {
   ReadResult result;
   for (TextDocument& td : splitDocuments(text)) {
-    mesh::YamlContext ctx(source, result.errors);
+    mesh::YamlContext ctx(source, result.errors, td.first_line);
     Document doc;
     doc.text = std::move(td.text);
     doc.first_line = td.first_line;
     doc.source = source;
-    auto nodes = mesh::loadYamlDocuments(ctx, positionedText(doc));
+    auto nodes = mesh::loadYamlDocuments(ctx, doc.text);
     if (!nodes) continue;
     if (nodes->size() != 1 || (*nodes)[0].IsNull()) continue;
     const YAML::Node& root = (*nodes)[0];

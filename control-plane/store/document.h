@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mesh/config_error.h"
+#include "mesh/resources.h"
 
 namespace weft::control {
 
@@ -44,6 +45,10 @@ struct Document {
   // True if a node of `node_namespace` may see this document (exportTo; absent: everywhere).
   bool visibleFrom(const std::string& node_namespace) const;
 
+  // The mesh library's reading of `text` (positions in `source`), made on first use and kept:
+  // a change then parses only the documents it brings, never the whole set again.
+  mutable std::shared_ptr<const mesh::ParseResult> parsed;
+
   std::string key() const { return kind + "/" + namespace_name + "/" + name; }
   // "ServiceEntry default/reviews"
   std::string displayName() const { return kind + " " + namespace_name + "/" + name; }
@@ -71,8 +76,12 @@ struct ReadResult {
 ReadResult readDocuments(const std::string& text, const std::string& source,
                          bool identity_only = false);
 
-// `text` preceded by `first_line` newlines: parsing it gives positions in the original source.
-std::string positionedText(const Document& doc);
+// The document read by the mesh library (cached in doc.parsed).
+const mesh::ParseResult& parsedResources(const Document& doc);
+
+// The resources of `docs` read by the mesh library, as one set, with their errors and
+// warnings. Documents the control plane reads itself (WorkloadEntry, Sidecar) are skipped.
+mesh::ParseResult mergeParsed(const std::vector<DocumentPtr>& docs);
 
 // True if every label of `selector` is in `labels` with the same value.
 bool labelsMatch(const std::map<std::string, std::string>& selector,

@@ -43,21 +43,15 @@ bool writeFileAtomic(const std::filesystem::path& path, const std::string& text)
   return !ec;
 }
 
-bool readByControlPlane(const std::string& kind) {
-  return kind == "WorkloadEntry" || kind == "Sidecar";
-}
-
 }  // namespace
 
 mesh::ConfigErrors validateDocuments(const std::vector<DocumentPtr>& docs) {
-  std::vector<mesh::ResourceFile> files;
   std::set<std::string> selecting;  // "ServiceEntry ns/name" of those with a workloadSelector
   for (const DocumentPtr& d : docs) {
-    if (readByControlPlane(d->kind)) continue;
-    files.push_back({d->source, positionedText(*d)});
     if (d->kind == "ServiceEntry" && d->selector) selecting.insert(d->displayName());
   }
-  mesh::ParseResult parsed = mesh::parseResources(files);
+  // Each document is parsed once, when first validated; the set is compiled as a whole.
+  mesh::ParseResult parsed = mergeParsed(docs);
   mesh::ConfigErrors errors = std::move(parsed.errors);
   if (!mesh::hasErrors(errors)) {
     mesh::Bootstrap bootstrap;
@@ -129,17 +123,18 @@ Store::Entries Store::candidate(const std::vector<Document>& docs, Layer layer,
                                 const std::vector<std::string>& drop) const {
   Entries next = entries_;
   for (const auto& k : drop) next.erase(k);
-  for (const Document& d : docs) {
-    auto old = entries_.find(d.key());
-    if (old != entries_.end() && old->second.doc->text == d.text && old->second.layer == layer) {
-      next[d.key()] = old->second;  // unchanged: keeps its revision
-      continue;
-    }
-    auto doc = std::make_shared<Document>(d);
-    doc->revision = revision_ + 1;
-    next[d.key()] = Entry{std::move(doc), layer, file};
-  }
+  for (const Document& d : docs) next[d.key()] = entryFor(d, layer, file);
   return next;
+}
+
+Store::Entry Store::entryFor(const Document& d, Layer layer, const std::string& file) const {
+  auto old = entries_.find(d.key());
+  if (old != entries_.end() && old->second.doc->text == d.text && old->second.layer == layer) {
+    return old->second;  // unchanged: keeps its revision
+  }
+  auto doc = std::make_shared<Document>(d);
+  doc->revision = revision_ + 1;
+  return Entry{std::move(doc), layer, file};
 }
 
 std::vector<DocumentPtr> Store::documentsOf(const Entries& entries) {
@@ -256,6 +251,62 @@ ChangeResult Store::setFile(const std::string& file, const std::string& text) {
   }
   if (changed) commit(std::move(next));
   return result;
+}
+
+std::map<std::string, ChangeResult> Store::setFiles(
+    const std::map<std::string, std::string>& texts) {
+  std::map<std::string, ChangeResult> results;
+  if (texts.size() > 1) {
+    Entries next = entries_;
+    bool prepared = true;
+    std::map<std::string, std::vector<Document>> docs_of;
+    for (const auto& [file, text] : texts) {
+      ChangeResult& r = results[file];
+      std::vector<Document> docs;
+      if (!prepare(text, file, Layer::kFile, file, docs, r)) {
+        prepared = false;
+        break;
+      }
+      for (auto it = next.begin(); it != next.end();) {
+        const bool drop = it->second.layer == Layer::kFile && it->second.file == file;
+        it = drop ? next.erase(it) : std::next(it);
+      }
+      docs_of[file] = std::move(docs);
+    }
+    // A key defined by two of the new files is a conflict the one-by-one path reports.
+    std::set<std::string> keys;
+    for (const auto& [file, docs] : docs_of) {
+      for (const Document& d : docs) prepared = prepared && keys.insert(d.key()).second;
+    }
+    if (prepared) {
+      for (const auto& [file, docs] : docs_of) {
+        for (const Document& d : docs) next[d.key()] = entryFor(d, Layer::kFile, file);
+      }
+      mesh::ConfigErrors errs = validateDocuments(documentsOf(next));
+      if (!mesh::hasErrors(errs)) {
+        results.clear();
+        for (const auto& [file, docs] : docs_of) {
+          ChangeResult& r = results[file];
+          r.ok = true;
+          for (const Document& d : docs) {
+            auto old = entries_.find(d.key());
+            r.items.push_back({d.kind, d.namespace_name, d.name,
+                               old == entries_.end()                  ? "created"
+                               : next[d.key()].doc == old->second.doc ? "unchanged"
+                                                                      : "updated"});
+          }
+          for (const auto& e : errs) {
+            if (e.file == file) r.errors.push_back(e);
+          }
+        }
+        commit(std::move(next));
+        return results;
+      }
+    }
+    results.clear();
+  }
+  for (const auto& [file, text] : texts) results[file] = setFile(file, text);
+  return results;
 }
 
 void Store::removeFile(const std::string& file) {

@@ -56,6 +56,9 @@ class Store {
 
   // === Config directory layer (file names relative to the directory) ===
   ChangeResult setFile(const std::string& file, const std::string& text);
+  // Several files as one change when the result is valid (one revision, one compile); else
+  // file by file, so that a bad file rejects only itself. Results by file name.
+  std::map<std::string, ChangeResult> setFiles(const std::map<std::string, std::string>& texts);
   void removeFile(const std::string& file);
   std::vector<std::string> files() const;
 
@@ -91,6 +94,8 @@ class Store {
   // The entries as they would be with `docs` put in (replacing `drop` first).
   Entries candidate(const std::vector<Document>& docs, Layer layer, const std::string& file,
                     const std::vector<std::string>& drop) const;
+  // The entry `d` makes (the current one when unchanged, keeping its revision).
+  Entry entryFor(const Document& d, Layer layer, const std::string& file) const;
   static std::vector<DocumentPtr> documentsOf(const Entries& entries);
   void commit(Entries next);
   void persist();

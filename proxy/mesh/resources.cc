@@ -1834,7 +1834,7 @@ ParseResult parseResources(const std::vector<ResourceFile>& files) {
   ParseResult result;
   Parser::Seen seen;
   for (const auto& file : files) {
-    YamlContext ctx(file.name, result.errors);
+    YamlContext ctx(file.name, result.errors, file.first_line);
     auto docs = loadYamlDocuments(ctx, file.text);
     if (!docs) continue;
     Parser parser(ctx, result.resources, seen);

@@ -175,6 +175,7 @@ struct Resources {
 struct ResourceFile {
   std::string name;
   std::string text;
+  int first_line = 0;  // 0-based line of the text's start in the file named (added to positions)
 };
 
 struct ParseResult {

@@ -30,7 +30,7 @@ std::string quoted(std::string_view field) {
 }  // namespace
 
 SourcePos YamlContext::pos(const YAML::Mark& mark) const {
-  return SourcePos{file_, oneBased(mark.line), oneBased(mark.column)};
+  return SourcePos{file_, mark.line >= 0 ? mark.line + 1 + first_line_ : 0, oneBased(mark.column)};
 }
 
 void addError(ConfigErrors& errors, const SourcePos& pos, std::string message, bool warning) {

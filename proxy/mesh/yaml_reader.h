@@ -28,7 +28,10 @@ struct SourcePos {
 // Collects errors and warnings for one file.
 class YamlContext {
  public:
-  YamlContext(std::string file, ConfigErrors& errors) : file_(std::move(file)), errors_(&errors) {}
+  // `first_line`: 0-based line where the parsed text starts in `file` (a document cut out of a
+  // larger text); it is added to every position.
+  YamlContext(std::string file, ConfigErrors& errors, int first_line = 0)
+      : file_(std::move(file)), errors_(&errors), first_line_(first_line) {}
 
   const std::string& file() const { return file_; }
   SourcePos pos(const YAML::Mark& mark) const;
@@ -44,6 +47,7 @@ class YamlContext {
  private:
   std::string file_;
   ConfigErrors* errors_;
+  int first_line_ = 0;
   size_t error_count_ = 0;
 };
 
