@@ -243,7 +243,7 @@ void Fleet::deregistrationFinished() {
 }
 
 void Fleet::pumpDeregistrations() {
-  while (!finished_ && deregistrations_in_flight_ < options_.max_inflight_registrations &&
+  while (!finished_ && deregistrations_in_flight_ < kMaxDeregistrationsInFlight &&
          !deregistration_queue_.empty()) {
     SimNode* n = deregistration_queue_.front();
     deregistration_queue_.pop_front();

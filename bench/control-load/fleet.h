@@ -5,8 +5,8 @@
 // most one Exchange at a time, so 1,000 nodes cost 1,000 sockets and no thread.
 //
 // Shutdown (stop(): a signal or --duration): every node drops what it is doing (which closes
-// its held poll), then every node that may be registered is deregistered (DELETE), as many at
-// once as registrations are allowed; the events are flushed and onFinished() runs. A second
+// its held poll), then every node that may be registered is deregistered (DELETE), up to
+// kMaxDeregistrationsInFlight at once; the events are flushed and onFinished() runs. A second
 // stop(), or kShutdownTimeoutMs, cuts the deregistrations short.
 #pragma once
 
@@ -78,7 +78,13 @@ class Fleet {
  public:
   static constexpr uint64_t kProgressIntervalMs = 5'000;
   static constexpr uint64_t kFlushIntervalMs = 100;
-  static constexpr uint64_t kShutdownTimeoutMs = 15'000;
+  // A busy control plane answers late (it builds every group's set on the loop after each
+  // burst of changes, and every DELETE is a change): wait up to the default node TTL, after
+  // which the server would drop the nodes anyway.
+  static constexpr uint64_t kShutdownTimeoutMs = 30'000;
+  // Unlike registrations, deregistrations cost the server no work per request (the push that
+  // follows is debounced), so many go at once; still under the server's listen backlog (1024).
+  static constexpr size_t kMaxDeregistrationsInFlight = 512;
   static constexpr uint64_t kRequestTimeoutMs = 10'000;  // everything but the long-poll
 
   Fleet(uv_loop_t* loop, LoadOptions options);

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   app.add_option("--events", o.events_path,
                  "write one JSON line per version received and acknowledged");
   app.add_option("--max-inflight-registrations", o.max_inflight_registrations,
-                 "registrations (and deregistrations) in flight at once")
+                 "registrations in flight at once")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100'000}));
   app.add_option("--duration", o.duration_s, "stop after this many seconds (0: at SIGINT/SIGTERM)")
