@@ -237,8 +237,9 @@ void Fleet::stop() {
   pumpDeregistrations();
 }
 
-void Fleet::deregistrationFinished() {
+void Fleet::deregistrationFinished(bool gone) {
   if (deregistrations_in_flight_ > 0) --deregistrations_in_flight_;
+  if (!gone) ++deregistrations_failed_;
   pumpDeregistrations();
 }
 
@@ -251,7 +252,12 @@ void Fleet::pumpDeregistrations() {
     n->deregister();
   }
   if (!finished_ && deregistration_queue_.empty() && deregistrations_in_flight_ == 0) {
-    log("deregistered every node");
+    if (deregistrations_failed_ == 0) {
+      log("deregistered every node");
+    } else {
+      log(std::to_string(deregistrations_failed_) +
+          " deregistrations failed (the server drops those nodes after its TTL)");
+    }
     finish();
   }
 }

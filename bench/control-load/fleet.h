@@ -113,7 +113,8 @@ class Fleet {
   // A node became registered / acknowledged its first version (logs when all have).
   void nodeRegistered();
   void nodeSynced();
-  void deregistrationFinished();
+  // `gone`: the server answered 2xx or 404 (else the DELETE failed or timed out).
+  void deregistrationFinished(bool gone);
   // A version received and acknowledged: one events line.
   void recordEvent(const SimNode& node, uint64_t version, uint64_t bytes, double received,
                    double acked);
@@ -134,6 +135,7 @@ class Fleet {
   size_t registrations_in_flight_ = 0;
   std::deque<SimNode*> deregistration_queue_;
   size_t deregistrations_in_flight_ = 0;
+  size_t deregistrations_failed_ = 0;
   FleetCounters counters_;
   FleetCounters last_counters_;
   EventLog events_;

@@ -175,18 +175,18 @@ void SimNode::onExchangeDone(Exchange&, ExchangeResult& result) {
     case State::kAcking:
       acked(result);
       break;
-    case State::kDeregistering:
-      if (result.status < 200 || result.status >= 300) {
-        if (result.status != 404)
-          fleet_.logError(id_ + ": deregistration failed (" + describe(result) + ")");
-      }
-      if (known_to_server_) {
+    case State::kDeregistering: {
+      // 404: the server did not know the node (a registration that never got through).
+      const bool gone = (result.status >= 200 && result.status < 300) || result.status == 404;
+      if (!gone) fleet_.logError(id_ + ": deregistration failed (" + describe(result) + ")");
+      if (gone && known_to_server_) {
         known_to_server_ = false;
         --fleet_.counters().registered;
       }
       setState(State::kStopped);
-      fleet_.deregistrationFinished();
+      fleet_.deregistrationFinished(gone);
       break;
+    }
     default:
       break;
   }

@@ -36,7 +36,7 @@ class SimNode final : private Exchange::Owner {
   // Drops whatever is in flight (closing a held poll). Returns true when the server may know
   // the node (it has sent a registration), so it must be deregistered.
   bool stop();
-  // DELETE /v1/nodes/{id}; the fleet hears of the end through deregistrationFinished().
+  // DELETE /v1/nodes/{id}; the fleet hears of the end through deregistrationFinished(gone).
   void deregister();
   // Cuts a deregistration short (shutdown timeout).
   void abandon();
