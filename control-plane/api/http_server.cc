@@ -216,29 +216,29 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
     closeAfterFlush();
   }
 
-  // `shared`, when set, is the body (sent without a copy) and `body` is ignored.
+  // The body is `body` followed by `shared` (when set, sent without a copy).
   void write(uint16_t status, std::string_view content_type, std::string_view body,
              std::shared_ptr<const std::string> shared, bool keep_alive, bool head_only,
              const std::vector<std::pair<std::string, std::string>>& extra) {
-    if (shared) body = *shared;
+    const size_t body_size = body.size() + (shared ? shared->size() : 0);
     http::ResponseHead h;
     h.status = status;
     h.reason = http::reasonPhrase(status);
     const bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     if (!no_body) {
       h.headers.add("content-type", content_type);
-      h.headers.add("content-length", std::to_string(body.size()));
+      h.headers.add("content-length", std::to_string(body_size));
     }
     h.headers.add("cache-control", "no-cache");
     for (const auto& [k, v] : extra) h.headers.add(k, v);
     if (!keep_alive) h.headers.add("connection", "close");
     http::encodeResponseHead(h, out());
     const bool send_body = !no_body && !head_only;
+    if (send_body) out().append(body);
     if (send_body && shared) {
-      writeShared(std::move(shared));
+      writeShared(std::move(shared));  // flushes out() first
       return;
     }
-    if (send_body) out().append(body);
     flush();
   }
 
@@ -267,18 +267,18 @@ void HttpRequest::respond(uint16_t status, std::string_view content_type, std::s
 }
 
 void HttpRequest::respondShared(uint16_t status, std::string_view content_type,
-                                std::shared_ptr<const std::string> body,
+                                std::string_view prefix, std::shared_ptr<const std::string> shared,
                                 const std::vector<std::pair<std::string, std::string>>& extra) {
   if (answered_) return;
   if (connection_ == nullptr) {
-    respond(status, content_type, body ? std::string_view(*body) : std::string_view(), extra);
+    respond(status, content_type, std::string(prefix) + (shared ? *shared : std::string()), extra);
     return;
   }
   answered_ = true;
   status_ = status;
   on_gone_ = nullptr;
   HttpRequestPtr self = shared_from_this();
-  connection_->send(*this, status, content_type, {}, std::move(body), extra);
+  connection_->send(*this, status, content_type, prefix, std::move(shared), extra);
 }
 
 HttpServer::~HttpServer() {

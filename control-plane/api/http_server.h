@@ -56,9 +56,10 @@ class HttpRequest : public std::enable_shared_from_this<HttpRequest> {
   void respondJson(uint16_t status, std::string_view json) {
     respond(status, "application/json", json);
   }
-  // Like respond(), for a body shared by many answers: it is sent without being copied.
-  void respondShared(uint16_t status, std::string_view content_type,
-                     std::shared_ptr<const std::string> body,
+  // Like respond(), for a body shared by many answers: `prefix` (copied) followed by `shared`,
+  // which is sent without being copied.
+  void respondShared(uint16_t status, std::string_view content_type, std::string_view prefix,
+                     std::shared_ptr<const std::string> shared,
                      const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
   bool answered() const { return answered_; }
   // The status answered (0: not yet).

@@ -98,34 +98,50 @@ std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) 
   }
   std::shared_ptr<Build>& b = builds_[set_key];
   if (b) return b;
+  ScopedSet scoped =
+      scopeFor(set, member.namespace_name, sidecar, on_demand ? &state.interest : nullptr);
+  // A change that leaves this set as it was (a registration no service selects, a resource
+  // out of scope) finds the build already made for the same content: nothing to compile.
+  for (auto it = by_hash_.begin(); it != by_hash_.end();) {
+    it = it->second.expired() ? by_hash_.erase(it) : std::next(it);
+  }
+  if (auto same = by_hash_.find(scoped.hash); same != by_hash_.end()) {
+    b = same->second.lock();
+    return b;
+  }
   b = std::make_shared<Build>();
-  b->set = scopeFor(set, member.namespace_name, sidecar, on_demand ? &state.interest : nullptr);
+  b->set = std::move(scoped);
   ++compiles_;
   mesh::ParseResult parsed = mergeParsed(b->set.documents);
   mesh::ConfigErrors errors = std::move(parsed.errors);
   if (!mesh::hasErrors(errors)) {
-    b->snapshot = mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
-    b->compiled_for = member.scopeKey();
+    // Compiled to check it, then dropped: a snapshot of a large mesh weighs tens of MiB, and
+    // only explain needs one (compiled again then, for the node asked about).
+    mesh::compileSnapshot(bootstrapFor(member), parsed.resources, errors);
   }
   for (const auto& e : errors) {
     if (!e.warning) {
       b->error = e.format();
-      b->snapshot.reset();
       break;
     }
   }
+  by_hash_[b->set.hash] = b;
   if (b->error.empty()) {
-    nlohmann::json body = {{"version", store_.revision()},
-                           {"built_from", b->set.built_from},
-                           {"resources", b->set.yaml}};
-    b->body = std::make_shared<const std::string>(body.dump());
+    nlohmann::json body = {{"built_from", b->set.built_from}, {"resources", b->set.yaml}};
+    std::string text = body.dump();  // "{...}": the tail is what follows the '{'
+    b->body_tail = std::make_shared<const std::string>(text.substr(1));
   }
+  b->set.yaml = std::string();  // the encoded answer holds it; documents stay for recompiles
   return b;
 }
 
 bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
   std::shared_ptr<Build> b = buildFor(state);
-  if (g.version != 0 && b->set.hash == g.hash) return false;
+  if (g.version != 0 && b->set.hash == g.hash) {
+    // Same content: share the current build, so that older builds are freed.
+    if (b->error.empty()) g.build = b;
+    return false;
+  }
   if (!b->error.empty()) {
     if (g.error != b->error) {
       logLine(LogLevel::kError, "scope " + g.key + ": the resource set does not compile, " +
@@ -148,9 +164,8 @@ std::shared_ptr<const mesh::Snapshot> PushEngine::snapshotFor(const std::string&
   const Group* g = groupOf(id);
   const NodeState* n = registry_.find(id);
   if (!g || !g->build || !n) return nullptr;
-  if (g->build->compiled_for == n->info.scopeKey()) return g->build->snapshot;
-  // The set was compiled with another member's identity; labels and service account can
-  // change routes (sourceLabels), so compile it again with this node's.
+  // Compiled with this node's identity: labels and service account change routes
+  // (sourceLabels).
   mesh::ParseResult parsed = mergeParsed(g->build->set.documents);
   if (mesh::hasErrors(parsed.errors)) return nullptr;
   mesh::ConfigErrors errors;
@@ -240,7 +255,8 @@ uint64_t PushEngine::versionOf(const std::string& id) const {
 
 void PushEngine::answer(const HttpRequestPtr& request, NodeState& node, const Group& g) {
   // The version in a header too: a client can act on it without parsing the body.
-  request->respondShared(200, "application/json", g.build->body,
+  const std::string head = "{\"version\":" + std::to_string(g.version) + ",";
+  request->respondShared(200, "application/json", head, g.build->body_tail,
                          {{"x-weft-version", std::to_string(g.version)}});
   node.version_sent = g.version;
   metrics_.pushes.Increment();

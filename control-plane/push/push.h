@@ -38,11 +38,11 @@ class PushEngine {
  public:
   // One scoped set at one store revision, shared by every group that gets the same set.
   struct Build {
-    ScopedSet set;
-    std::string compiled_for;  // scope key of the identity the snapshot was compiled with
-    std::string error;         // the compiler's first error (empty: none)
-    std::shared_ptr<const mesh::Snapshot> snapshot;
-    std::shared_ptr<const std::string> body;  // config JSON answered to polls
+    ScopedSet set;       // its `yaml` is dropped once encoded in body_tail
+    std::string error;   // the compiler's first error (empty: none)
+    // The config JSON answered to polls, without its version (which differs between groups
+    // sharing the same content): `{"version":N,` is written before it.
+    std::shared_ptr<const std::string> body_tail;
   };
 
   struct Group {
@@ -132,6 +132,7 @@ class PushEngine {
   uint64_t materialized_revision_ = UINT64_MAX;
   std::map<std::string, std::shared_ptr<Build>> builds_;  // by set key, at builds_revision_
   uint64_t builds_revision_ = UINT64_MAX;
+  std::map<uint64_t, std::weak_ptr<Build>> by_hash_;  // live builds by content hash
   uint64_t version_changes_ = 0;
   uint64_t compiles_ = 0;
 };
