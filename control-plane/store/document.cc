@@ -10,24 +10,6 @@ namespace weft::control {
 
 namespace {
 
-bool isMarkerLine(std::string_view line, std::string_view marker) {
-  if (line.substr(0, marker.size()) != marker) return false;
-  return line.size() == marker.size() || line[marker.size()] == ' ' ||
-         line[marker.size()] == '\t' || line[marker.size()] == '\r';
-}
-
-bool blankOrComment(std::string_view text) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    std::string_view line = text.substr(pos, end == std::string_view::npos ? end : end - pos);
-    size_t i = line.find_first_not_of(" \t\r");
-    if (i != std::string_view::npos && line[i] != '#') return false;
-    if (end == std::string_view::npos) break;
-    pos = end + 1;
-  }
-  return true;
-}
 
 std::string q(std::string_view s) {
   return "'" + std::string(s) + "'";
@@ -143,49 +125,6 @@ void readHosts(const Document& d, const YAML::Node& spec, std::vector<std::strin
 
 }  // namespace
 
-std::vector<TextDocument> splitDocuments(const std::string& text) {
-  std::vector<TextDocument> out;
-  TextDocument cur;
-  int line_no = 0;
-  bool in_doc = false;
-  auto finish = [&]() {
-    if (in_doc && !blankOrComment(cur.text)) out.push_back(std::move(cur));
-    cur = TextDocument{};
-    in_doc = false;
-  };
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find('\n', pos);
-    bool last = end == std::string::npos;
-    std::string_view line(text.data() + pos, (last ? text.size() : end) - pos);
-    if (last && line.empty()) break;
-    if (isMarkerLine(line, "---")) {
-      finish();
-      // Content after the marker on the same line ("--- {a: 1}") is not supported: keep it
-      // as part of the next document so the parser reports it.
-      std::string_view rest = line.substr(3);
-      if (rest.find_first_not_of(" \t\r") != std::string_view::npos &&
-          rest.find_first_not_of(" \t\r") != rest.find('#')) {
-        cur.first_line = line_no;
-        cur.text.append(std::string(3, ' ')).append(rest).append("\n");
-        in_doc = true;
-      }
-    } else if (isMarkerLine(line, "...")) {
-      finish();
-    } else {
-      if (!in_doc) {
-        cur.first_line = line_no;
-        in_doc = true;
-      }
-      cur.text.append(line).append("\n");
-    }
-    ++line_no;
-    if (last) break;
-    pos = end + 1;
-  }
-  finish();
-  return out;
-}
 
 const mesh::ParseResult& parsedResources(const Document& doc) {
   if (!doc.parsed) {
@@ -233,7 +172,7 @@ bool labelsMatch(const std::map<std::string, std::string>& selector,
 
 ReadResult readDocuments(const std::string& text, const std::string& source, bool identity_only) {
   ReadResult result;
-  for (TextDocument& td : splitDocuments(text)) {
+  for (mesh::YamlDocumentText& td : mesh::splitYamlDocuments(text)) {
     mesh::YamlContext ctx(source, result.errors, td.first_line);
     Document doc;
     doc.text = std::move(td.text);

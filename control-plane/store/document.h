@@ -56,16 +56,6 @@ struct Document {
 
 using DocumentPtr = std::shared_ptr<const Document>;
 
-// One document of a multi-document YAML text: its text and first line (0-based).
-struct TextDocument {
-  std::string text;
-  int first_line = 0;
-};
-
-// Splits at "---" lines (and drops "..." end markers); documents with nothing but blanks and
-// comments are dropped.
-std::vector<TextDocument> splitDocuments(const std::string& text);
-
 struct ReadResult {
   std::vector<Document> documents;
   mesh::ConfigErrors errors;  // file:line:col positions in `source`

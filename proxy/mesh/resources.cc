@@ -1834,13 +1834,25 @@ ParseResult parseResources(const std::vector<ResourceFile>& files) {
   ParseResult result;
   Parser::Seen seen;
   for (const auto& file : files) {
-    YamlContext ctx(file.name, result.errors, file.first_line);
-    auto docs = loadYamlDocuments(ctx, file.text);
-    if (!docs) continue;
-    Parser parser(ctx, result.resources, seen);
-    for (const auto& doc : *docs) {
-      if (doc.IsNull()) continue;
-      parser.document(doc);
+    // Document by document: the YAML library's node tree of a large file weighs some fifty
+    // times its text, so it is held for one document at a time, never for the whole file.
+    // A file with directives (%YAML) is parsed whole: they belong to the document after them.
+    const bool directives = file.text.starts_with('%') || file.text.find("\n%") != std::string::npos;
+    std::vector<YamlDocumentText> parts;
+    if (directives) {
+      parts.push_back({file.text, 0});
+    } else {
+      parts = splitYamlDocuments(file.text);
+    }
+    for (const auto& part : parts) {
+      YamlContext ctx(file.name, result.errors, file.first_line + part.first_line);
+      auto docs = loadYamlDocuments(ctx, part.text);
+      if (!docs) continue;
+      Parser parser(ctx, result.resources, seen);
+      for (const auto& doc : *docs) {
+        if (doc.IsNull()) continue;
+        parser.document(doc);
+      }
     }
   }
   return result;

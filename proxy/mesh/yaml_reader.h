@@ -55,6 +55,17 @@ class YamlContext {
 // parse) with their position and returns nullopt. Empty documents come back as null nodes.
 std::optional<std::vector<YAML::Node>> loadYamlDocuments(YamlContext& ctx, const std::string& text);
 
+// One document of a multi-document YAML text: its text and first line (0-based).
+struct YamlDocumentText {
+  std::string text;
+  int first_line = 0;
+};
+
+// Splits at "---" lines (and drops "..." end markers); documents with nothing but blanks and
+// comments are dropped. A document marker at the start of a line ends any scalar in YAML, so
+// the split needs no parse; each document can then be parsed (and freed) on its own.
+std::vector<YamlDocumentText> splitYamlDocuments(const std::string& text);
+
 // Appends a ConfigError with the position of `pos`.
 void addError(ConfigErrors& errors, const SourcePos& pos, std::string message, bool warning);
 

@@ -1,6 +1,8 @@
 // Server: main thread of weft-proxy (see server.h).
 #include "server/server.h"
 
+#include <malloc.h>
+
 #include <thread>
 
 #include "discovery/config_cache.h"
@@ -106,6 +108,9 @@ int Server::run(const ServerOptions& options) {
   uv_signal_start(&sighup_, signalCb, SIGHUP);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(&loop_, &trim_timer_);
+  uv_timer_start(
+      &trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, kTrimDelayMs, 0);  // after start-up
   // Dynamic mode without local resources: not ready until the control plane's first
   // configuration is applied (until then every outbound request would be 404 NR).
   // A cached configuration counts as the first one.
@@ -174,6 +179,11 @@ void Server::publish(mesh::SnapshotPtr snapshot) {
   current_ = buildRuntime(std::move(snapshot));
   for (auto& w : workers_) w->postRuntime(current_);
   metrics_->setConfig(current_->snapshot->version, true);
+  // Reading a large configuration peaks far above what its snapshot keeps (the YAML library's
+  // node trees), and glibc keeps freed memory for reuse: give it back once the old snapshot
+  // is gone too (a request in flight may keep it a little longer; the next trim gets it).
+  uv_timer_start(
+      &trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, kTrimDelayMs, 0);
 }
 
 // === Dynamic mode ===
@@ -337,6 +347,7 @@ void Server::finishShutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);
 }
 
 std::string Server::clustersText() const {

@@ -60,10 +60,15 @@ class Server {
 
   static void signalCb(uv_signal_t* s, int signum);
 
+  static constexpr uint64_t kTrimDelayMs = 1000;
+
   ServerOptions options_;
   uv_loop_t loop_;
   uv_signal_t sigterm_, sigint_, sighup_;
   uv_timer_t drain_timer_;
+  // After a new configuration: returns the memory freed by the old one (and by reading the
+  // new one) to the system once the workers have moved over.
+  uv_timer_t trim_timer_;
   std::unique_ptr<observe::MetricsRegistry> metrics_;
   std::vector<std::unique_ptr<observe::WorkerCounters>> counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
