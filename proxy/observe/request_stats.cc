@@ -27,7 +27,23 @@ uint64_t EntryTotals::count() const {
 DestinationStats::DestinationStats(DestinationLabels labels, int workers)
     : labels_(std::move(labels)),
       workers_(workers),
-      tables_(std::make_unique<WorkerTable[]>(static_cast<size_t>(workers))) {}
+      tables_(std::make_unique<std::atomic<WorkerTable*>[]>(static_cast<size_t>(workers))) {
+  for (int w = 0; w < workers_; ++w) tables_[w].store(nullptr, std::memory_order_relaxed);
+}
+
+DestinationStats::~DestinationStats() {
+  for (int w = 0; w < workers_; ++w) delete tables_[w].load(std::memory_order_acquire);
+}
+
+WorkerTable* DestinationStats::table(int worker) const {
+  if (static_cast<unsigned>(worker) >= static_cast<unsigned>(workers_)) return nullptr;
+  WorkerTable* t = tables_[worker].load(std::memory_order_relaxed);  // we are its only writer
+  if (t == nullptr) {
+    t = new WorkerTable();
+    tables_[worker].store(t, std::memory_order_release);
+  }
+  return t;
+}
 
 void DestinationStats::record(int worker, const RequestInfo& info) {
   WorkerTable* t = table(worker);
@@ -75,7 +91,9 @@ void DestinationStats::tcpClosed(int worker, uint64_t sent_bytes, uint64_t recei
 DestinationTotals DestinationStats::collect() const {
   DestinationTotals out;
   for (int w = 0; w < workers_; ++w) {
-    const WorkerTable& t = tables_[w];
+    const WorkerTable* table = tables_[w].load(std::memory_order_acquire);
+    if (table == nullptr) continue;
+    const WorkerTable& t = *table;
     const uint32_t used = t.used.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < used; ++i) {
       addEntry(out.by_key[t.entries[i].key.load(std::memory_order_relaxed)], t.entries[i]);

@@ -97,9 +97,14 @@ struct DestinationTotals {
   TcpTotals tcp;
 };
 
+// A worker's table is made by that worker on its first record: a mesh of thousands of
+// destinations, most of them never called by this workload, costs a pointer per worker each.
 class DestinationStats final : public RequestStats {
  public:
   DestinationStats(DestinationLabels labels, int workers);
+  ~DestinationStats() override;
+  DestinationStats(const DestinationStats&) = delete;
+  DestinationStats& operator=(const DestinationStats&) = delete;
 
   void record(int worker, const RequestInfo& info) override;
   void tcpOpened(int worker) override;
@@ -110,14 +115,14 @@ class DestinationStats final : public RequestStats {
   DestinationTotals collect() const;
 
  private:
-  WorkerTable* table(int worker) const {
-    return static_cast<unsigned>(worker) < static_cast<unsigned>(workers_) ? &tables_[worker]
-                                                                           : nullptr;
-  }
+  // Worker `worker`'s table, made on first use (only that worker calls this); null for a
+  // worker index out of range.
+  WorkerTable* table(int worker) const;
 
   const DestinationLabels labels_;
   const int workers_;
-  std::unique_ptr<WorkerTable[]> tables_;
+  // Written once each, by its own worker (release); read by the scrape (acquire).
+  std::unique_ptr<std::atomic<WorkerTable*>[]> tables_;
 };
 
 }  // namespace weft::observe::detail

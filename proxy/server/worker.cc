@@ -149,39 +149,40 @@ void Worker::applyRuntime(RuntimePtr runtime) {
   pool_settings_.connect_timeout_ms = snap.bootstrap.timeouts.upstream_connect_ms;
   pool_settings_.idle_timeout_ms = snap.bootstrap.timeouts.upstream_pool_idle_ms;
   clusters_.clear();
-  clusters_.resize(snap.clusters.size() + 1);
-  auto build = [&](uint32_t index, const mesh::Cluster& c) {
-    upstream::ClusterState& cs = clusters_[index];
-    cs.cluster = &c;
-    cs.total_weight = 0;
-    for (uint32_t i = 0; i < c.endpoints.size(); ++i) {
-      const mesh::Endpoint& e = c.endpoints[i];
-      upstream::HostPool* pool = poolFor(e);
-      if (pool == nullptr || e.weight == 0) continue;
-      upstream::EndpointState es;
-      es.index = i;
-      es.pool = pool;
-      es.weight = e.weight;
-      es.counters = &runtime_->endpoint_counters->at(index_, index, i);
-      cs.endpoints.push_back(es);
-      cs.total_weight += e.weight;
-    }
-    if (c.hash.key != mesh::ConsistentHashPolicy::Key::kNone) {
-      std::vector<std::string> ids;
-      std::vector<upstream::HashRing::Host> hosts;
-      for (const upstream::EndpointState& es : cs.endpoints) {
-        const mesh::Endpoint& e = c.endpoints[es.index];
-        ids.push_back(e.address + ":" + std::to_string(e.port));
-      }
-      for (size_t i = 0; i < ids.size(); ++i) hosts.push_back({ids[i], cs.endpoints[i].weight});
-      cs.hash_ring = c.hash.maglev ? upstream::HashRing::maglev(hosts, c.hash.table_size)
-                                   : upstream::HashRing::ring(hosts, c.hash.table_size);
-    }
-  };
-  for (uint32_t i = 0; i < snap.clusters.size(); ++i) build(i, snap.clusters[i]);
-  build(static_cast<uint32_t>(snap.clusters.size()), snap.inbound_app);
+  clusters_.resize(snap.clusters.size() + 1);  // each built by cluster() on first use
   // Waiters hold references into the old cluster state: they must look again.
   if (pending_) pending_->wake();
+}
+
+void Worker::buildCluster(uint32_t index) {
+  const mesh::Snapshot& snap = *runtime_->snapshot;
+  const mesh::Cluster& c = index < snap.clusters.size() ? snap.clusters[index] : snap.inbound_app;
+  upstream::ClusterState& cs = clusters_[index];
+  cs.cluster = &c;
+  cs.total_weight = 0;
+  for (uint32_t i = 0; i < c.endpoints.size(); ++i) {
+    const mesh::Endpoint& e = c.endpoints[i];
+    upstream::HostPool* pool = poolFor(e);
+    if (pool == nullptr || e.weight == 0) continue;
+    upstream::EndpointState es;
+    es.index = i;
+    es.pool = pool;
+    es.weight = e.weight;
+    es.counters = &runtime_->endpoint_counters->at(index_, index, i);
+    cs.endpoints.push_back(es);
+    cs.total_weight += e.weight;
+  }
+  if (c.hash.key != mesh::ConsistentHashPolicy::Key::kNone) {
+    std::vector<std::string> ids;
+    std::vector<upstream::HashRing::Host> hosts;
+    for (const upstream::EndpointState& es : cs.endpoints) {
+      const mesh::Endpoint& e = c.endpoints[es.index];
+      ids.push_back(e.address + ":" + std::to_string(e.port));
+    }
+    for (size_t i = 0; i < ids.size(); ++i) hosts.push_back({ids[i], cs.endpoints[i].weight});
+    cs.hash_ring = c.hash.maglev ? upstream::HashRing::maglev(hosts, c.hash.table_size)
+                                 : upstream::HashRing::ring(hosts, c.hash.table_size);
+  }
 }
 
 void Worker::accept(uv_stream_t* server, bool inbound) {

@@ -69,7 +69,13 @@ class Worker {
   bool draining() const { return draining_; }
   // Load-balancer state of an outbound cluster (index into the snapshot's clusters), or of the
   // inbound app cluster when `cluster` == clusters.size().
-  upstream::ClusterState& cluster(uint32_t cluster) { return clusters_[cluster]; }
+  // Built on first use after each configuration: a workload calls a few of the mesh's
+  // thousands of clusters, and the others then cost no connection pools or endpoint lists.
+  upstream::ClusterState& cluster(uint32_t cluster) {
+    upstream::ClusterState& cs = clusters_[cluster];
+    if (cs.cluster == nullptr) buildCluster(cluster);
+    return cs;
+  }
   bool routesOnDemand() const { return static_cast<bool>(route_requester_); }
   void requestRoute(std::string_view host) { route_requester_(host); }
   // Requests waiting for an upstream connection (connectionPool.tcp.maxConnections), or for
@@ -87,6 +93,7 @@ class Worker {
   void shutdown();
   void accept(uv_stream_t* server, bool inbound);
   upstream::HostPool* poolFor(const mesh::Endpoint& e);
+  void buildCluster(uint32_t index);
 
   int index_;
   uv_loop_t own_loop_;
@@ -102,7 +109,7 @@ class Worker {
   RuntimePtr runtime_;
   uint64_t runtime_generation_ = 0;
   upstream::PoolSettings pool_settings_;
-  std::vector<upstream::ClusterState> clusters_;
+  std::vector<upstream::ClusterState> clusters_;  // cluster == nullptr: not built yet
   std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
   DownstreamConnection* connections_ = nullptr;                       // intrusive list
   std::unique_ptr<PendingQueue> pending_;  // reset in shutdown(), while the loop still runs
