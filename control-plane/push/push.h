@@ -38,8 +38,8 @@ class PushEngine {
  public:
   // One scoped set at one store revision, shared by every group that gets the same set.
   struct Build {
-    ScopedSet set;       // its `yaml` is dropped once encoded in body_tail
-    std::string error;   // the compiler's first error (empty: none)
+    ScopedSet set;      // its `yaml` is dropped once encoded in body_tail
+    std::string error;  // the compiler's first error (empty: none)
     // The config JSON answered to polls, without its version (which differs between groups
     // sharing the same content): `{"version":N,` is written before it.
     std::shared_ptr<const std::string> body_tail;
@@ -50,10 +50,10 @@ class PushEngine {
     std::set<std::string> members;  // node ids
     uint64_t version = 0;           // 0: nothing built yet
     uint64_t hash = 0;
-    uint64_t changed_at_ms = 0;  // when the change that produced `version` happened
+    uint64_t changed_at_ms = 0;          // when the change that produced `version` happened
     std::shared_ptr<const Build> build;  // the set sent (null until one compiled)
     std::string sidecar;                 // the Sidecar applied, if any
-    std::string error;  // latest build rejected by the compiler (empty: none)
+    std::string error;                   // latest build rejected by the compiler (empty: none)
   };
 
   PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,

@@ -10,7 +10,6 @@ namespace weft::control {
 
 namespace {
 
-
 std::string q(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
@@ -124,7 +123,6 @@ void readHosts(const Document& d, const YAML::Node& spec, std::vector<std::strin
 }
 
 }  // namespace
-
 
 const mesh::ParseResult& parsedResources(const Document& doc) {
   if (!doc.parsed) {

@@ -1837,7 +1837,8 @@ ParseResult parseResources(const std::vector<ResourceFile>& files) {
     // Document by document: the YAML library's node tree of a large file weighs some fifty
     // times its text, so it is held for one document at a time, never for the whole file.
     // A file with directives (%YAML) is parsed whole: they belong to the document after them.
-    const bool directives = file.text.starts_with('%') || file.text.find("\n%") != std::string::npos;
+    const bool directives =
+        file.text.starts_with('%') || file.text.find("\n%") != std::string::npos;
     std::vector<YamlDocumentText> parts;
     if (directives) {
       parts.push_back({file.text, 0});

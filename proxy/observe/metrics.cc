@@ -62,11 +62,19 @@ class PeerSeries {
   virtual ~PeerSeries() = default;
   // The series for `labels`, or `fallback` when the peer series bound is reached.
   virtual DestinationStats& internPeer(DestinationLabels labels, DestinationStats& fallback) = 0;
+  // The plain series of an outbound cluster.
+  virtual DestinationStats& internOutbound(const mesh::NodeIdentity& node,
+                                           const mesh::Cluster& cluster) = 0;
 };
 
 class SnapshotStatsImpl final : public SnapshotStats {
  public:
-  std::vector<std::shared_ptr<DestinationStats>> outbound_;
+  // An outbound cluster's series is found (under the registry's lock) when a worker first
+  // sends to it, not when the snapshot is bound: of a mesh of thousands of clusters a
+  // workload calls a few.
+  mesh::SnapshotPtr snapshot_;
+  size_t outbound_count_ = 0;
+  std::unique_ptr<std::atomic<DestinationStats*>[]> outbound_;
   std::shared_ptr<DestinationStats> no_route_;
   std::shared_ptr<DestinationStats> inbound_;
   std::vector<std::shared_ptr<ClusterStats>> clusters_;  // outbound clusters, then inbound
@@ -79,9 +87,18 @@ class SnapshotStatsImpl final : public SnapshotStats {
     applyPeer(l, peer, /*peer_is_source=*/true);
     return peers_->internPeer(std::move(l), *inbound_);
   }
+  DestinationStats& outboundStats(uint32_t i) const {
+    DestinationStats* s = outbound_[i].load(std::memory_order_acquire);
+    if (s == nullptr) {
+      s = &peers_->internOutbound(snapshot_->bootstrap.node, snapshot_->clusters[i]);
+      outbound_[i].store(s, std::memory_order_release);  // racing workers store the same one
+    }
+    return *s;
+  }
+
   RequestStats& outboundTo(uint32_t cluster_index, std::string_view header) const override {
-    if (cluster_index >= outbound_.size()) return *no_route_;
-    DestinationStats& plain = *outbound_[cluster_index];
+    if (cluster_index >= outbound_count_) return *no_route_;
+    DestinationStats& plain = outboundStats(cluster_index);
     PeerMetadata peer;
     if (header.empty() || !parsePeerMetadata(header, peer)) return plain;
     DestinationLabels l = plain.labels();
@@ -91,7 +108,7 @@ class SnapshotStatsImpl final : public SnapshotStats {
 
   RequestStats& outbound(uint32_t cluster_index) const override {
     // An index from another snapshot is a caller bug; counting it as "no route" beats a crash.
-    return cluster_index < outbound_.size() ? *outbound_[cluster_index] : *no_route_;
+    return cluster_index < outbound_count_ ? outboundStats(cluster_index) : *no_route_;
   }
   RequestStats& outboundNoRoute() const override { return *no_route_; }
   RequestStats& inbound() const override { return *inbound_; }
@@ -276,6 +293,12 @@ struct MetricsRegistry::Impl final : PeerSeries {
 
   size_t peer_series = 0;
 
+  DestinationStats& internOutbound(const mesh::NodeIdentity& node,
+                                   const mesh::Cluster& cluster) override {
+    std::lock_guard lock(mutex);
+    return *intern(outboundLabels(node, cluster));
+  }
+
   // Called by workers, once per connection and peer (the result is cached there).
   DestinationStats& internPeer(DestinationLabels labels, DestinationStats& fallback) override {
     std::lock_guard lock(mutex);
@@ -429,15 +452,18 @@ MetricsRegistry::MetricsRegistry(int workers)
 
 MetricsRegistry::~MetricsRegistry() = default;
 
-std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(const mesh::Snapshot& snapshot) {
+std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(mesh::SnapshotPtr snapshot_ptr) {
+  const mesh::Snapshot& snapshot = *snapshot_ptr;
   auto stats = std::make_shared<SnapshotStatsImpl>();
   stats->peers_ = impl_.get();
   const mesh::NodeIdentity& node = snapshot.bootstrap.node;
-  std::lock_guard lock(impl_->mutex);
-  stats->outbound_.reserve(snapshot.clusters.size());
-  for (const auto& cluster : snapshot.clusters) {
-    stats->outbound_.push_back(impl_->intern(outboundLabels(node, cluster)));
+  stats->snapshot_ = snapshot_ptr;
+  stats->outbound_count_ = snapshot.clusters.size();
+  stats->outbound_ = std::make_unique<std::atomic<DestinationStats*>[]>(stats->outbound_count_);
+  for (size_t i = 0; i < stats->outbound_count_; ++i) {
+    stats->outbound_[i].store(nullptr, std::memory_order_relaxed);
   }
+  std::lock_guard lock(impl_->mutex);
   stats->no_route_ = impl_->intern(noRouteLabels(node));
   stats->inbound_ = impl_->intern(inboundLabels(node, snapshot.inbound_app));
   stats->clusters_.reserve(snapshot.clusters.size() + 1);

@@ -128,9 +128,15 @@ class MetricsRegistry {
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
-  // Main thread: resolves every label set the snapshot can produce. Series are kept after a
-  // snapshot is replaced (counters never go backwards).
-  std::shared_ptr<const SnapshotStats> bind(const mesh::Snapshot& snapshot);
+  // Main thread: the stats handles of a snapshot (the inbound and no-route series at once,
+  // an outbound cluster's when a worker first sends to it). Series are kept after a snapshot
+  // is replaced (counters never go backwards).
+  // The stats keep the snapshot (an outbound cluster's series is made on first use).
+  std::shared_ptr<const SnapshotStats> bind(mesh::SnapshotPtr snapshot);
+  // The same for a snapshot the caller does not share (a copy is kept).
+  std::shared_ptr<const SnapshotStats> bind(const mesh::Snapshot& snapshot) {
+    return bind(std::make_shared<const mesh::Snapshot>(snapshot));
+  }
   WorkerCounters& worker(int index);
   // Main thread: config state for weft_config_* gauges.
   void setConfig(uint64_t version, bool last_reload_ok);

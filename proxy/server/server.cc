@@ -17,7 +17,7 @@ Server::~Server() = default;
 
 RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
   auto rt = std::make_shared<Runtime>();
-  rt->stats = metrics_->bind(*snapshot);
+  rt->stats = metrics_->bind(snapshot);
   rt->peer_header = observe::encodePeerMetadata(snapshot->bootstrap.node);
   rt->endpoint_counters = std::make_shared<upstream::EndpointCountersTable>(
       *snapshot, static_cast<int>(workers_.size()));
@@ -125,6 +125,9 @@ int Server::run(const ServerOptions& options) {
                                " worker(s), config " + current_->snapshot->version_info +
                                (ready_ ? "" : "; waiting for the control plane's configuration"));
 
+  // From here the runtime owns the first snapshot: a reload must be able to free it (`b` and
+  // `cached` refer into it and are not used past this point).
+  loaded = mesh::LoadResult{};
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Workers go only now: one that ran on this loop had handles closing until the loop ended.
   workers_.clear();

@@ -13,7 +13,8 @@ std::string formatAll(const mesh::ConfigErrors& errors) {
 }
 
 TEST(SplitDocuments, KeepsTextAndFirstLine) {
-  auto docs = mesh::splitYamlDocuments("a: 1\n---\n# only a comment\n---\nb: 2\nc: 3\n...\n--- \nd: 4");
+  auto docs =
+      mesh::splitYamlDocuments("a: 1\n---\n# only a comment\n---\nb: 2\nc: 3\n...\n--- \nd: 4");
   ASSERT_EQ(docs.size(), 3u);
   EXPECT_EQ(docs[0].text, "a: 1\n");
   EXPECT_EQ(docs[0].first_line, 0);
