@@ -1,4 +1,6 @@
 // weft-proxy: the Weft sidecar. Parses the command line and runs the server.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -59,6 +61,11 @@ int waitReady(const std::string& admin, const std::string& config, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Fixed thresholds turn off glibc's adaptive ones: once a large block (a configuration's
+  // text) has been freed, glibc would otherwise raise both to tens of MiB, keep freed heap
+  // instead of returning it, and a sidecar would hold megabytes more after each change.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
   CLI::App app{"weft-proxy: the Weft service-mesh sidecar (HTTP/1.1, Istio-format config)"};
   app.set_version_flag("--version", std::string("weft-proxy ") + WEFT_VERSION);
   weft::server::ServerOptions options;

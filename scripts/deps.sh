@@ -21,7 +21,7 @@ done
 PACKAGES=(
   build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format
   libuv1-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev libre2-dev libcli11-dev
+  nlohmann-json3-dev libre2-dev libcli11-dev zlib1g-dev
   python3 python3-pytest curl openssl prometheus
 )
 BENCH_PACKAGES=(wrk nginx-light haproxy gnuplot-nox)

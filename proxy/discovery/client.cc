@@ -273,7 +273,7 @@ void ControlPlaneClient::run() {
     }
     uint64_t pushed = config->version;
     logLine(LogLevel::kDebug, "control plane: config version " + std::to_string(pushed) +
-                                  " received (" + std::to_string(config->resources.size()) +
+                                  " received (" + std::to_string(config->resourcesSize()) +
                                   " bytes)");
     std::optional<std::string> outcome = deliver(std::move(*config));
     if (!outcome) break;

@@ -39,7 +39,7 @@ std::string configCacheJson(const mesh::PushedConfig& config) {
   j[kFormatKey] = kFormat;
   j["version"] = config.version;
   j["built_from"] = config.built_from;
-  j["resources"] = config.resources;
+  j["resources"] = config.resources();
   return j.dump(2) + "\n";
 }
 
@@ -71,7 +71,7 @@ std::optional<mesh::PushedConfig> parseConfigCache(std::string_view text, std::s
     error = "no string 'resources'";
     return std::nullopt;
   }
-  c.resources = r->get<std::string>();
+  c.setResources(r->get_ref<const std::string&>());
   if (auto bf = j.find("built_from"); bf != j.end() && !bf->is_null()) {
     if (!bf->is_array()) {
       error = "'built_from' is not a list";

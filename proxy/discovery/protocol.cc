@@ -62,7 +62,7 @@ std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std
     error = "the config answer has no string 'resources'";
     return std::nullopt;
   }
-  c.resources = std::move(r->get_ref<std::string&>());  // 1 MB+ for a large mesh: no copy
+  c.setResources(r->get_ref<const std::string&>());
   if (auto bf = j.find("built_from"); bf != j.end() && !bf->is_null()) {
     if (!bf->is_array()) {
       error = "'built_from' in the config answer is not a list";

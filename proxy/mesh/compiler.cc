@@ -76,6 +76,9 @@ class Compiler {
     buildClusters();
     buildRoutes();
     buildInbound();
+    // Growth slack is a fifth of a large snapshot: give it back.
+    snap_.clusters.shrink_to_fit();
+    for (Cluster& c : snap_.clusters) c.endpoints.shrink_to_fit();
   }
 
  private:
@@ -109,6 +112,13 @@ class Compiler {
   std::map<std::string, size_t> service_by_host_;
   std::map<std::string, uint32_t> cluster_by_name_;
   std::set<std::string> reported_;
+  std::map<SharedLabels::Map, SharedLabels> label_sets_;  // one shared copy per distinct set
+
+  SharedLabels internLabels(const SharedLabels::Map& labels) {
+    auto [it, added] = label_sets_.try_emplace(labels);
+    if (added) it->second = labels;
+    return it->second;
+  }
 };
 
 void Compiler::collectServices() {
@@ -271,7 +281,7 @@ void Compiler::buildClusters() {
                  : p->target_port != 0   ? p->target_port
                                          : p->number;
         e.weight = we.weight;
-        e.labels = we.labels;
+        e.labels = internLabels(we.labels);
         e.service_account = we.service_account;
         base.endpoints.push_back(std::move(e));
       }
@@ -559,7 +569,7 @@ LoadResult loadResources(const Bootstrap& bootstrap, std::string_view bootstrap_
     }
     files.push_back(std::move(f));
   }
-  if (pushed) files.push_back(ResourceFile{pushed->sourceName(), pushed->resources});
+  if (pushed) files.push_back(ResourceFile{pushed->sourceName(), pushed->resources()});
   auto snap = build(bootstrap, files, version, bootstrap_text, result.errors);
   if (hasErrors(result.errors)) return result;
   if (pushed) {

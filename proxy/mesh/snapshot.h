@@ -265,11 +265,46 @@ struct RouteTable {
 enum class LbPolicy : uint8_t { kRoundRobin, kLeastRequest, kRandom, kPassthrough };
 const char* toString(LbPolicy p);
 
+// An endpoint's labels, shared by every endpoint that carries the same set (a service's
+// endpoints carry one of a few; a subset cluster copies its service's endpoints): read like a
+// const map, copied on write.
+class SharedLabels {
+ public:
+  using Map = std::map<std::string, std::string>;
+
+  SharedLabels() = default;
+  explicit SharedLabels(std::shared_ptr<Map> map) : map_(std::move(map)) {}
+  SharedLabels& operator=(Map map) {
+    map_ = std::make_shared<Map>(std::move(map));
+    return *this;
+  }
+
+  const Map& get() const { return map_ ? *map_ : emptyMap(); }
+  Map::const_iterator find(const std::string& key) const { return get().find(key); }
+  Map::const_iterator begin() const { return get().begin(); }
+  Map::const_iterator end() const { return get().end(); }
+  const std::string& at(const std::string& key) const { return get().at(key); }
+  bool empty() const { return get().empty(); }
+  size_t size() const { return get().size(); }
+  // Copy on write: the other endpoints sharing the set keep theirs.
+  std::string& operator[](const std::string& key) {
+    if (!map_ || map_.use_count() > 1) map_ = std::make_shared<Map>(get());
+    return (*map_)[key];
+  }
+
+ private:
+  static const Map& emptyMap() {
+    static const Map empty;
+    return empty;
+  }
+  std::shared_ptr<Map> map_;
+};
+
 struct Endpoint {
   std::string address;  // numeric IP
   uint16_t port = 0;
   uint32_t weight = 1;
-  std::map<std::string, std::string> labels;
+  SharedLabels labels;
   std::string service_account;  // empty: no sidecar (plain text)
 };
 
@@ -343,11 +378,20 @@ struct Cluster {
 struct PushedConfig {
   uint64_t version = 0;                 // the control plane's version for this node
   std::vector<std::string> built_from;  // what the control plane built it from (informational)
-  std::string resources;                // multi-document YAML
   bool from_cache = false;  // read from control_plane.cache_file at start, not pushed yet
+
+  // The multi-document YAML. Kept gzip-compressed: it is read only to compile it (and on a
+  // reload or a cache write), and a whole mesh's text is megabytes that compress 25 to 1.
+  void setResources(std::string_view yaml);
+  std::string resources() const;
+  size_t resourcesSize() const { return resources_size_; }
 
   // The file name used in error positions: "control-plane@v<version>".
   std::string sourceName() const { return "control-plane@v" + std::to_string(version); }
+
+ private:
+  std::string resources_gz_;
+  size_t resources_size_ = 0;
 };
 
 struct Snapshot {

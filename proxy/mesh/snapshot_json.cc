@@ -154,7 +154,7 @@ Json clusterJson(const Cluster& c) {
     ej["address"] = e.address;
     ej["port"] = e.port;
     ej["weight"] = e.weight;
-    ej["labels"] = e.labels;
+    ej["labels"] = e.labels.get();
     ej["service_account"] = e.service_account;
     eps.push_back(std::move(ej));
   }

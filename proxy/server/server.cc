@@ -27,7 +27,9 @@ RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
 
 int Server::run(const ServerOptions& options) {
   options_ = options;
-  mesh::LoadResult loaded = mesh::loadStatic(options.config_path, next_version_++);
+  mesh::LoadResult loaded =
+      builder_.run([&] { return mesh::loadStatic(options.config_path, next_version_); });
+  ++next_version_;
   for (const auto& e : loaded.errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
   }
@@ -148,8 +150,9 @@ void Server::signalCb(uv_signal_t* s, int signum) {
 void Server::reload() {
   if (draining_) return;
   // Dynamic mode: the last pushed configuration is compiled in again after the files.
-  mesh::LoadResult loaded =
-      mesh::loadStatic(options_.config_path, next_version_, current_->snapshot->pushed);
+  mesh::LoadResult loaded = builder_.run([&] {
+    return mesh::loadStatic(options_.config_path, next_version_, current_->snapshot->pushed);
+  });
   for (const auto& e : loaded.errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
   }
@@ -208,7 +211,8 @@ void Server::loadCachedConfig(mesh::LoadResult& loaded) {
   }
   const uint64_t cp_version = cached->version;
   auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(*cached));
-  mesh::LoadResult with_cache = mesh::loadWithBootstrap(b, next_version_, pushed);
+  mesh::LoadResult with_cache =
+      builder_.run([&] { return mesh::loadWithBootstrap(b, next_version_, pushed); });
   if (!with_cache.snapshot) {
     std::string first;
     for (const auto& e : with_cache.errors) {
@@ -293,8 +297,9 @@ void Server::applyPush(mesh::PushedConfig push) {
   if (draining_) return;
   const uint64_t cp_version = push.version;
   auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(push));
-  mesh::LoadResult loaded =
-      mesh::loadWithBootstrap(current_->snapshot->bootstrap, next_version_, pushed);
+  mesh::LoadResult loaded = builder_.run([&] {
+    return mesh::loadWithBootstrap(current_->snapshot->bootstrap, next_version_, pushed);
+  });
   std::string error;
   for (const auto& e : loaded.errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());

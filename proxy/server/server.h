@@ -21,6 +21,7 @@
 #include "discovery/client.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
+#include "server/config_builder.h"
 #include "server/runtime.h"
 #include "server/worker.h"
 
@@ -63,6 +64,7 @@ class Server {
   static constexpr uint64_t kTrimDelayMs = 1000;
 
   ServerOptions options_;
+  ConfigBuilder builder_;  // every configuration load runs on it
   uv_loop_t loop_;
   uv_signal_t sigterm_, sigint_, sighup_;
   uv_timer_t drain_timer_;

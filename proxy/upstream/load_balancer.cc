@@ -9,25 +9,38 @@ namespace weft::upstream {
 
 EndpointCountersTable::EndpointCountersTable(const mesh::Snapshot& snapshot, int workers)
     : workers_(workers) {
-  for (const auto& c : snapshot.clusters) {
-    cluster_offset_.push_back(per_worker_);
-    per_worker_ += static_cast<uint32_t>(c.endpoints.size());
-  }
-  cluster_offset_.push_back(per_worker_);  // the inbound app cluster
-  per_worker_ += static_cast<uint32_t>(snapshot.inbound_app.endpoints.size());
-  slots_ = std::make_unique<EndpointCounters[]>(static_cast<size_t>(per_worker_) * workers_ + 1);
+  for (const auto& c : snapshot.clusters)
+    sizes_.push_back(static_cast<uint32_t>(c.endpoints.size()));
+  sizes_.push_back(static_cast<uint32_t>(snapshot.inbound_app.endpoints.size()));
+  const size_t n = sizes_.size() * static_cast<size_t>(workers_);
+  blocks_ = std::make_unique<std::atomic<EndpointCounters*>[]>(n);
+  for (size_t i = 0; i < n; ++i) blocks_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+EndpointCountersTable::~EndpointCountersTable() {
+  const size_t n = sizes_.size() * static_cast<size_t>(workers_);
+  for (size_t i = 0; i < n; ++i) delete[] blocks_[i].load(std::memory_order_acquire);
 }
 
 EndpointCounters& EndpointCountersTable::at(int worker, uint32_t cluster, uint32_t endpoint) {
-  return slots_[static_cast<size_t>(worker) * per_worker_ + cluster_offset_[cluster] + endpoint];
+  std::atomic<EndpointCounters*>& slot =
+      blocks_[static_cast<size_t>(worker) * sizes_.size() + cluster];
+  EndpointCounters* block = slot.load(std::memory_order_relaxed);  // this worker is its only writer
+  if (block == nullptr) {
+    block = new EndpointCounters[std::max<uint32_t>(sizes_[cluster], 1)];
+    slot.store(block, std::memory_order_release);
+  }
+  return block[endpoint];
 }
 
 EndpointCountersTable::Totals EndpointCountersTable::total(uint32_t cluster,
                                                            uint32_t endpoint) const {
   Totals t;
   for (int w = 0; w < workers_; ++w) {
-    const EndpointCounters& c =
-        slots_[static_cast<size_t>(w) * per_worker_ + cluster_offset_[cluster] + endpoint];
+    const EndpointCounters* block =
+        blocks_[static_cast<size_t>(w) * sizes_.size() + cluster].load(std::memory_order_acquire);
+    if (block == nullptr) continue;
+    const EndpointCounters& c = block[endpoint];
     t.rq_total += c.rq_total.load(std::memory_order_relaxed);
     t.rq_error += c.rq_error.load(std::memory_order_relaxed);
     t.cx_connect_fail += c.cx_connect_fail.load(std::memory_order_relaxed);

@@ -35,10 +35,16 @@ struct EndpointCounters {
   std::atomic<int64_t> ejected{0};     // 1 while ejected (as this worker sees it)
 };
 
-// Counters for every endpoint of every cluster of one snapshot, one slice per worker.
+// Counters for every endpoint of every cluster of one snapshot, one slice per worker. A
+// worker's block for a cluster is made when that worker first asks for it (only it writes
+// the pointer): clusters nobody calls cost a pointer per worker.
 class EndpointCountersTable {
  public:
   EndpointCountersTable(const mesh::Snapshot& snapshot, int workers);
+  ~EndpointCountersTable();
+  EndpointCountersTable(const EndpointCountersTable&) = delete;
+  EndpointCountersTable& operator=(const EndpointCountersTable&) = delete;
+  // Worker `worker` only, for its own slice.
   EndpointCounters& at(int worker, uint32_t cluster, uint32_t endpoint);
   // Sum over workers of one endpoint's counters.
   struct Totals {
@@ -49,9 +55,9 @@ class EndpointCountersTable {
 
  private:
   int workers_;
-  std::vector<uint32_t> cluster_offset_;  // first slot of each cluster in a worker's slice
-  uint32_t per_worker_ = 0;
-  std::unique_ptr<EndpointCounters[]> slots_;
+  std::vector<uint32_t> sizes_;  // endpoints of each cluster (the inbound app last)
+  // [worker * sizes_.size() + cluster]: that worker's counters of that cluster, or null.
+  std::unique_ptr<std::atomic<EndpointCounters*>[]> blocks_;
 };
 
 struct EndpointState {

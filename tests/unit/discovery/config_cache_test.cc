@@ -24,9 +24,9 @@ mesh::PushedConfig sample() {
   mesh::PushedConfig c;
   c.version = 42;
   c.built_from = {"ServiceEntry default/reviews@7", "VirtualService default/reviews@9"};
-  c.resources =
+  c.setResources(
       "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: \"r\\u00e9\"}\n"
-      "---\n# comment with \"quotes\" and a tab\t\n";
+      "---\n# comment with \"quotes\" and a tab\t\n");
   return c;
 }
 
@@ -39,7 +39,7 @@ TEST(ConfigCacheTest, RoundTrip) {
   ASSERT_TRUE(back) << error;
   EXPECT_EQ(back->version, 42u);
   EXPECT_EQ(back->built_from, sample().built_from);
-  EXPECT_EQ(back->resources, sample().resources);
+  EXPECT_EQ(back->resources(), sample().resources());
   EXPECT_TRUE(back->from_cache);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -47,12 +47,12 @@ TEST(ConfigCacheTest, RoundTrip) {
   // Overwritten in place by a newer version; no temporary file is left behind.
   mesh::PushedConfig newer = sample();
   newer.version = 43;
-  newer.resources = "";
+  newer.setResources("");
   ASSERT_TRUE(writeConfigCache(path, newer, error)) << error;
   back = readConfigCache(path, error);
   ASSERT_TRUE(back) << error;
   EXPECT_EQ(back->version, 43u);
-  EXPECT_EQ(back->resources, "");
+  EXPECT_EQ(back->resources(), "");
   size_t files = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++files;
   EXPECT_EQ(files, 1u);

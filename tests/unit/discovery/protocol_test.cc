@@ -62,7 +62,7 @@ TEST(ConfigResponseTest, ParsesVersionBuiltFromAndResources) {
   ASSERT_TRUE(c) << error;
   EXPECT_EQ(c->version, 42u);
   EXPECT_EQ(c->built_from, std::vector<std::string>{"ServiceEntry default/reviews@7"});
-  EXPECT_EQ(c->resources, "a: 1\n");
+  EXPECT_EQ(c->resources(), "a: 1\n");
   EXPECT_EQ(c->sourceName(), "control-plane@v42");
 }
 
@@ -72,7 +72,7 @@ TEST(ConfigResponseTest, BuiltFromIsOptionalAndResourcesMayBeEmpty) {
   ASSERT_TRUE(c) << error;
   EXPECT_EQ(c->version, 3u);
   EXPECT_TRUE(c->built_from.empty());
-  EXPECT_EQ(c->resources, "");
+  EXPECT_EQ(c->resources(), "");
 }
 
 TEST(ConfigResponseTest, RejectsMalformedAnswers) {

@@ -719,7 +719,7 @@ TEST(LoadWithBootstrapTest, CompilesThePushAfterTheFiles) {
   auto push = std::make_shared<PushedConfig>();
   push->version = 42;
   push->built_from = {"ServiceEntry default/reviews@7"};
-  push->resources = kReviews;
+  push->setResources(kReviews);
   LoadResult r = loadWithBootstrap(b, 3, push);
   ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
   EXPECT_EQ(r.snapshot->version, 3u);
@@ -733,10 +733,10 @@ TEST(LoadWithBootstrapTest, ErrorsOfThePushNameIt) {
   Bootstrap b = testBootstrap();
   auto push = std::make_shared<PushedConfig>();
   push->version = 5;
-  push->resources =
+  push->setResources(
       "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\nspec:\n"
       "  hosts: [x.default.svc.cluster.local]\n  resolution: STATIC\n  ports:\n"
-      "  - {number: 80, name: http}\n  retires: 3\n";
+      "  - {number: 80, name: http}\n  retires: 3\n");
   LoadResult r = loadWithBootstrap(b, 1, push);
   EXPECT_FALSE(r.snapshot);
   EXPECT_EQ(testing::matching(r.errors, "control-plane@v5:9:3: ").size(), 1u)
@@ -768,7 +768,7 @@ TEST(LoadWithBootstrapTest, DumpShowsThePushedVersionButNotTheToken) {
   auto push = std::make_shared<PushedConfig>();
   push->version = 9;
   push->built_from = {"a", "b"};
-  push->resources = kReviews;
+  push->setResources(kReviews);
   LoadResult after = loadWithBootstrap(b, 2, push);
   ASSERT_TRUE(after.snapshot) << formatAll(after.errors);
   std::string text = toJson(*after.snapshot);
