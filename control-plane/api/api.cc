@@ -384,17 +384,16 @@ void Api::certificates(const HttpRequestPtr& r, const Token& token) {
   if (!j.contains("csr") || !j["csr"].is_string()) {
     return bad("'csr' must be a string holding a PEM certificate signing request");
   }
-  // ttl: a duration ("1h", "90m") or a number of seconds; clamped to what the CA accepts.
+  // ttl: a duration ("1h", "90m", "7d") or a number of seconds; clamped to what the CA accepts.
   uint64_t ttl = default_cert_ttl_s_;
   if (j.contains("ttl") && !j["ttl"].is_null()) {
     const json& t = j["ttl"];
     if (t.is_number_unsigned()) {
       ttl = t.get<uint64_t>();
-    } else if (auto ms =
-                   t.is_string() ? mesh::parseDurationMs(t.get<std::string>()) : std::nullopt) {
-      ttl = *ms / 1000;
+    } else if (auto secs = t.is_string() ? parseTtlSeconds(t.get<std::string>()) : std::nullopt) {
+      ttl = *secs;
     } else {
-      return bad("'ttl' must be a duration such as \"1h\" or a number of seconds");
+      return bad("'ttl' must be a duration such as \"1h\" or \"7d\", or a number of seconds");
     }
     ttl = std::clamp(ttl, kMinCertTtlSeconds, kMaxCertTtlSeconds);
   }

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mesh/yaml_reader.h"
 #include "server/log.h"
 
 namespace weft::control {
@@ -288,6 +289,20 @@ bool acceptedKey(EVP_PKEY* key, std::string& error) {
 }
 
 }  // namespace
+
+std::optional<uint64_t> parseTtlSeconds(std::string_view text) {
+  if (text.size() >= 2 && text.back() == 'd') {
+    uint64_t days = 0;
+    for (char c : text.substr(0, text.size() - 1)) {
+      if (c < '0' || c > '9' || days > 100'000) return std::nullopt;
+      days = days * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return days * 86'400;
+  }
+  auto ms = mesh::parseDurationMs(text);
+  if (!ms) return std::nullopt;
+  return *ms / 1000;
+}
 
 EVP_PKEY* CertificateRequest::publicKey() const {
   return X509_REQ_get0_pubkey(req_.get());

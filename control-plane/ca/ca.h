@@ -37,6 +37,10 @@ constexpr uint64_t kMinCertTtlSeconds = 60;
 constexpr uint64_t kMaxCertTtlSeconds = 30 * 86'400;
 constexpr uint64_t kDefaultCertTtlSeconds = 86'400;
 
+// A certificate lifetime in whole seconds: a duration as the rest of the configuration writes
+// them ("24h", "90m", "1h30m") or a number of days ("30d"). Not range-checked.
+std::optional<uint64_t> parseTtlSeconds(std::string_view text);
+
 // A certificate signing request that parsed, whose signature verified, whose key is of an
 // accepted type and that asks for exactly one SPIFFE identity of the CA's trust domain.
 class CertificateRequest {

@@ -180,11 +180,12 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
       ctx.error(n->Mark(), "'trust_domain' must hold lower-case letters, digits, '.', '-' and '_'");
     }
   }
-  {
-    uint64_t ttl_ms = options.cert_ttl_s * 1000;
-    if (readDuration(ctx, *map, "cert_ttl", ttl_ms, kMinCertTtlSeconds * 1000,
-                     kMaxCertTtlSeconds * 1000)) {
-      options.cert_ttl_s = ttl_ms / 1000;
+  if (const YAML::Node* n = map->find("cert_ttl")) {
+    auto v = n->IsScalar() ? parseTtlSeconds(n->Scalar()) : std::nullopt;
+    if (!v || *v < kMinCertTtlSeconds || *v > kMaxCertTtlSeconds) {
+      ctx.error(n->Mark(), "'cert_ttl' must be a duration from 1m to 30d, such as 24h");
+    } else {
+      options.cert_ttl_s = *v;
     }
   }
   readDuration(ctx, *map, "node_ttl", options.node_ttl_ms, 1'000, 86'400'000);
@@ -268,12 +269,12 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
         o.trust_domain = flags->trust_domain;
       }
       if (cert_ttl->count()) {
-        auto v = mesh::parseDurationMs(flags->cert_ttl);
-        if (!v || *v < kMinCertTtlSeconds * 1000 || *v > kMaxCertTtlSeconds * 1000) {
-          std::cerr << "--cert-ttl: expected a duration from 1m to 720h (30 days), such as 24h\n";
+        auto v = parseTtlSeconds(flags->cert_ttl);
+        if (!v || *v < kMinCertTtlSeconds || *v > kMaxCertTtlSeconds) {
+          std::cerr << "--cert-ttl: expected a duration from 1m to 30d, such as 24h\n";
           return 2;
         }
-        o.cert_ttl_s = *v / 1000;
+        o.cert_ttl_s = *v;
       }
       if (ca_dir->count()) o.ca_dir = flags->ca_dir;
       return runServe(o);

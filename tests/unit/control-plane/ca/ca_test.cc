@@ -121,6 +121,17 @@ TEST(CaRoot, TrustDomainSyntax) {
   EXPECT_FALSE(CertificateAuthority::validTrustDomain("td:8080"));
 }
 
+TEST(CaTtl, DurationsAndDays) {
+  EXPECT_EQ(parseTtlSeconds("24h"), 86'400u);
+  EXPECT_EQ(parseTtlSeconds("1h30m"), 5'400u);
+  EXPECT_EQ(parseTtlSeconds("90s"), 90u);
+  EXPECT_EQ(parseTtlSeconds("30d"), 30u * 86'400);
+  EXPECT_FALSE(parseTtlSeconds("d"));
+  EXPECT_FALSE(parseTtlSeconds("1.5d"));
+  EXPECT_FALSE(parseTtlSeconds("-1h"));
+  EXPECT_FALSE(parseTtlSeconds(""));
+}
+
 // === Signing ===
 
 TEST(CaSign, LeafVerifiesAgainstTheRootAndCarriesTheIdentity) {
