@@ -522,13 +522,20 @@ std::optional<CertificateRequest> CertificateAuthority::parseRequest(std::string
   }
   ERR_clear_error();
   CertificateRequest out;
+  bool more = false;
   {
     Ptr<BIO> bio = memBio(pem);
     if (bio) out.req_.reset(PEM_read_bio_X509_REQ(bio.get(), nullptr, noPassphrase, nullptr));
+    // One request per call: a second PEM block is an error, not something silently ignored.
+    more = out.req_ && bioText(bio.get()).find("-----BEGIN") != std::string::npos;
   }
   if (!out.req_) {
     ERR_clear_error();
     error = "'csr' is not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)";
+    return std::nullopt;
+  }
+  if (more) {
+    error = "'csr' must hold one PEM certificate signing request, not several PEM blocks";
     return std::nullopt;
   }
   X509_REQ* req = out.req_.get();

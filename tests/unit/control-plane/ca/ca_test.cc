@@ -332,6 +332,9 @@ TEST(CaRequest, BadSignatureAndGarbageAreRefused) {
             std::string::npos);
   EXPECT_NE(rejection(*ca, "hello").find("not a PEM"), std::string::npos);
   EXPECT_NE(rejection(*ca, "").find("empty"), std::string::npos);
+  const std::string csr = makeCsr(key.get(), kReviews);
+  EXPECT_NE(rejection(*ca, csr + csr).find("several PEM blocks"), std::string::npos);
+  EXPECT_EQ(rejection(*ca, "\n" + csr + "\n"), "");
   // A certificate is not a request.
   EXPECT_NE(rejection(*ca, ca->rootCertificatesPem()).find("not a PEM"), std::string::npos);
 }
