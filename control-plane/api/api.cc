@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -147,6 +148,11 @@ void Api::handle(const HttpRequestPtr& r) {
   if (p.size() >= 2 && p[0] == "v1" && p[1] == "nodes") {
     nodes(r, *token, p);
     return;
+  }
+  // Any token may ask for a certificate; which identities it may get is checked there.
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "certificates") {
+    if (m != "POST") return r->respondJson(405, errorJson("use POST"));
+    return certificates(r, *token);
   }
   // Everything else is for operators.
   if (!token->isOperator()) {
@@ -360,6 +366,66 @@ void Api::explain(const HttpRequestPtr& r) {
   out["node"] = node->info.id;
   out["version"] = g->version;
   r->respondJson(200, out.dump());
+}
+
+void Api::certificates(const HttpRequestPtr& r, const Token& token) {
+  if (!ca_) return r->respondJson(503, errorJson("the certificate authority is not running"));
+  auto bad = [&](const std::string& message) {
+    metrics_.certificates_rejected_bad_request.Increment();
+    r->respondJson(400, errorJson(message));
+  };
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return bad("the body must be {\"csr\": \"<PEM certificate request>\", \"ttl\"?: \"24h\"}");
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != "csr" && key != "ttl") return bad("unknown field '" + key + "'");
+  }
+  if (!j.contains("csr") || !j["csr"].is_string()) {
+    return bad("'csr' must be a string holding a PEM certificate signing request");
+  }
+  // ttl: a duration ("1h", "90m", "7d") or a number of seconds; clamped to what the CA accepts.
+  uint64_t ttl = default_cert_ttl_s_;
+  if (j.contains("ttl") && !j["ttl"].is_null()) {
+    const json& t = j["ttl"];
+    if (t.is_number_unsigned()) {
+      ttl = t.get<uint64_t>();
+    } else if (auto secs = t.is_string() ? parseTtlSeconds(t.get<std::string>()) : std::nullopt) {
+      ttl = *secs;
+    } else {
+      return bad("'ttl' must be a duration such as \"1h\" or \"7d\", or a number of seconds");
+    }
+    ttl = std::clamp(ttl, kMinCertTtlSeconds, kMaxCertTtlSeconds);
+  }
+  std::string error;
+  auto request = ca_->parseRequest(j["csr"].get<std::string>(), error);
+  if (!request) return bad(error);
+  if (!token.allows(request->namespaceName(), request->serviceAccount())) {
+    metrics_.certificates_rejected_identity.Increment();
+    const std::string allowed = "spiffe://" + ca_->trustDomain() + "/ns/" +
+                                (token.namespace_name.empty() ? "*" : token.namespace_name) +
+                                "/sa/" +
+                                (token.service_account.empty() ? "*" : token.service_account);
+    return r->respondJson(403, json{{"error", "this token may not get the identity " +
+                                                  request->identity() + ": it allows " + allowed},
+                                    {"identity", request->identity()},
+                                    {"allowed", allowed}}
+                                   .dump());
+  }
+  auto issued = ca_->sign(*request, ttl, error);
+  if (!issued) {
+    server::logLine(server::LogLevel::kError,
+                    "certificate for " + request->identity() + ": " + error);
+    return r->respondJson(500, errorJson(error));
+  }
+  metrics_.certificates_issued.Increment();
+  server::logLine(server::LogLevel::kInfo, "issued a certificate for " + issued->identity + " (" +
+                                               std::to_string(ttl) + " s) to " + r->peer);
+  r->respondJson(200, json{{"certificate_chain", issued->certificate_chain},
+                           {"root_certificates", issued->root_certificates},
+                           {"identity", issued->identity},
+                           {"expires_at", issued->expires_at}}
+                          .dump());
 }
 
 void Api::resources(const HttpRequestPtr& r, const std::vector<std::string>& p) {

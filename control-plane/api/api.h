@@ -6,6 +6,7 @@
 
 #include "api/http_server.h"
 #include "api/tokens.h"
+#include "ca/ca.h"
 #include "push/metrics.h"
 #include "push/push.h"
 #include "registry/registry.h"
@@ -33,6 +34,12 @@ class Api {
 
   void handle(const HttpRequestPtr& request);
   void setReady(bool ready) { ready_ = ready; }
+  // Enables POST /v1/certificates; `default_ttl_seconds` is the lifetime of a certificate whose
+  // request names none. Without a CA that route answers 503.
+  void setCertificateAuthority(const CertificateAuthority* ca, uint64_t default_ttl_seconds) {
+    ca_ = ca;
+    default_cert_ttl_s_ = default_ttl_seconds;
+  }
   bool ready() const { return ready_; }
 
  private:
@@ -42,6 +49,7 @@ class Api {
   void nodeStatus(const HttpRequestPtr& r);
   void targets(const HttpRequestPtr& r);
   void explain(const HttpRequestPtr& r);
+  void certificates(const HttpRequestPtr& r, const Token& token);
 
   uv_loop_t* loop_;
   Store& store_;
@@ -51,6 +59,8 @@ class Api {
   const TokenSet* tokens_;
   ApiOptions options_;
   bool ready_ = false;
+  const CertificateAuthority* ca_ = nullptr;
+  uint64_t default_cert_ttl_s_ = kDefaultCertTtlSeconds;
 };
 
 }  // namespace weft::control

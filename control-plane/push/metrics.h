@@ -14,6 +14,7 @@ namespace weft::control {
 class ControlMetrics {
   // Declared first: initialized before the metric references below.
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& rejected_;  // one counter per reason
 
  public:
   ControlMetrics();
@@ -27,6 +28,15 @@ class ControlMetrics {
   prometheus::Histogram& convergence;
   // weft_control_store_revision.
   prometheus::Gauge& revision;
+  // weft_control_certificates_issued_total: leaf certificates signed by the CA.
+  prometheus::Counter& certificates_issued;
+  // weft_control_certificate_requests_rejected_total{reason="identity"}: the token may not get
+  // the identity asked for (403).
+  prometheus::Counter& certificates_rejected_identity;
+  // ...{reason="bad_request"}: malformed JSON or CSR, wrong trust domain, bad TTL (400).
+  prometheus::Counter& certificates_rejected_bad_request;
+  // weft_control_ca_root_expiry_timestamp_seconds: when the CA's root certificate expires.
+  prometheus::Gauge& ca_root_expiry;
 
   std::string serialize() const;
 };

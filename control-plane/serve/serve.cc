@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/tokens.h"
+#include "ca/ca.h"
 #include "mesh/bootstrap.h"
 #include "mesh/yaml_reader.h"
 #include "push/metrics.h"
@@ -38,6 +39,7 @@ struct Runtime {
   uv_loop_t* loop;
   const ServeOptions& options;
   std::unique_ptr<TokenSet> tokens;
+  std::unique_ptr<CertificateAuthority> ca;
   Store store;
   Registry registry{store};
   ControlMetrics metrics;
@@ -49,17 +51,22 @@ struct Runtime {
   uv_signal_t sigint;
   uv_signal_t sigterm;
 
-  Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t, size_t max_connections)
+  Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t,
+          std::unique_ptr<CertificateAuthority> c, size_t max_connections)
       : loop(l),
         options(o),
         tokens(std::move(t)),
+        ca(std::move(c)),
         store(o.data_dir),
         push(l, store, registry, metrics, PushOptions{o.debounce_ms, o.max_debounce_ms}),
         api(l, store, registry, push, metrics, tokens.get()),
         server(
             l, [this](const HttpRequestPtr& r) { api.handle(r); },
             HttpServerLimits{static_cast<size_t>(o.max_body_bytes), 64 * 1024, 120'000, 30'000,
-                             max_connections}) {}
+                             max_connections}) {
+    api.setCertificateAuthority(ca.get(), o.cert_ttl_s);
+    metrics.ca_root_expiry.Set(static_cast<double>(ca->rootExpiry()));
+  }
 
   void expireNodes() {
     for (const std::string& id : registry.expired(uv_now(loop), options.node_ttl_ms)) {
@@ -146,9 +153,10 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
     if (docs->size() > 1) ctx.error(YAML::Mark(), "the config file must hold one document");
     return ctx.errorCount() == 0;
   }
-  auto map = mesh::YamlMap::open(ctx, (*docs)[0], "the control plane config",
-                                 {"listen", "config_dir", "data_dir", "tokens", "node_ttl",
-                                  "debounce", "max_debounce", "max_body_bytes", "log_level"});
+  auto map = mesh::YamlMap::open(
+      ctx, (*docs)[0], "the control plane config",
+      {"listen", "config_dir", "data_dir", "tokens", "node_ttl", "debounce", "max_debounce",
+       "max_body_bytes", "log_level", "trust_domain", "cert_ttl", "ca_dir"});
   if (!map) return false;
   auto str = [&](const char* key, std::string& out) {
     if (const YAML::Node* n = map->find(key)) {
@@ -165,6 +173,21 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
   str("data_dir", options.data_dir);
   str("tokens", options.tokens);
   str("log_level", options.log_level);
+  str("ca_dir", options.ca_dir);
+  str("trust_domain", options.trust_domain);
+  if (const YAML::Node* n = map->find("trust_domain")) {
+    if (!CertificateAuthority::validTrustDomain(options.trust_domain)) {
+      ctx.error(n->Mark(), "'trust_domain' must hold lower-case letters, digits, '.', '-' and '_'");
+    }
+  }
+  if (const YAML::Node* n = map->find("cert_ttl")) {
+    auto v = n->IsScalar() ? parseTtlSeconds(n->Scalar()) : std::nullopt;
+    if (!v || *v < kMinCertTtlSeconds || *v > kMaxCertTtlSeconds) {
+      ctx.error(n->Mark(), "'cert_ttl' must be a duration from 1m to 30d, such as 24h");
+    } else {
+      options.cert_ttl_s = *v;
+    }
+  }
   readDuration(ctx, *map, "node_ttl", options.node_ttl_ms, 1'000, 86'400'000);
   readDuration(ctx, *map, "debounce", options.debounce_ms, 0, 10'000);
   readDuration(ctx, *map, "max_debounce", options.max_debounce_ms, 0, 60'000);
@@ -189,7 +212,8 @@ bool loadControlConfig(const std::string& path, ServeOptions& options, mesh::Con
 
 void registerServeCommand(CLI::App& app, std::function<int()>& run) {
   struct Flags {
-    std::string config, listen, config_dir, data_dir, tokens, node_ttl, log_level;
+    std::string config, listen, config_dir, data_dir, tokens, node_ttl, log_level, trust_domain,
+        cert_ttl, ca_dir;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* serve = app.add_subcommand("serve", "run the control plane server");
@@ -206,8 +230,17 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
                                        "remove a node this long after its last poll (30s)");
   CLI::Option* level =
       serve->add_option("--log-level", flags->log_level, "trace, debug, info, warning, error");
-  serve->callback([&run, flags, listen, config_dir, data_dir, tokens, ttl, level] {
-    run = [flags, listen, config_dir, data_dir, tokens, ttl, level]() -> int {
+  CLI::Option* trust_domain = serve->add_option("--trust-domain", flags->trust_domain,
+                                                "SPIFFE trust domain of the CA (cluster.local)");
+  CLI::Option* cert_ttl = serve->add_option(
+      "--cert-ttl", flags->cert_ttl, "default lifetime of workload certificates, 1m to 30d (24h)");
+  CLI::Option* ca_dir = serve->add_option(
+      "--ca-dir", flags->ca_dir,
+      "plug-in CA: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem (Istio's layout)");
+  serve->callback([&run, flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain,
+                   cert_ttl, ca_dir] {
+    run = [flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain, cert_ttl,
+           ca_dir]() -> int {
       ServeOptions o;
       if (!flags->config.empty()) {
         mesh::ConfigErrors errors;
@@ -228,6 +261,22 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
         }
         o.node_ttl_ms = *v;
       }
+      if (trust_domain->count()) {
+        if (!CertificateAuthority::validTrustDomain(flags->trust_domain)) {
+          std::cerr << "--trust-domain: lower-case letters, digits, '.', '-' and '_' only\n";
+          return 2;
+        }
+        o.trust_domain = flags->trust_domain;
+      }
+      if (cert_ttl->count()) {
+        auto v = parseTtlSeconds(flags->cert_ttl);
+        if (!v || *v < kMinCertTtlSeconds || *v > kMaxCertTtlSeconds) {
+          std::cerr << "--cert-ttl: expected a duration from 1m to 30d, such as 24h\n";
+          return 2;
+        }
+        o.cert_ttl_s = *v;
+      }
+      if (ca_dir->count()) o.ca_dir = flags->ca_dir;
       return runServe(o);
     };
   });
@@ -255,6 +304,28 @@ int runServe(const ServeOptions& options) {
   } else {
     logLine(LogLevel::kWarning, "no --tokens file: authentication is off");
   }
+  // The CA: an operator's (--ca-dir), else our own root, kept under the data dir.
+  std::unique_ptr<CertificateAuthority> ca;
+  {
+    std::string error;
+    if (!options.ca_dir.empty()) {
+      ca = CertificateAuthority::loadPlugin(options.ca_dir, options.trust_domain, error);
+    } else if (!options.data_dir.empty()) {
+      ca = CertificateAuthority::openOrCreate(
+          (std::filesystem::path(options.data_dir) / "ca").string(), options.trust_domain, error);
+    } else {
+      ca = CertificateAuthority::createInMemory(options.trust_domain, error);
+      if (ca) {
+        logLine(LogLevel::kWarning,
+                "no --data-dir: the CA's root is kept in memory only, so the trust bundle and "
+                "every certificate change at each start");
+      }
+    }
+    if (!ca) {
+      std::cerr << "certificate authority: " << error << "\n";
+      return 1;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   // Every sidecar holds a connection (its long-poll): use all the descriptors allowed.
   size_t max_connections = 10'000;
@@ -268,7 +339,8 @@ int runServe(const ServeOptions& options) {
     }
   }
   uv_loop_t* loop = uv_default_loop();
-  auto rt = std::make_unique<Runtime>(loop, options, std::move(tokens), max_connections);
+  auto rt =
+      std::make_unique<Runtime>(loop, options, std::move(tokens), std::move(ca), max_connections);
   {
     mesh::ConfigErrors errors;
     bool ok = rt->store.loadPersisted(errors);

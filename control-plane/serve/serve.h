@@ -25,6 +25,10 @@ struct ServeOptions {
   uint64_t max_debounce_ms = 1'000;
   uint64_t max_body_bytes = 4 * 1024 * 1024;
   std::string log_level = "info";
+  // Certificate authority (docs/security.md).
+  std::string trust_domain = "cluster.local";
+  uint64_t cert_ttl_s = 86'400;  // lifetime of a certificate whose request names none
+  std::string ca_dir;            // empty: the CA's own root (under data_dir/ca, or in memory)
 };
 
 // Reads the control plane's YAML config file into `options` (keys it sets replace the

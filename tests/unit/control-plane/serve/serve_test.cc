@@ -25,6 +25,27 @@ TEST(ControlConfig, ReadsEveryKey) {
   EXPECT_EQ(o.log_level, "debug");
 }
 
+TEST(ControlConfig, CertificateAuthorityKeys) {
+  ServeOptions o;
+  mesh::ConfigErrors errors;
+  EXPECT_EQ(o.trust_domain, "cluster.local");
+  EXPECT_EQ(o.cert_ttl_s, 86'400u);
+  ASSERT_TRUE(parseControlConfig("trust_domain: example.org\ncert_ttl: 7d\nca_dir: /etc/cacerts\n",
+                                 "control.yaml", o, errors))
+      << errors[0].format();
+  EXPECT_EQ(o.trust_domain, "example.org");
+  EXPECT_EQ(o.cert_ttl_s, 7u * 86'400);
+  EXPECT_EQ(o.ca_dir, "/etc/cacerts");
+  errors.clear();
+  EXPECT_FALSE(
+      parseControlConfig("trust_domain: Example/org\ncert_ttl: 31d\n", "c.yaml", o, errors));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].line, 1);
+  EXPECT_EQ(errors[1].line, 2);
+  errors.clear();
+  EXPECT_FALSE(parseControlConfig("cert_ttl: 30s\n", "c.yaml", o, errors));
+}
+
 TEST(ControlConfig, ErrorsArePositioned) {
   ServeOptions o;
   mesh::ConfigErrors errors;

@@ -1,0 +1,126 @@
+// CertificateAuthority: the mesh's certificate authority (docs/security.md). It signs the
+// certificate signing requests of workloads with short-lived leaf certificates whose only name is
+// the workload's SPIFFE identity, spiffe://<trust domain>/ns/<namespace>/sa/<service account>,
+// so that sidecars can authenticate each other with mTLS (Istio's istiod CA, in a smaller form).
+//
+// The signing key is either a root the control plane made itself (kept under
+// <data-dir>/ca/, or in memory without a data dir) or an operator's intermediate in Istio's
+// "plug-in CA certs" layout (--ca-dir). Who may get which identity is the API's decision
+// (api/api.cc): the CA only checks that a request is well formed and signs it.
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft::control {
+
+// One deleter for the OpenSSL objects the CA holds, so std::unique_ptr frees each with its own
+// *_free function.
+struct OpensslFree {
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+template <typename T>
+using OpensslPtr = std::unique_ptr<T, OpensslFree>;
+
+// Leaf lifetimes the CA accepts: Istio's workload certificates live 24 h by default; a very short
+// one would make every sidecar hammer the CA, a very long one defeats short-lived credentials.
+constexpr uint64_t kMinCertTtlSeconds = 60;
+constexpr uint64_t kMaxCertTtlSeconds = 30 * 86'400;
+constexpr uint64_t kDefaultCertTtlSeconds = 86'400;
+
+// A certificate lifetime in whole seconds: a duration as the rest of the configuration writes
+// them ("24h", "90m", "1h30m") or a number of days ("30d"). Not range-checked.
+std::optional<uint64_t> parseTtlSeconds(std::string_view text);
+
+// A certificate signing request that parsed, whose signature verified, whose key is of an
+// accepted type and that asks for exactly one SPIFFE identity of the CA's trust domain.
+class CertificateRequest {
+ public:
+  const std::string& identity() const { return identity_; }  // spiffe://td/ns/N/sa/S
+  const std::string& namespaceName() const { return namespace_; }
+  const std::string& serviceAccount() const { return service_account_; }
+  EVP_PKEY* publicKey() const;  // borrowed from the request
+
+ private:
+  friend class CertificateAuthority;
+  OpensslPtr<X509_REQ> req_;
+  std::string identity_;
+  std::string namespace_;
+  std::string service_account_;
+};
+
+// What POST /v1/certificates answers.
+struct IssuedCertificate {
+  std::string certificate_chain;  // PEM: the leaf, then the CA's chain
+  std::string root_certificates;  // PEM: the trust bundle
+  std::string identity;
+  int64_t expires_at = 0;  // unix seconds (the leaf's notAfter)
+};
+
+class CertificateAuthority {
+ public:
+  // A root kept in memory only: every start makes a new one, so certificates issued before a
+  // restart stop verifying against the new trust bundle.
+  static std::unique_ptr<CertificateAuthority> createInMemory(const std::string& trust_domain,
+                                                              std::string& error);
+  // The root under `dir` (root-key.pem, root-cert.pem), created on first use. The key file is
+  // created with mode 0600 and never made readable to others. Fails if only one of the files
+  // exists, if they do not match or if the root is not a valid, unexpired CA certificate.
+  static std::unique_ptr<CertificateAuthority> openOrCreate(const std::string& dir,
+                                                            const std::string& trust_domain,
+                                                            std::string& error);
+  // An operator's CA in Istio's plug-in layout: ca-cert.pem + ca-key.pem sign the leaves,
+  // cert-chain.pem (ca-cert up to the root) goes out with every leaf, root-cert.pem is the
+  // trust bundle. Checked: the key matches ca-cert, ca-cert is a CA, and ca-cert verifies up to
+  // root-cert through cert-chain.
+  static std::unique_ptr<CertificateAuthority> loadPlugin(const std::string& dir,
+                                                          const std::string& trust_domain,
+                                                          std::string& error);
+
+  // A SPIFFE trust domain: lower-case letters, digits, '.', '-' and '_'.
+  static bool validTrustDomain(std::string_view trust_domain);
+
+  // Parses and checks a PEM CSR (see CertificateRequest). On failure `error` says why; the
+  // request is a client error (400).
+  std::optional<CertificateRequest> parseRequest(std::string_view pem, std::string& error) const;
+
+  // Signs a checked request for `ttl_seconds` (already within the accepted range). The leaf's
+  // notAfter never passes the signing certificate's. Fails only on an OpenSSL error.
+  std::optional<IssuedCertificate> sign(const CertificateRequest& request, uint64_t ttl_seconds,
+                                        std::string& error) const;
+
+  const std::string& trustDomain() const { return trust_domain_; }
+  const std::string& rootCertificatesPem() const { return roots_pem_; }
+  // The PEM chain that follows every leaf (from the signing certificate up).
+  const std::string& chainPem() const { return chain_pem_; }
+  // notAfter of the trust bundle's first root, unix seconds.
+  int64_t rootExpiry() const { return root_expiry_; }
+  // Where the CA comes from: "memory", the root's directory, or "plug-in <dir>".
+  const std::string& source() const { return source_; }
+
+ private:
+  CertificateAuthority() = default;
+  // Fills the PEM texts and the expiry from the keys and certificates set.
+  bool finish(std::string& error);
+
+  std::string trust_domain_;
+  std::string source_;
+  OpensslPtr<EVP_PKEY> key_;             // signs the leaves
+  OpensslPtr<X509> cert_;                // its certificate (the issuer of the leaves)
+  std::vector<OpensslPtr<X509>> chain_;  // sent after the leaf: cert_ first, up to the root
+  std::vector<OpensslPtr<X509>> roots_;  // the trust bundle
+  std::string chain_pem_;
+  std::string roots_pem_;
+  int64_t root_expiry_ = 0;
+};
+
+}  // namespace weft::control
