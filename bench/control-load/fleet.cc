@@ -119,6 +119,8 @@ std::string Fleet::encodeRequest(std::string_view method, const std::string& pat
   head.headers.add("host", options_.host_header);
   if (!options_.token.empty()) head.headers.add("authorization", "Bearer " + options_.token);
   head.headers.add("accept", "application/json");
+  // As the sidecar does; the body is counted, not inflated (the version is in a header).
+  head.headers.add("accept-encoding", "gzip");
   if (body) head.headers.add("content-type", "application/json");
   head.headers.add("connection", "close");
   if (body) head.headers.add("content-length", std::to_string(body->size()));

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress/gzip.h"
 #include "mesh/bootstrap.h"
 #include "mesh/compiler.h"
 #include "mesh/resources.h"
@@ -15,6 +16,15 @@ namespace {
 
 using server::LogLevel;
 using server::logLine;
+
+// Accept-Encoding lists gzip (without q=0: clients that refuse it do not name it).
+bool acceptsGzip(const HttpRequest& r) {
+  auto v = r.headers.get("accept-encoding");
+  if (!v) return false;
+  std::string lower = mesh::toLower(*v);
+  size_t at = lower.find("gzip");
+  return at != std::string::npos && lower.find("gzip;q=0", at) != at;
+}
 
 mesh::Bootstrap bootstrapFor(const NodeInfo& n) {
   mesh::Bootstrap b;
@@ -130,6 +140,7 @@ std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) 
     nlohmann::json body = {{"built_from", b->set.built_from}, {"resources", b->set.yaml}};
     std::string text = body.dump();  // "{...}": the tail is what follows the '{'
     b->body_tail = std::make_shared<const std::string>(text.substr(1));
+    b->body_tail_gzip = std::make_shared<const std::string>(compress::gzip(*b->body_tail, 1));
   }
   b->set.yaml = std::string();  // the encoded answer holds it; documents stay for recompiles
   return b;
@@ -256,8 +267,15 @@ uint64_t PushEngine::versionOf(const std::string& id) const {
 void PushEngine::answer(const HttpRequestPtr& request, NodeState& node, const Group& g) {
   // The version in a header too: a client can act on it without parsing the body.
   const std::string head = "{\"version\":" + std::to_string(g.version) + ",";
-  request->respondShared(200, "application/json", head, g.build->body_tail,
-                         {{"x-weft-version", std::to_string(g.version)}});
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"x-weft-version", std::to_string(g.version)}, {"vary", "accept-encoding"}};
+  if (acceptsGzip(*request)) {
+    headers.emplace_back("content-encoding", "gzip");
+    request->respondShared(200, "application/json", compress::gzip(head, 1),
+                           g.build->body_tail_gzip, headers);
+  } else {
+    request->respondShared(200, "application/json", head, g.build->body_tail, headers);
+  }
   node.version_sent = g.version;
   metrics_.pushes.Increment();
 }

@@ -43,6 +43,9 @@ class PushEngine {
     // The config JSON answered to polls, without its version (which differs between groups
     // sharing the same content): `{"version":N,` is written before it.
     std::shared_ptr<const std::string> body_tail;
+    // The tail as one gzip member, for clients that accept gzip: the answer is then a small
+    // member made per poll (the head) followed by this one (RFC 1952 allows a series).
+    std::shared_ptr<const std::string> body_tail_gzip;
   };
 
   struct Group {

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
+#include "compress/gzip.h"
 #include "http/codec.h"
 
 namespace weft::discovery {
@@ -26,12 +28,16 @@ using Clock = std::chrono::steady_clock;
 class Collector final : public http::ResponseDecoder::Callbacks {
  public:
   int status = 0;
+  bool gzip = false;  // Content-Encoding: gzip
   bool complete = false;
   bool too_large = false;
   std::string body;
 
   void onInformational(http::ResponseHead&) override {}
-  void onResponseHead(http::ResponseHead& head) override { status = head.status; }
+  void onResponseHead(http::ResponseHead& head) override {
+    status = head.status;
+    if (auto v = head.headers.get("content-encoding")) gzip = *v == "gzip";
+  }
   void onResponseBody(std::string_view data) override {
     if (body.size() + data.size() > kMaxBodyBytes) {
       too_large = true;
@@ -128,6 +134,7 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
                    (v6 ? "[" + call.host + "]" : call.host) + ":" + std::to_string(call.port));
   for (const auto& [name, value] : call.headers) head.headers.add(name, value);
   head.headers.add("connection", "close");
+  if (call.accept_gzip) head.headers.add("accept-encoding", "gzip");
   if (call.body) head.headers.add("content-length", std::to_string(call.body->size()));
   std::string out;
   http::encodeRequestHead(head, out);
@@ -192,6 +199,17 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
   }
   a.status = collector.status;
   a.body = std::move(collector.body);
+  if (collector.gzip) {
+    std::string error;
+    std::optional<std::string> plain = compress::gunzip(a.body, kMaxBodyBytes, error);
+    if (!plain) {
+      a.status = 0;
+      a.body.clear();
+      a.error = "bad gzip answer: " + error;
+      return a;
+    }
+    a.body = std::move(*plain);
+  }
   return a;
 }
 

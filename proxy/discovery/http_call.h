@@ -23,6 +23,9 @@ struct HttpCall {
   const std::string* body = nullptr;  // sent with Content-Length when set
   uint32_t connect_timeout_ms = 2'000;
   uint32_t timeout_ms = 10'000;  // the whole exchange
+  // Sends Accept-Encoding: gzip and inflates a gzip answer (a configuration of a large mesh
+  // is megabytes of YAML that compress about 25 to 1).
+  bool accept_gzip = true;
 };
 
 struct HttpAnswer {

@@ -2,6 +2,8 @@
 // the stop pipe, malformed and truncated answers end the call with a reason, never a hang.
 #include "discovery/http_call.h"
 
+#include "compress/gzip.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -82,6 +84,25 @@ TEST(HttpCall, SendsTheRequestAndReadsTheAnswer) {
   EXPECT_NE(server.request().find("POST /v1/nodes HTTP/1.1\r\n"), std::string::npos);
   EXPECT_NE(server.request().find("authorization: Bearer t\r\n"), std::string::npos);
   EXPECT_NE(server.request().find("content-length: 8\r\n"), std::string::npos);
+}
+
+TEST(HttpCall, GzipAnswersAreInflated) {
+  const std::string packed = compress::gzip("{\"version\":3,") + compress::gzip("\"x\":1}");
+  {
+    OneShotServer server("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+                         std::to_string(packed.size()) + "\r\n\r\n" + packed);
+    HttpAnswer a = performHttp(call(server.port()), -1);
+    EXPECT_EQ(a.status, 200) << a.error;
+    EXPECT_EQ(a.body, "{\"version\":3,\"x\":1}");
+    EXPECT_NE(server.request().find("accept-encoding: gzip\r\n"), std::string::npos);
+  }
+  {
+    OneShotServer server(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope");
+    HttpAnswer a = performHttp(call(server.port()), -1);
+    EXPECT_EQ(a.status, 0);
+    EXPECT_NE(a.error.find("bad gzip answer"), std::string::npos) << a.error;
+  }
 }
 
 TEST(HttpCall, ChunkedAndCloseDelimitedAnswers) {

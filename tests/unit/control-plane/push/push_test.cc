@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress/gzip.h"
 #include "net/uv_test_loop.h"
 
 namespace weft::control {
@@ -247,6 +248,25 @@ TEST_F(PushTest, GroupsWithTheSameSetShareOneBuild) {
   push_->rebuild();
   EXPECT_EQ(push_->compiles(), at + 2);
   EXPECT_NE(push_->groupOf("other")->build, push_->groupOf("w0")->build);
+}
+
+TEST_F(PushTest, GzipAnswerInflatesToThePlainOne) {
+  ASSERT_TRUE(store_.apply(serviceEntry("a", "default"), "t").ok);
+  registerNode("n1", "default");
+  auto plain = poll("n1", 0);
+  auto packed = std::make_shared<HttpRequest>();
+  packed->headers.add("accept-encoding", "deflate, gzip");
+  push_->poll(packed, "n1", 0, 5000);
+  ASSERT_EQ(packed->status(), 200);
+  EXPECT_NE(packed->responseBody(), plain->responseBody());
+  std::string error;
+  auto inflated = compress::gunzip(packed->responseBody(), 1 << 20, error);
+  ASSERT_TRUE(inflated) << error << " (a per-answer member, then the shared one)";
+  EXPECT_EQ(*inflated, plain->responseBody());
+  auto refused = std::make_shared<HttpRequest>();
+  refused->headers.add("accept-encoding", "gzip;q=0");
+  push_->poll(refused, "n1", 0, 5000);
+  EXPECT_EQ(refused->responseBody(), plain->responseBody());
 }
 
 TEST(ParseWait, Forms) {
