@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mesh/compiler.h"
 #include "mesh/yaml_reader.h"
 #include "server/log.h"
 
@@ -69,12 +70,7 @@ std::string opensslError() {
 }
 
 bool readFile(const fs::path& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
+  return mesh::readWholeFile(path.string(), out);
 }
 
 Ptr<BIO> memBio(std::string_view text) {
@@ -318,6 +314,15 @@ bool CertificateAuthority::validTrustDomain(std::string_view td) {
   return true;
 }
 
+bool CertificateAuthority::finishAsRoot(std::string& error) {
+  // A root signs the leaves itself: it is both the chain sent after each leaf and the bundle.
+  X509_up_ref(cert_.get());
+  chain_.emplace_back(cert_.get());
+  X509_up_ref(cert_.get());
+  roots_.emplace_back(cert_.get());
+  return finish(error);
+}
+
 bool CertificateAuthority::finish(std::string& error) {
   chain_pem_.clear();
   roots_pem_.clear();
@@ -337,11 +342,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::createInMemory(
   ca->trust_domain_ = trust_domain;
   ca->source_ = "memory";
   if (!makeRoot(trust_domain, ca->key_, ca->cert_, error)) return nullptr;
-  X509_up_ref(ca->cert_.get());
-  ca->chain_.emplace_back(ca->cert_.get());
-  X509_up_ref(ca->cert_.get());
-  ca->roots_.emplace_back(ca->cert_.get());
-  if (!ca->finish(error)) return nullptr;
+  if (!ca->finishAsRoot(error)) return nullptr;
   return ca;
 }
 
@@ -424,11 +425,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
     }
     logLine(LogLevel::kInfo, "using the root CA in " + dir.string());
   }
-  X509_up_ref(ca->cert_.get());
-  ca->chain_.emplace_back(ca->cert_.get());
-  X509_up_ref(ca->cert_.get());
-  ca->roots_.emplace_back(ca->cert_.get());
-  if (!ca->finish(error)) return nullptr;
+  if (!ca->finishAsRoot(error)) return nullptr;
   return ca;
 }
 

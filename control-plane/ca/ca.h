@@ -111,6 +111,8 @@ class CertificateAuthority {
   CertificateAuthority() = default;
   // Fills the PEM texts and the expiry from the keys and certificates set.
   bool finish(std::string& error);
+  // finish() for a self-made root: it is the chain and the trust bundle.
+  bool finishAsRoot(std::string& error);
 
   std::string trust_domain_;
   std::string source_;

@@ -19,12 +19,7 @@ constexpr const char* kApiFile = "api-resources.yaml";
 constexpr const char* kRevisionFile = "revision";
 
 bool readFile(const std::filesystem::path& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
+  return mesh::readWholeFile(path.string(), out);
 }
 
 // Writes through a temporary file and a rename, so a crash never leaves half a file.

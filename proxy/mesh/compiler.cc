@@ -546,8 +546,6 @@ LoadResult buildSnapshot(const Bootstrap& bootstrap, const std::vector<ResourceF
   return result;
 }
 
-namespace {
-
 bool readWholeFile(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
@@ -556,6 +554,8 @@ bool readWholeFile(const std::string& path, std::string& out) {
   out = buf.str();
   return true;
 }
+
+namespace {
 
 LoadResult loadResources(const Bootstrap& bootstrap, std::string_view bootstrap_text,
                          uint64_t version, std::shared_ptr<const PushedConfig> pushed) {

@@ -38,4 +38,7 @@ std::string outboundClusterName(uint16_t port, std::string_view subset, std::str
 // and, when client_namespace == ns, n. Other hosts: only themselves.
 std::vector<std::string> serviceDomains(std::string_view host, std::string_view client_namespace);
 
+// Reads the file at `path` whole into `out`; false if it cannot be opened.
+bool readWholeFile(const std::string& path, std::string& out);
+
 }  // namespace weft::mesh

@@ -35,6 +35,19 @@ struct WriteRequestFreeList {
 };
 
 thread_local WriteRequestFreeList free_write_requests;
+
+// A request from this thread's free list (or a new one) for `owner`.
+TcpStream::WriteRequest* takeWriteRequest(TcpStream* owner) {
+  TcpStream::WriteRequest* w;
+  if (!free_write_requests.empty()) {
+    w = free_write_requests.back();
+    free_write_requests.pop_back();
+  } else {
+    w = new TcpStream::WriteRequest();
+  }
+  w->owner = owner;
+  return w;
+}
 thread_local char read_buffer[TcpStream::kReadBufferSize];
 
 }  // namespace
@@ -112,14 +125,7 @@ void TcpStream::flush() {
       return;
     }
   }
-  WriteRequest* w;
-  if (!free_write_requests.empty()) {
-    w = free_write_requests.back();
-    free_write_requests.pop_back();
-  } else {
-    w = new WriteRequest();
-  }
-  w->owner = this;
+  WriteRequest* w = takeWriteRequest(this);
   w->data.swap(out_);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -146,14 +152,7 @@ void TcpStream::writeShared(std::shared_ptr<const std::string> data) {
       return;
     }
   }
-  WriteRequest* w;
-  if (!free_write_requests.empty()) {
-    w = free_write_requests.back();
-    free_write_requests.pop_back();
-  } else {
-    w = new WriteRequest();
-  }
-  w->owner = this;
+  WriteRequest* w = takeWriteRequest(this);
   w->req.data = w;
   // libuv does not write through the buffer; the cast only fits uv_buf_t's type.
   uv_buf_t b = uv_buf_init(const_cast<char*>(data->data()) + offset,
