@@ -106,6 +106,21 @@ OpensslPtr<EVP_PKEY> readPrivateKey(std::string_view text) {
   return OpensslPtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassphrase, nullptr));
 }
 
+// The private key in the PEM file `path` (the text is wiped once read); null with `error`.
+OpensslPtr<EVP_PKEY> loadPrivateKey(const fs::path& path, std::string& error) {
+  std::string text;
+  if (!readFile(path, text)) {
+    error = "cannot read " + path.string();
+    return nullptr;
+  }
+  OpensslPtr<EVP_PKEY> key = readPrivateKey(text);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!key) {
+    error = path.string() + ": not a PEM private key (or an encrypted one): " + opensslError();
+  }
+  return key;
+}
+
 std::string bioText(BIO* bio) {
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio, &data);
@@ -389,19 +404,9 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
             "issued by the old one will stop verifying)";
     return nullptr;
   } else {
-    std::string text;
-    if (!readFile(key_path, text)) {
-      error = "cannot read " + key_path.string();
-      return nullptr;
-    }
-    ca->key_ = readPrivateKey(text);
-    OPENSSL_cleanse(text.data(), text.size());
-    if (!ca->key_) {
-      error =
-          key_path.string() + ": not a PEM private key (or an encrypted one): " + opensslError();
-      return nullptr;
-    }
+    if (!(ca->key_ = loadPrivateKey(key_path, error))) return nullptr;
     std::vector<OpensslPtr<X509>> certs;
+    std::string text;
     if (!readFile(cert_path, text) || !readCertificates(text, certs) || certs.empty()) {
       error = cert_path.string() + ": not a PEM certificate: " + opensslError();
       return nullptr;
@@ -459,17 +464,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::loadPlugin(
   }
   ca->cert_ = std::move(ca_certs.front());
   const fs::path key_path = dir / "ca-key.pem";
-  std::string text;
-  if (!readFile(key_path, text)) {
-    error = "cannot read " + key_path.string();
-    return nullptr;
-  }
-  ca->key_ = readPrivateKey(text);
-  OPENSSL_cleanse(text.data(), text.size());
-  if (!ca->key_) {
-    error = key_path.string() + ": not a PEM private key (or an encrypted one): " + opensslError();
-    return nullptr;
-  }
+  if (!(ca->key_ = loadPrivateKey(key_path, error))) return nullptr;
   const std::string cert_name = (dir / "ca-cert.pem").string();
   if (!checkSigningPair(ca->cert_.get(), ca->key_.get(), cert_name, key_path.string(), error)) {
     return nullptr;
