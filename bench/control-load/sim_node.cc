@@ -205,15 +205,19 @@ void SimNode::registered(const ExchangeResult& r) {
   poll();
 }
 
+void SimNode::forgotten() {
+  ++fleet_.counters().reregistered;
+  if (known_to_server_) {
+    known_to_server_ = false;
+    --fleet_.counters().registered;
+  }
+  version_ = 0;
+}
+
 void SimNode::polled(ExchangeResult& r) {
   if (r.status == 404) {
     // The control plane forgot the node (restart without its registrations, TTL expiry).
-    ++fleet_.counters().reregistered;
-    if (known_to_server_) {
-      known_to_server_ = false;
-      --fleet_.counters().registered;
-    }
-    version_ = 0;
+    forgotten();
     // Answered 404 right after registering: do not spin.
     if (++not_found_in_a_row_ > 1) {
       failed(Step::kRegister, "config poll", r);
@@ -253,12 +257,7 @@ void SimNode::polled(ExchangeResult& r) {
 void SimNode::acked(const ExchangeResult& r) {
   if (r.status == 404) {
     // The control plane forgot the node: the ack goes with it; register again.
-    ++fleet_.counters().reregistered;
-    if (known_to_server_) {
-      known_to_server_ = false;
-      --fleet_.counters().registered;
-    }
-    version_ = 0;
+    forgotten();
     queueRegistration();
     return;
   }

@@ -71,6 +71,8 @@ class SimNode final : private Exchange::Owner {
   void retry(Step step);
 
   void registered(const ExchangeResult& r);
+  // The control plane answered 404: it no longer knows this node.
+  void forgotten();
   void polled(ExchangeResult& r);
   void acked(const ExchangeResult& r);
 
