@@ -27,8 +27,7 @@ RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
 
 int Server::run(const ServerOptions& options) {
   options_ = options;
-  mesh::LoadResult loaded =
-      builder_.run([&] { return mesh::loadStatic(options.config_path, next_version_); });
+  mesh::LoadResult loaded = mesh::loadStatic(options.config_path, next_version_);
   ++next_version_;
   for (const auto& e : loaded.errors) {
     logLine(e.warning ? LogLevel::kWarning : LogLevel::kError, e.format());
@@ -37,6 +36,10 @@ int Server::run(const ServerOptions& options) {
     logLine(LogLevel::kError, "configuration rejected: " + options.config_path);
     return 1;
   }
+  // Dynamic mode: configurations change while serving, and a process with a control-plane
+  // client is multi-threaded anyway: loads run on the builder threads (config_builder.h). A
+  // static sidecar with one worker stays a single-threaded process (reloads are rare).
+  if (loaded.snapshot->bootstrap.control_plane) builder_ = std::make_unique<ConfigBuilder>();
   loadCachedConfig(loaded);
   const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
 
@@ -150,7 +153,7 @@ void Server::signalCb(uv_signal_t* s, int signum) {
 void Server::reload() {
   if (draining_) return;
   // Dynamic mode: the last pushed configuration is compiled in again after the files.
-  mesh::LoadResult loaded = builder_.run([&] {
+  mesh::LoadResult loaded = load([&] {
     return mesh::loadStatic(options_.config_path, next_version_, current_->snapshot->pushed);
   });
   for (const auto& e : loaded.errors) {
@@ -179,6 +182,10 @@ void Server::reload() {
   }
   publish(loaded.snapshot);
   logLine(LogLevel::kInfo, "config reloaded: " + current_->snapshot->version_info);
+}
+
+mesh::LoadResult Server::load(const std::function<mesh::LoadResult()>& fn) {
+  return builder_ ? builder_->run(fn) : fn();
 }
 
 void Server::publish(mesh::SnapshotPtr snapshot) {
@@ -212,7 +219,7 @@ void Server::loadCachedConfig(mesh::LoadResult& loaded) {
   const uint64_t cp_version = cached->version;
   auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(*cached));
   mesh::LoadResult with_cache =
-      builder_.run([&] { return mesh::loadWithBootstrap(b, next_version_, pushed); });
+      load([&] { return mesh::loadWithBootstrap(b, next_version_, pushed); });
   if (!with_cache.snapshot) {
     std::string first;
     for (const auto& e : with_cache.errors) {
@@ -297,7 +304,7 @@ void Server::applyPush(mesh::PushedConfig push) {
   if (draining_) return;
   const uint64_t cp_version = push.version;
   auto pushed = std::make_shared<const mesh::PushedConfig>(std::move(push));
-  mesh::LoadResult loaded = builder_.run([&] {
+  mesh::LoadResult loaded = load([&] {
     return mesh::loadWithBootstrap(current_->snapshot->bootstrap, next_version_, pushed);
   });
   std::string error;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,8 @@ class Server {
   void reload();
   // Swaps in a new runtime for `snapshot` (every worker takes it between requests).
   void publish(mesh::SnapshotPtr snapshot);
+  // Runs a configuration load on the builder (dynamic mode) or here.
+  mesh::LoadResult load(const std::function<mesh::LoadResult()>& fn);
   // Dynamic mode, at start: the cached configuration compiled into `loaded`, if the bootstrap
   // names a cache file that exists and compiles (else `loaded` unchanged, the reason logged).
   void loadCachedConfig(mesh::LoadResult& loaded);
@@ -64,7 +67,8 @@ class Server {
   static constexpr uint64_t kTrimDelayMs = 1000;
 
   ServerOptions options_;
-  ConfigBuilder builder_;  // every configuration load runs on it
+  // Dynamic mode: every configuration load runs on it (null: on the main thread).
+  std::unique_ptr<ConfigBuilder> builder_;
   uv_loop_t loop_;
   uv_signal_t sigterm_, sigint_, sighup_;
   uv_timer_t drain_timer_;
