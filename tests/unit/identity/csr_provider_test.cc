@@ -1,0 +1,117 @@
+// Dynamic mode pieces: the request body, parsing a signed answer, renewal scheduling.
+#include "identity/csr_provider.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "identity/certificate.h"
+#include "identity_test_pki.h"
+
+namespace weft::identity {
+namespace {
+
+const std::string kReviews = "spiffe://cluster.local/ns/default/sa/reviews";
+
+// What POST /v1/certificates answers for a CSR of `key` (the control plane's own CA).
+std::string signedAnswer(const control::CertificateAuthority& ca, EVP_PKEY* key,
+                         const std::string& id, uint64_t ttl) {
+  std::string error;
+  auto req = ca.parseRequest(makeCsr(key, id), error);
+  EXPECT_TRUE(req) << error;
+  auto issued = ca.sign(*req, ttl, error);
+  EXPECT_TRUE(issued) << error;
+  nlohmann::json body = {{"certificate_chain", issued->certificate_chain},
+                         {"root_certificates", issued->root_certificates},
+                         {"identity", issued->identity},
+                         {"expires_at", issued->expires_at}};
+  return body.dump();
+}
+
+TEST(CertificateRequestJsonTest, TtlOnlyWhenAsked) {
+  auto with = nlohmann::json::parse(certificateRequestJson("PEM", 3600));
+  EXPECT_EQ(with["csr"], "PEM");
+  EXPECT_EQ(with["ttl"], "3600s");
+  auto without = nlohmann::json::parse(certificateRequestJson("PEM", 0));
+  EXPECT_FALSE(without.contains("ttl"));
+}
+
+TEST(ParseCertificateResponseTest, ASignedAnswerBecomesTheIdentity) {
+  std::string error;
+  auto ca = control::CertificateAuthority::createInMemory("cluster.local", error);
+  ASSERT_TRUE(ca) << error;
+  auto key = generateKey();
+  std::string key_pem = privateKeyPem(key.get());
+  std::string body = signedAnswer(*ca, key.get(), kReviews, 60);
+
+  auto id = parseCertificateResponse(body, key_pem, kReviews, error);
+  ASSERT_TRUE(id) << error;
+  EXPECT_EQ(id->spiffe_id, kReviews);
+  EXPECT_EQ(id->trust_domain, "cluster.local");
+  EXPECT_EQ(id->private_key_pem, key_pem);
+  EXPECT_EQ(id->roots_pem, ca->rootCertificatesPem());
+  EXPECT_EQ(id->not_after - id->not_before, 120);  // notBefore is back-dated by a minute
+
+  // Another key than the CSR's, another identity than asked, and answers that are not one.
+  auto other = generateKey();
+  EXPECT_FALSE(parseCertificateResponse(body, privateKeyPem(other.get()), kReviews, error));
+  EXPECT_NE(error.find("not the key"), std::string::npos) << error;
+  EXPECT_FALSE(parseCertificateResponse(body, key_pem,
+                                        "spiffe://cluster.local/ns/default/sa/ratings", error));
+  EXPECT_NE(error.find("not spiffe://cluster.local/ns/default/sa/ratings"), std::string::npos)
+      << error;
+  EXPECT_FALSE(parseCertificateResponse("not json", key_pem, kReviews, error));
+  EXPECT_FALSE(parseCertificateResponse(R"({"certificate_chain": "x"})", key_pem, kReviews, error));
+  EXPECT_NE(error.find("lacks"), std::string::npos) << error;
+
+  // A chain from one CA with the trust bundle of another.
+  auto ca2 = control::CertificateAuthority::createInMemory("cluster.local", error);
+  auto mixed = nlohmann::json::parse(body);
+  mixed["root_certificates"] = ca2->rootCertificatesPem();
+  EXPECT_FALSE(parseCertificateResponse(mixed.dump(), key_pem, kReviews, error));
+  EXPECT_NE(error.find("does not verify"), std::string::npos) << error;
+}
+
+TEST(RenewalDelayTest, HalfTheLifetimeLeftWithTenPercentJitter) {
+  const int64_t t = 1'800'000'000;
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t, 0.0), 30'000u);
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t, 0.1), 33'000u);
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t, -0.1), 27'000u);
+  EXPECT_EQ(renewalDelayMs(t, t + 86'400, t, 0.0), 43'200'000u);
+  // Jitter beyond ±10 % is clamped.
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t, 5.0), 33'000u);
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t, -5.0), 27'000u);
+  // Counted from when the certificate arrived, not from now.
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t + 10, 0.0), 20'000u);
+  // Past the renewal point, or expired: soon, never at once.
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t + 50, 0.0), 1'000u);
+  EXPECT_EQ(renewalDelayMs(t, t + 60, t + 70, 0.0), 1'000u);
+
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> jitter(-0.1, 0.1);
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t d = renewalDelayMs(t, t + 3600, t, jitter(rng));
+    EXPECT_GE(d, 1'620'000u);
+    EXPECT_LE(d, 1'980'000u);
+  }
+}
+
+TEST(CsrProviderTest, FailsWithoutAControlPlaneAndKeepsNoIdentity) {
+  CsrProviderOptions options;
+  options.host = "127.0.0.1";
+  options.port = 1;  // nothing listens there
+  options.token = "t";
+  options.spiffe_id = kReviews;
+  options.connect_timeout_ms = 500;
+  CsrIdentityProvider provider(options);
+  std::string error;
+  EXPECT_FALSE(provider.renewOnce(error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(provider.current(), nullptr);
+  provider.start();
+  provider.stop();  // ends at once, whatever it was doing
+}
+
+}  // namespace
+}  // namespace weft::identity
