@@ -131,6 +131,7 @@ bool CsrIdentityProvider::renewOnce(std::string& error) {
   }
   auto id = parseCertificateResponse(answer.body, key_pem, options_.spiffe_id, error);
   if (!id) return false;
+  report(true, "");  // counted before it shows, so a reader of both never sees it uncounted
   publish(std::move(*id));
   return true;
 }
@@ -145,7 +146,6 @@ void CsrIdentityProvider::run() {
     if (renewOnce(error)) {
       backoff.reset();
       IdentityPtr id = current();
-      report(true, "");
       delay_ms = renewalDelayMs(asked_at, id->not_after, unixNow(), jitter(rng_));
       logLine(LogLevel::kDebug, "identity " + id->spiffe_id + ": next renewal in " +
                                     std::to_string(delay_ms / 1000) + " s");

@@ -116,8 +116,8 @@ bool FileIdentityProvider::pollOnce() {
     report(false, error);
     return false;
   }
+  report(true, "");  // counted before it shows (see CsrIdentityProvider::renewOnce)
   publish(std::move(*id));
-  report(true, "");
   return true;
 }
 
