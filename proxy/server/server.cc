@@ -417,6 +417,14 @@ void Server::onIdentity(identity::IdentityPtr id) {
   logLine(LogLevel::kInfo, "identity " + identity_->spiffe_id + " valid until " +
                                identity::isoTime(identity_->not_after) + " (serial " + serial +
                                ", from " + identity_provider_->source() + ")");
+  const std::string node_id = current_->snapshot->bootstrap.node.spiffeId();
+  if (identity_->spiffe_id != node_id) {
+    // The certificate is what peers will see; the node's names are what the control plane
+    // and the metrics use. Both are kept, but they ought to agree.
+    logLine(LogLevel::kWarning, "identity " + identity_->spiffe_id +
+                                    " is not the node's identity " + node_id +
+                                    " (bootstrap node.trust_domain/namespace/service_account)");
+  }
   // TLS layer hook: build the server and client contexts from identity_ here and post them to
   // the workers (connections already open keep the contexts they started with).
 }
