@@ -1,10 +1,15 @@
 // Dynamic mode pieces: the request body, parsing a signed answer, renewal scheduling.
 #include "identity/csr_provider.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "identity/certificate.h"
 #include "identity_test_pki.h"
@@ -111,6 +116,106 @@ TEST(CsrProviderTest, FailsWithoutAControlPlaneAndKeepsNoIdentity) {
   EXPECT_EQ(provider.current(), nullptr);
   provider.start();
   provider.stop();  // ends at once, whatever it was doing
+}
+
+// A one-shot POST /v1/certificates on 127.0.0.1: reads one request, answers it with the CA.
+class FakeCa {
+ public:
+  FakeCa() {
+    std::string error;
+    ca_ = control::CertificateAuthority::createInMemory("cluster.local", error);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    ::listen(fd_, 4);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serveOne(); });
+  }
+  ~FakeCa() {
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  const control::CertificateAuthority& ca() const { return *ca_; }
+  std::string request;  // what the sidecar sent (after join)
+  void join() { thread_.join(); }
+
+ private:
+  void serveOne() {
+    int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[16384];
+    size_t want = std::string::npos;
+    while (request.size() < want) {
+      ssize_t n = ::read(c, buf, sizeof(buf));
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+      size_t head = request.find("\r\n\r\n");
+      size_t cl = request.find("content-length: ");
+      if (cl == std::string::npos) cl = request.find("Content-Length: ");
+      if (head != std::string::npos && cl != std::string::npos) {
+        want = head + 4 + std::stoul(request.substr(cl + 16));
+      }
+    }
+    auto body = nlohmann::json::parse(request.substr(request.find("\r\n\r\n") + 4));
+    std::string error;
+    auto req = ca_->parseRequest(body["csr"].get<std::string>(), error);
+    std::string answer;
+    if (req) {
+      auto issued = ca_->sign(*req, 3600, error);
+      answer = nlohmann::json{{"certificate_chain", issued->certificate_chain},
+                              {"root_certificates", issued->root_certificates},
+                              {"identity", issued->identity},
+                              {"expires_at", issued->expires_at}}
+                   .dump();
+    }
+    std::string head =
+        std::string(req ? "HTTP/1.1 200 OK" : "HTTP/1.1 400 Bad Request") +
+        "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(answer.size()) +
+        "\r\nconnection: close\r\n\r\n";
+    std::string out = head + answer;
+    [[maybe_unused]] ssize_t n = ::write(c, out.data(), out.size());
+    ::close(c);
+  }
+
+  std::unique_ptr<control::CertificateAuthority> ca_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(CsrProviderTest, GetsACertificateFromTheCa) {
+  FakeCa ca;
+  CsrProviderOptions options;
+  options.host = "127.0.0.1";
+  options.port = ca.port();
+  options.token = "t-reviews";
+  options.spiffe_id = kReviews;
+  options.ttl_seconds = 3600;
+  CsrIdentityProvider provider(options);
+  IdentityPtr seen;
+  int ok = 0;
+  provider.onChange([&](const IdentityPtr& id) { seen = id; });
+  provider.onResult([&](bool result, const std::string&) { ok += result ? 1 : 0; });
+  std::string error;
+  ASSERT_TRUE(provider.renewOnce(error)) << error;
+  ca.join();
+  EXPECT_NE(ca.request.find("POST /v1/certificates HTTP/1.1\r\n"), std::string::npos);
+  EXPECT_NE(ca.request.find("authorization: Bearer t-reviews\r\n"), std::string::npos)
+      << ca.request;
+  EXPECT_NE(ca.request.find("\"ttl\":\"3600s\""), std::string::npos) << ca.request;
+  EXPECT_EQ(ca.request.find("PRIVATE KEY"), std::string::npos);  // the key stays here
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen, provider.current());
+  EXPECT_EQ(seen->spiffe_id, kReviews);
+  EXPECT_EQ(seen->roots_pem, ca.ca().rootCertificatesPem());
+  EXPECT_NE(seen->private_key_pem.find("PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(seen->not_after - seen->not_before, 3660);
+  EXPECT_EQ(ok, 1);
 }
 
 }  // namespace
