@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "discovery/wait_ready.h"
+#include "identity/file_provider.h"
 #include "mesh/bootstrap.h"
 #include "mesh/snapshot.h"
 #include "server/log.h"
@@ -22,6 +23,12 @@ int validate(const std::string& path) {
   weft::mesh::LoadResult loaded = weft::mesh::loadStatic(path, 0);
   for (const auto& e : loaded.errors) std::cerr << e.format() << "\n";
   if (!loaded.snapshot) return 1;
+  if (const auto& id = loaded.snapshot->bootstrap.identity) {
+    if (auto e = weft::identity::checkIdentityFiles(*id)) {
+      std::cerr << e->format() << "\n";
+      return 1;
+    }
+  }
   std::cout << path << ": OK (" << loaded.snapshot->clusters.size() << " clusters, "
             << loaded.snapshot->outbound_routes.virtual_hosts.size() << " virtual hosts)\n";
   return 0;

@@ -282,8 +282,9 @@ std::optional<std::string> readTokenFile(const std::string& path, std::string& w
 
 void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::string& bootstrap_path,
                       std::optional<ControlPlaneConfig>& out) {
-  auto map = YamlMap::open(ctx, node, "'control_plane'",
-                           {"url", "token_file", "resource_scope", "cache_file"});
+  auto map =
+      YamlMap::open(ctx, node, "'control_plane'",
+                    {"url", "token_file", "resource_scope", "cache_file", "certificate_ttl"});
   if (!map) return;
   ControlPlaneConfig c;
   bool ok = true;
@@ -342,6 +343,65 @@ void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::strin
       ok = false;
     }
   }
+  if (auto* n = map->find("certificate_ttl")) {
+    // The range the control plane's CA accepts (docs/security.md).
+    constexpr uint64_t kMinTtlMs = 60'000;
+    constexpr uint64_t kMaxTtlMs = 30ull * 86'400'000;
+    if (auto v = readDurationMs(ctx, *n, "certificate_ttl", kMinTtlMs, kMaxTtlMs)) {
+      if (*v % 1000 != 0) {
+        ctx.error(n->Mark(), "'certificate_ttl' must be a whole number of seconds");
+        ok = false;
+      } else {
+        c.certificate_ttl_s = *v / 1000;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) out = std::move(c);
+}
+
+// A path from the bootstrap's directory when relative (identity files).
+std::string fromBootstrapDir(const std::string& path, const std::string& bootstrap_path) {
+  std::filesystem::path p(path);
+  std::filesystem::path base = std::filesystem::path(bootstrap_path).parent_path();
+  return p.is_absolute() || base.empty() ? path : (base / p).lexically_normal().string();
+}
+
+void readIdentityFiles(YamlContext& ctx, const YAML::Node& key, const YAML::Node& node,
+                       const std::string& bootstrap_path, std::optional<IdentityFilesConfig>& out) {
+  auto map =
+      YamlMap::open(ctx, node, "'identity'", {"certificate", "private_key", "ca_certificates"});
+  if (!map) return;
+  IdentityFilesConfig c;
+  SourcePos at = ctx.pos(key.Mark());
+  c.file = at.file;
+  c.line = at.line;
+  c.column = at.column;
+  bool ok = true;
+  auto file = [&](const char* field, std::string& outPath) {
+    const YAML::Node* n = map->require(field);
+    if (!n) {
+      ok = false;
+      return;
+    }
+    auto v = readNonEmptyString(ctx, *n, field);
+    if (!v) {
+      ok = false;
+      return;
+    }
+    outPath = fromBootstrapDir(*v, bootstrap_path);
+    std::ifstream in(outPath, std::ios::binary);
+    std::error_code ec;
+    if (!in || std::filesystem::is_directory(outPath, ec)) {
+      ctx.error(n->Mark(), std::string("'") + field + "' file '" + *v +
+                               "' cannot be read (looked for '" + outPath + "')");
+      ok = false;
+    }
+  };
+  file("certificate", c.certificate);
+  file("private_key", c.private_key);
+  file("ca_certificates", c.ca_certificates);
   if (ok) out = std::move(c);
 }
 
@@ -445,7 +505,7 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
   b.path = name;
   auto root = YamlMap::open(ctx, docs[0], "the bootstrap",
                             {"node", "admin", "outbound", "inbound", "resources", "control_plane",
-                             "access_log", "timeouts", "limits"});
+                             "access_log", "timeouts", "limits", "identity"});
   if (!root) return result;
 
   std::vector<PortUse> ports(4);
@@ -484,6 +544,11 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
 
   if (auto* n = root->find("resources")) readResources(ctx, *n, name, b.resources);
   if (auto* n = root->find("control_plane")) readControlPlane(ctx, *n, name, b.control_plane);
+  if (auto* n = root->find("identity")) {
+    for (const auto& e : root->entries()) {
+      if (e.key == "identity") readIdentityFiles(ctx, e.key_node, *n, name, b.identity);
+    }
+  }
   if (auto* n = root->find("access_log")) readAccessLog(ctx, *n, b.access_log);
   if (auto* n = root->find("timeouts")) readTimeouts(ctx, *n, b.timeouts);
   if (auto* n = root->find("limits")) readLimits(ctx, *n, b);

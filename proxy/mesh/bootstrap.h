@@ -63,6 +63,8 @@ struct ControlPlaneConfig {
   std::string scope = "full";
   // Where the last applied configuration is kept for a restart (resolved path); "" = no cache.
   std::string cache_file;
+  // Lifetime asked for the workload certificate (seconds); 0: none asked, the CA's default.
+  uint64_t certificate_ttl_s = 0;
 
   // "http://host:port" (IPv6 in brackets, localhost as 127.0.0.1), without a trailing slash.
   std::string baseUrl() const;
@@ -71,6 +73,18 @@ struct ControlPlaneConfig {
 // "http://<numeric ip or localhost>:<port>", optionally with a trailing "/". Returns nullopt
 // (and a reason in `why`) for anything else.
 std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std::string& why);
+
+// identity: static mode's workload certificate, key and trust bundle (docs/configuration.md).
+// The files are checked to exist here; their contents are checked by identity/ at start
+// (identity::checkIdentityFiles), with the position of the `identity` key.
+struct IdentityFilesConfig {
+  std::string certificate;  // resolved paths (relative: from the bootstrap's directory)
+  std::string private_key;
+  std::string ca_certificates;
+  std::string file;  // where the `identity` key is: file, 1-based line and column
+  int line = 0;
+  int column = 0;
+};
 
 struct Bootstrap {
   std::string path;  // the file this came from
@@ -81,6 +95,8 @@ struct Bootstrap {
   SocketAddress inbound_app{"127.0.0.1", 8080};     // where inbound traffic goes (the local app)
   std::vector<std::string> resources;               // Istio-format YAML files, resolved paths
   std::optional<ControlPlaneConfig> control_plane;  // set: dynamic mode
+  // Set: the identity comes from these files (else, in dynamic mode, from the control plane).
+  std::optional<IdentityFilesConfig> identity;
   AccessLogConfig access_log;
   Timeouts timeouts;
   size_t max_request_header_bytes = 60 * 1024;

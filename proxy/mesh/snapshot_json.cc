@@ -316,7 +316,15 @@ std::string toJson(const Snapshot& s) {
         {"token_file", b.control_plane->token_file},
         {"resource_scope", b.control_plane->scope},
         {"cache_file",
-         b.control_plane->cache_file.empty() ? Json(nullptr) : Json(b.control_plane->cache_file)}};
+         b.control_plane->cache_file.empty() ? Json(nullptr) : Json(b.control_plane->cache_file)},
+        {"certificate_ttl_s", b.control_plane->certificate_ttl_s == 0
+                                  ? Json(nullptr)
+                                  : Json(b.control_plane->certificate_ttl_s)}};
+  }
+  if (b.identity) {
+    boot["identity"] = {{"certificate", b.identity->certificate},
+                        {"private_key", b.identity->private_key},
+                        {"ca_certificates", b.identity->ca_certificates}};
   }
   j["bootstrap"] = std::move(boot);
 

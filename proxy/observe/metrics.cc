@@ -263,6 +263,10 @@ struct MetricsRegistry::Impl final : PeerSeries {
   std::atomic<bool> control_plane_connected{false};
   std::atomic<uint64_t> control_plane_acks{0};
   std::atomic<uint64_t> control_plane_nacks{0};
+  std::atomic<bool> identity{false};
+  std::atomic<int64_t> identity_expiry{0};
+  std::atomic<uint64_t> identity_renewals_ok{0};
+  std::atomic<uint64_t> identity_renewals_error{0};
 
   // Guards the series index: bind() and serialize() on the main thread, and workers when they
   // meet a new peer (once per connection and peer, never per request).
@@ -498,6 +502,19 @@ void MetricsRegistry::countControlPlaneUpdate(bool acked) {
   c.fetch_add(1, std::memory_order_relaxed);
 }
 
+void MetricsRegistry::enableIdentity() {
+  impl_->identity.store(true, std::memory_order_relaxed);
+}
+
+void MetricsRegistry::setIdentityExpiry(int64_t not_after) {
+  impl_->identity_expiry.store(not_after, std::memory_order_relaxed);
+}
+
+void MetricsRegistry::countIdentityRenewal(bool ok) {
+  auto& c = ok ? impl_->identity_renewals_ok : impl_->identity_renewals_error;
+  c.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string MetricsRegistry::serialize() {
   std::vector<MetricFamily> families;
   RequestFamilies rf;
@@ -557,6 +574,30 @@ std::string MetricsRegistry::serialize() {
       updates.metric.push_back(std::move(m));
     }
     families.push_back(std::move(updates));
+  }
+  if (impl_->identity.load(std::memory_order_relaxed)) {
+    MetricFamily expiry = family(
+        "weft_identity_expiry_timestamp_seconds",
+        "notAfter of the sidecar's current workload certificate, unix seconds (0: none yet).",
+        MetricType::Gauge);
+    expiry.metric.push_back(
+        valueMetric(static_cast<double>(impl_->identity_expiry.load(std::memory_order_relaxed)),
+                    MetricType::Gauge));
+    families.push_back(std::move(expiry));
+    MetricFamily renewals =
+        family("weft_identity_renewals_total",
+               "Attempts to get a new workload certificate (from the control plane's CA, or "
+               "by reloading the identity files), by outcome.",
+               MetricType::Counter);
+    for (bool ok : {true, false}) {
+      ClientMetric m = valueMetric(
+          static_cast<double>(
+              (ok ? impl_->identity_renewals_ok : impl_->identity_renewals_error).load()),
+          MetricType::Counter);
+      addLabel(m, "result", ok ? "ok" : "error");
+      renewals.metric.push_back(std::move(m));
+    }
+    families.push_back(std::move(renewals));
   }
   MetricFamily workers = family("weft_workers", "Worker threads.", MetricType::Gauge);
   workers.metric.push_back(valueMetric(impl_->workers, MetricType::Gauge));

@@ -146,6 +146,12 @@ class MetricsRegistry {
   void setControlPlaneConnected(bool connected);
   // Main thread: a pushed configuration was applied (ack) or rejected (nack).
   void countControlPlaneUpdate(bool acked);
+  // At start, when the sidecar has an identity source: adds the weft_identity_* series.
+  void enableIdentity();
+  // Main thread: notAfter of the current workload certificate (unix seconds).
+  void setIdentityExpiry(int64_t not_after);
+  // Any thread: one attempt to get a new identity (CSR to the CA, or a reload of the files).
+  void countIdentityRenewal(bool ok);
   // Prometheus text exposition (version 0.0.4) of everything.
   std::string serialize();
 

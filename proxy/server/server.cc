@@ -3,10 +3,14 @@
 
 #include <malloc.h>
 
+#include <ctime>
 #include <thread>
 
 #include "discovery/config_cache.h"
 #include "discovery/protocol.h"
+#include "identity/certificate.h"
+#include "identity/csr_provider.h"
+#include "identity/file_provider.h"
 #include "observe/peer_metadata.h"
 #include "router/router.h"
 #include "server/log.h"
@@ -55,6 +59,7 @@ int Server::run(const ServerOptions& options) {
       return 1;
     }
   }
+  if (!createIdentityProvider(b)) return 1;
   uv_loop_init(&loop_);
   metrics_ = std::make_unique<observe::MetricsRegistry>(workers);
   for (int i = 0; i < workers; ++i) {
@@ -84,6 +89,7 @@ int Server::run(const ServerOptions& options) {
     }
   }
   if (exit_code != 0) {
+    identity_provider_.reset();
     admin_->close();
     for (auto& w : workers_) w->stop();
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -122,6 +128,7 @@ int Server::run(const ServerOptions& options) {
   const auto& cached = current_->snapshot->pushed;
   ready_ = !(b.control_plane && b.resources.empty()) || cached != nullptr;
   if (b.control_plane) startControlPlane(b, cached ? cached->version : 0);
+  startIdentity();
   logLine(LogLevel::kInfo, "weft-proxy " + b.node.id + (ready_ ? " ready" : " started") +
                                ": outbound " + b.outbound.host + ":" +
                                std::to_string(b.outbound.port) + ", inbound " + b.inbound.host +
@@ -179,6 +186,17 @@ void Server::reload() {
       (old_cp && (old_cp->url != new_cp->url || old_cp->token != new_cp->token ||
                   old_cp->scope != new_cp->scope || old_cp->cache_file != new_cp->cache_file))) {
     logLine(LogLevel::kWarning, "control_plane changed: it takes effect after a restart");
+  }
+  const auto& old_id = old_b.identity;
+  const auto& new_id = new_b.identity;
+  if (old_id.has_value() != new_id.has_value() ||
+      (old_id &&
+       (old_id->certificate != new_id->certificate || old_id->private_key != new_id->private_key ||
+        old_id->ca_certificates != new_id->ca_certificates)) ||
+      (old_cp && new_cp && old_cp->certificate_ttl_s != new_cp->certificate_ttl_s)) {
+    logLine(LogLevel::kWarning,
+            "identity settings changed: they take effect after a restart (the files named "
+            "are reloaded whenever their contents change)");
   }
   publish(loaded.snapshot);
   logLine(LogLevel::kInfo, "config reloaded: " + current_->snapshot->version_info);
@@ -336,6 +354,88 @@ void Server::applyPush(mesh::PushedConfig push) {
   control_plane_->reportResult(cp_version, "");
 }
 
+// === Identity ===
+
+bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
+  if (b.identity) {
+    if (auto e = identity::checkIdentityFiles(*b.identity)) {
+      logLine(LogLevel::kError, e->format());
+      logLine(LogLevel::kError, "configuration rejected: " + options_.config_path);
+      return false;
+    }
+    std::string error;
+    auto provider = std::make_unique<identity::FileIdentityProvider>(
+        identity::identityFiles(*b.identity), error);
+    if (!error.empty()) {  // the files changed in between
+      logLine(LogLevel::kError, b.identity->file + ": identity: " + error);
+      return false;
+    }
+    identity_provider_ = std::move(provider);
+    return true;
+  }
+  if (b.control_plane) {
+    const mesh::ControlPlaneConfig& cp = *b.control_plane;
+    identity::CsrProviderOptions options;
+    options.base_url = cp.baseUrl();
+    options.host = cp.host == "localhost" ? "127.0.0.1" : cp.host;
+    options.port = cp.port;
+    options.token = cp.token;
+    options.spiffe_id = b.node.spiffeId();
+    options.ttl_seconds = cp.certificate_ttl_s;
+    identity_provider_ = std::make_unique<identity::CsrIdentityProvider>(std::move(options));
+  }
+  return true;
+}
+
+void Server::startIdentity() {
+  if (!identity_provider_) return;
+  uv_async_init(&loop_, &identity_async_, identityCb);
+  identity_async_.data = this;
+  metrics_->enableIdentity();
+  observe::MetricsRegistry* metrics = metrics_.get();
+  identity_provider_->onChange([this](const identity::IdentityPtr&) {
+    uv_async_send(&identity_async_);  // the callback takes the newest from the provider
+  });
+  identity_provider_->onResult(
+      [metrics](bool ok, const std::string&) { metrics->countIdentityRenewal(ok); });
+  if (auto id = identity_provider_->current()) {  // files: loaded already
+    metrics_->countIdentityRenewal(true);
+    onIdentity(id);
+  } else {
+    logLine(LogLevel::kInfo, "identity: requesting a certificate for " +
+                                 current_->snapshot->bootstrap.node.spiffeId() + " from " +
+                                 current_->snapshot->bootstrap.control_plane->url);
+  }
+  identity_provider_->start();
+}
+
+void Server::identityCb(uv_async_t* a) {
+  auto* self = static_cast<Server*>(a->data);
+  if (self->identity_provider_) self->onIdentity(self->identity_provider_->current());
+}
+
+void Server::onIdentity(identity::IdentityPtr id) {
+  if (!id || (identity_ && id->generation <= identity_->generation)) return;
+  identity_ = std::move(id);
+  metrics_->setIdentityExpiry(identity_->not_after);
+  std::string serial;
+  auto chain = identity::parseCertificates(identity_->cert_chain_pem);
+  if (!chain.empty()) serial = identity::serialHex(chain.front().get());
+  logLine(LogLevel::kInfo, "identity " + identity_->spiffe_id + " valid until " +
+                               identity::isoTime(identity_->not_after) + " (serial " + serial +
+                               ", from " + identity_provider_->source() + ")");
+  const std::string node_id = current_->snapshot->bootstrap.node.spiffeId();
+  if (identity_->spiffe_id != node_id) {
+    // The certificate is what peers will see; the node's names are what the control plane
+    // and the metrics use. Both are kept, but they ought to agree.
+    logLine(LogLevel::kWarning, "identity " + identity_->spiffe_id +
+                                    " is not the node's identity " + node_id +
+                                    " (bootstrap node.trust_domain/namespace/service_account)");
+  }
+  // TLS layer hook: build the server and client contexts from identity_ here and post them to
+  // the workers (connections already open keep the contexts they started with).
+}
+
 void Server::beginShutdown(const char* why) {
   if (draining_) return;
   draining_ = true;
@@ -355,6 +455,10 @@ void Server::finishShutdown() {
   if (control_plane_) {
     control_plane_->join();  // after it, nothing sends to push_async_
     uv_close(reinterpret_cast<uv_handle_t*>(&push_async_), nullptr);
+  }
+  if (identity_provider_) {
+    identity_provider_->stop();  // after it, nothing sends to identity_async_
+    uv_close(reinterpret_cast<uv_handle_t*>(&identity_async_), nullptr);
   }
   for (auto& w : workers_) w->stop();
   admin_->close();
@@ -410,6 +514,11 @@ void Server::handleAdmin(const http::RequestHead& rq, admin::AdminResponse& rs) 
     rs.body = mesh::toJson(*current_->snapshot);
   } else if (get && route == "/clusters") {
     rs.body = clustersText();
+  } else if (get && route == "/certs") {
+    rs.content_type = "application/json";
+    rs.body =
+        identity::certsJson(identity_.get(), identity_provider_ ? identity_provider_->source() : "",
+                            static_cast<int64_t>(std::time(nullptr)));
   } else if (post && route == "/drain") {
     beginShutdown("POST /drain");
     rs.body = "draining\n";
@@ -437,6 +546,7 @@ void Server::handleAdmin(const http::RequestHead& rq, admin::AdminResponse& rs) 
         "  GET  /healthz                    liveness\n"
         "  GET  /config_dump                the compiled configuration (JSON)\n"
         "  GET  /clusters                   endpoints and their counters\n"
+        "  GET  /certs                      the workload certificate and trust bundle (JSON)\n"
         "  POST /drain                      drain, then exit\n"
         "  POST /quitquitquit               drain, then exit\n"
         "  POST /logging?level=debug        change the log level\n";

@@ -20,6 +20,7 @@
 
 #include "admin/admin_server.h"
 #include "discovery/client.h"
+#include "identity/provider.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "server/config_builder.h"
@@ -59,6 +60,14 @@ class Server {
   static void pushCb(uv_async_t* a);
   void beginShutdown(const char* why);
   void finishShutdown();
+  // === Identity: where the sidecar's certificate comes from (identity/provider.h) ===
+  // Static mode checks the `identity` files before anything listens: false (logged) if they
+  // do not load.
+  bool createIdentityProvider(const mesh::Bootstrap& bootstrap);
+  void startIdentity();
+  static void identityCb(uv_async_t* a);
+  // Main thread: a new identity from the provider.
+  void onIdentity(identity::IdentityPtr id);
   void handleAdmin(const http::RequestHead& request, admin::AdminResponse& response);
   std::string clustersText() const;
 
@@ -87,6 +96,13 @@ class Server {
   uv_async_t push_async_;
   std::mutex push_mutex_;  // guards pending_push_ (written by the client thread)
   std::optional<mesh::PushedConfig> pending_push_;
+  // The identity provider (files or the control plane's CA), if the bootstrap gives one.
+  // Declared after metrics_, which its callbacks use: stopped first.
+  std::unique_ptr<identity::IdentityProvider> identity_provider_;
+  uv_async_t identity_async_;  // the provider's thread: "a new identity is current"
+  // Main thread: the identity in force. The hook for the TLS layer: contexts are built from it
+  // and posted to the workers (not yet: the data path is plain text so far).
+  identity::IdentityPtr identity_;
   std::shared_ptr<observe::AccessLogFile> access_log_;
   RuntimePtr current_;
   uint64_t next_version_ = 1;
