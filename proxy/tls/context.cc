@@ -222,9 +222,7 @@ bool TlsContext::copyTicketKeysFrom(const TlsContext& other, std::string* error)
   return true;
 }
 
-std::string peerSpiffeId(const SSL* ssl) {
-  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  X509* cert = SSL_get0_peer_certificate(ssl);  // borrowed
+std::string spiffeIdOf(X509* cert) {
   if (cert == nullptr) return {};
   auto* names =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -247,6 +245,11 @@ std::string peerSpiffeId(const SSL* ssl) {
   }
   GENERAL_NAMES_free(names);
   return found == 1 ? id : std::string();
+}
+
+std::string peerSpiffeId(const SSL* ssl) {
+  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  return spiffeIdOf(SSL_get0_peer_certificate(ssl));  // borrowed
 }
 
 std::string spiffeIdentity(std::string_view ns, std::string_view sa,

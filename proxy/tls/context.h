@@ -130,6 +130,8 @@ class TlsContext {
 // "spiffe://". Empty when there is no peer certificate, it did not verify, or it has no or
 // several SPIFFE URIs.
 std::string peerSpiffeId(const SSL* ssl);
+// The same rule for any certificate (no verification).
+std::string spiffeIdOf(X509* cert);
 
 // "spiffe://<trust_domain>/ns/<ns>/sa/<sa>".
 std::string spiffeIdentity(std::string_view ns, std::string_view sa, std::string_view trust_domain);
