@@ -157,3 +157,53 @@ def test_renewed_certificate_is_picked_up_on_sighup(sidecar, ca, tmp_path):
         return ("URI", renewed_id) in peer["subjectAltName"]
 
     wait_for(serves_renewed, timeout=5, what="the renewed certificate")
+
+
+def read_response(s: ssl.SSLSocket, buf: bytearray) -> tuple[bytes, bytes]:
+    """One Content-Length response from `s` (extra bytes stay in `buf`): (head, body)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed before the response head"
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    body = bytearray(rest)
+    while len(body) < length:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed in the response body"
+        body += chunk
+    buf[:] = body[length:]
+    return head, bytes(body[:length])
+
+
+def test_keep_alive_large_bodies_and_resumption(sidecar, ca, tmp_path):
+    p, app, _ = sidecar
+    ctx = client_context(ca, tmp_path, CLIENT_ID)
+    payload = bytes(i * 31 % 251 for i in range(1 << 20))
+    with socket.create_connection(("127.0.0.1", p.inbound_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            buf = bytearray()
+            # 1 MB up, its length and CRC back; then 1 MB down; same connection.
+            s.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(payload) + payload)
+            head, body = read_response(s, buf)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert str(len(payload)).encode() in body, body
+            s.sendall(b"GET /stream/1048576 HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body = read_response(s, buf)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert len(body) == 1 << 20
+            session = s.session
+            assert not s.session_reused
+            s.unwrap()  # close_notify
+    with socket.create_connection(("127.0.0.1", p.inbound_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, session=session) as s:
+            s.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            head, _ = read_response(s, bytearray())
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert s.session_reused, "the second connection resumes the session"
+    assert app.paths()[-1] == "/again"
