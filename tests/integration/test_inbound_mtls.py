@@ -99,7 +99,7 @@ def sidecar(mesh, ca, tmp_path):
     app = mesh.upstream("ratings-app")
     certs = ca.write_identity(tmp_path / "certs", SERVER_ID)
     p = mesh.proxy(join_docs(service_entry("x", [{"port": app.port}])), app_port=app.port,
-                   extra_args=["--inbound-mtls-certs", str(certs)])
+                   extra_args=["--inbound-mtls-certs", str(certs)], log_level="debug")
     return p, app, certs
 
 
@@ -117,6 +117,8 @@ def test_client_without_certificate_is_refused(sidecar, ca, tmp_path):
     with pytest.raises((ssl.SSLError, ConnectionError)):
         tls_get(p.inbound_port, client_context(ca, tmp_path, None))
     assert app.paths() == []
+    wait_for(lambda: "peer did not return a certificate" in p.stderr() + p.stdout(),
+             timeout=5, what="the refusal in the debug log")
 
 
 def test_client_from_another_ca_is_refused(sidecar, ca, tmp_path):
