@@ -171,7 +171,6 @@ void TcpStream::sendBuffer(std::string& buf) {
       }
       buf.erase(0, static_cast<size_t>(n));
     } else if (n < 0 && n != UV_EAGAIN) {
-      buf.clear();
       onWriteError(n);
       return;
     }

@@ -110,7 +110,8 @@ class TcpStream {
   static void timerCb(uv_timer_t* t);
   void updateReading();
   void beginClose();
-  // Writes `buf` (try_write, then a recycled write request for the rest); `buf` is left empty.
+  // Writes `buf` (try_write, then a recycled write request for the rest); `buf` is left empty
+  // unless the write failed.
   void sendBuffer(std::string& buf);
   void onWireRead(const char* data, size_t len);
 
