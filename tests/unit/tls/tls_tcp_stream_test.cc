@@ -1,6 +1,7 @@
 // TLS over TcpStream on a real libuv loop: two streams joined by a loopback TCP connection,
 // each with a TlsStream transport (client and server contexts from a test CA).
 #include <gtest/gtest.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <sys/socket.h>
 
@@ -231,6 +232,67 @@ TEST_F(TlsTcpStreamTest, CloseNotifyEndsThePeersStreamOnce) {
   loop_.runFor(30);  // the TCP FIN that follows is not a second EOF
   EXPECT_EQ(sr_->eofs, 1);
   EXPECT_EQ(cr_->closed, 1);
+}
+
+TEST_F(TlsTcpStreamTest, HandshakeArrivingOneByteAtATime) {
+  // The server is a TLS TcpStream; the client an engine on a raw socket that writes one byte
+  // per loop turn, so the server's handshake advances through one-byte reads.
+  sr_ = std::make_unique<Record>();
+  cr_ = std::make_unique<Record>();
+  int lfd = weft::testing::rawListen();
+  ASSERT_GE(lfd, 0);
+  int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a = weft::testing::loopback(weft::testing::localPort(lfd));
+  ASSERT_EQ(::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int sfd = accept(lfd, nullptr, nullptr);
+  ::close(lfd);
+  ASSERT_GE(sfd, 0);
+  int one = 1;
+  setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  weft::testing::setNonBlocking(cfd);
+  weft::testing::setNonBlocking(sfd);
+  server_ = new TlsTestStream(loop_.get(), *sr_);
+  ASSERT_EQ(uv_tcp_open(server_->tcp(), sfd), 0);
+  server_->setTransport(std::make_unique<TlsStream>(server_ctx_));
+  server_->startReading();
+
+  TlsStream client(client_ctx_, "127.0.0.1:15006");
+  std::string c2s, plain;
+  client.start(c2s);
+  auto pumpFromServer = [&] {
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(cfd, buf, sizeof(buf), 0)) > 0) {
+      ASSERT_NE(client.receive(buf, static_cast<size_t>(n), plain, c2s),
+                net::Transport::Status::kFailed)
+          << client.failure();
+    }
+  };
+  size_t bytes_sent = 0;
+  for (int turn = 0; turn < 20'000 && !(client.established() && sr_->ready == 1); ++turn) {
+    if (!c2s.empty()) {
+      ASSERT_EQ(send(cfd, c2s.data(), 1, MSG_NOSIGNAL), 1);
+      c2s.erase(0, 1);
+      ++bytes_sent;
+    }
+    uv_run(loop_.get(), UV_RUN_NOWAIT);
+    pumpFromServer();
+  }
+  ASSERT_TRUE(client.established()) << client.failure();
+  ASSERT_EQ(sr_->ready, 1) << sr_->failure;
+  EXPECT_GT(bytes_sent, 500u);  // ClientHello, then certificate, verify and finished
+  EXPECT_EQ(sr_->peer, kClientId);
+  EXPECT_EQ(client.peerIdentity(), kServerId);
+
+  server_->out() = "hello, one byte at a time";
+  server_->flush();
+  // Time-bounded: the small record may wait for a delayed ACK (Nagle on the server socket).
+  EXPECT_TRUE(loop_.runUntil([&] {
+    pumpFromServer();
+    return plain.size() >= 25;
+  }));
+  EXPECT_EQ(plain, "hello, one byte at a time");
+  ::close(cfd);
 }
 
 TEST_F(TlsTcpStreamTest, OneMegabyteEachWay) {
