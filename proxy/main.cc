@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", options.concurrency, "worker threads (default: one per core)")
       ->check(CLI::Range(0, 256));
   app.add_option("--log-level", log_level, "trace, debug, info, warning, error or off");
+  app.add_option("--inbound-mtls-certs", options.inbound_mtls_certs,
+                 "directory with cert-chain.pem, key.pem and root-cert.pem: the inbound "
+                 "listener accepts mutual TLS only (re-read on SIGHUP)");
   app.add_flag("--validate", validate_only,
                "check the configuration, print every error as file:line:col, and exit");
 

@@ -49,6 +49,8 @@ TcpStream::WriteRequest* takeWriteRequest(TcpStream* owner) {
   return w;
 }
 thread_local char read_buffer[TcpStream::kReadBufferSize];
+// Plaintext a transport produced from one read, handed to onRead() and then reused.
+thread_local std::string transport_plain;
 
 }  // namespace
 
@@ -96,37 +98,98 @@ void TcpStream::readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpStream*>(s->data);
   if (self->closing_) return;
   if (nread > 0) {
-    self->onRead(buf->base, static_cast<size_t>(nread));
+    if (self->transport_) {
+      self->onWireRead(buf->base, static_cast<size_t>(nread));
+    } else {
+      self->onRead(buf->base, static_cast<size_t>(nread));
+    }
   } else if (nread == UV_EOF) {
-    self->onReadEof();
+    // After a transport's clean end (close_notify) the subclass has had its EOF already.
+    // Without one, a TLS stream's EOF is reported the same way: HTTP framing tells a
+    // truncated message from a complete one.
+    if (!self->transport_eof_) self->onReadEof();
   } else if (nread < 0) {
     self->onReadError(static_cast<int>(nread));
   }
 }
 
 size_t TcpStream::queuedBytes() const {
-  return out_.size() + tcp_.write_queue_size;
+  return out_.size() + wire_.size() + tcp_.write_queue_size;
+}
+
+void TcpStream::setTransport(std::unique_ptr<Transport> transport) {
+  transport_ = std::move(transport);
+  transport_eof_ = false;
+  if (!transport_ || closing_) return;
+  transport_->start(wire_);
+  if (!wire_.empty()) sendBuffer(wire_);
+}
+
+void TcpStream::onWireRead(const char* data, size_t len) {
+  if (transport_eof_) return;
+  // The thread's plaintext buffer is taken (not shared) while in use, so a nested read on
+  // another stream would only cost an allocation.
+  std::string plain;
+  plain.swap(transport_plain);
+  plain.clear();
+  bool was_established = transport_->established();
+  Transport::Status status = transport_->receive(data, len, plain, wire_);
+  if (!wire_.empty()) sendBuffer(wire_);
+  if (!closing_ && !was_established && transport_->established()) {
+    onTransportReady();
+    flush();  // what the subclass wrote during the handshake
+  }
+  if (!closing_ && !plain.empty()) onRead(plain.data(), plain.size());
+  if (plain.capacity() > transport_plain.capacity()) {
+    plain.clear();
+    transport_plain.swap(plain);
+  }
+  if (closing_) return;
+  if (status == Transport::Status::kPeerClosed) {
+    transport_eof_ = true;
+    onReadEof();
+  } else if (status == Transport::Status::kFailed) {
+    onTransportFailure(transport_->failure());
+  }
+  if (!closing_ && close_after_handshake_ &&
+      (transport_->established() || !transport_->failure().empty())) {
+    close_after_handshake_ = false;
+    closeAfterFlush();
+  }
 }
 
 void TcpStream::flush() {
   if (closing_ || out_.empty()) return;
+  if (transport_) {
+    if (!transport_->established()) return;  // held until the handshake completes
+    bool ok = transport_->send(out_.data(), out_.size(), wire_);
+    out_.clear();
+    if (!wire_.empty()) sendBuffer(wire_);
+    if (!ok && !closing_) onWriteError(UV_EPROTO);
+    return;
+  }
+  sendBuffer(out_);
+}
+
+void TcpStream::sendBuffer(std::string& buf) {
+  if (closing_ || buf.empty()) return;
   if (tcp_.write_queue_size == 0) {
     // Most writes complete at once; only the remainder needs a request.
-    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    uv_buf_t b = uv_buf_init(buf.data(), static_cast<unsigned>(buf.size()));
     int n = uv_try_write(stream(), &b, 1);
     if (n > 0) {
-      if (static_cast<size_t>(n) == out_.size()) {
-        out_.clear();
+      if (static_cast<size_t>(n) == buf.size()) {
+        buf.clear();
         return;
       }
-      out_.erase(0, static_cast<size_t>(n));
+      buf.erase(0, static_cast<size_t>(n));
     } else if (n < 0 && n != UV_EAGAIN) {
       onWriteError(n);
       return;
     }
   }
   WriteRequest* w = takeWriteRequest(this);
-  w->data.swap(out_);
+  w->data.swap(buf);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   int rc = uv_write(&w->req, stream(), &b, 1, writeCb);
@@ -140,6 +203,17 @@ void TcpStream::flush() {
 void TcpStream::writeShared(std::shared_ptr<const std::string> data) {
   flush();
   if (closing_ || !data || data->empty()) return;
+  if (transport_) {
+    // Encrypted per connection: the shared bytes cannot go to the socket as they are.
+    if (!transport_->established()) {
+      out_.append(*data);  // held until the handshake completes
+      return;
+    }
+    bool ok = transport_->send(data->data(), data->size(), wire_);
+    if (!wire_.empty()) sendBuffer(wire_);
+    if (!ok && !closing_) onWriteError(UV_EPROTO);
+    return;
+  }
   size_t offset = 0;
   if (tcp_.write_queue_size == 0) {
     uv_buf_t b = uv_buf_init(const_cast<char*>(data->data()), static_cast<unsigned>(data->size()));
@@ -191,14 +265,40 @@ void TcpStream::writeCb(uv_write_t* req, int status) {
 
 void TcpStream::close() {
   if (closing_) return;
+  bool dropping = !out_.empty() || tcp_.write_queue_size > 0;
   out_.clear();
+  if (transport_ && transport_->established()) {
+    // close_notify marks a TLS session resumable (OpenSSL forgets sessions of connections
+    // freed without one). It goes out only if nothing was dropped, so that a peer never sees
+    // a clean end after a truncated stream.
+    transport_->shutdown(wire_);
+    if (!dropping && !wire_.empty()) {
+      uv_buf_t b = uv_buf_init(wire_.data(), static_cast<unsigned>(wire_.size()));
+      uv_try_write(stream(), &b, 1);
+    }
+    wire_.clear();
+  }
   beginClose();
 }
 
 void TcpStream::closeAfterFlush() {
   if (closing_) return;
+  if (transport_ && !transport_->established() && transport_->failure().empty()) {
+    // The handshake is still running: finish it, send what is held back, then close.
+    close_after_handshake_ = true;
+    return;
+  }
   flush();
   if (closing_) return;
+  if (transport_) {
+    if (transport_->established()) {
+      transport_->shutdown(wire_);
+      sendBuffer(wire_);
+      if (closing_) return;
+    } else {
+      out_.clear();  // the transport failed: plaintext held back will never be sent
+    }
+  }
   if (queuedBytes() == 0) {
     beginClose();
   } else {

@@ -9,6 +9,11 @@
 // flush()ed but not yet taken by the kernel are "queued". Above kHighWatermark the owner of
 // the *other* side stops reading (blockReading(kBackpressure)); when the queue falls under
 // kLowWatermark, onDrained() tells it to read again.
+//
+// Transport (TLS): setTransport() puts a filter between the socket and the subclass. Reads go
+// through it before onRead() (which then sees plaintext only), and out()/flush()/writeShared()
+// go through it before the socket, so the HTTP code is the same with and without TLS. Bytes
+// appended to out() before the handshake completes are held back and sent once it has.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +22,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "net/transport.h"
 
 namespace weft::net {
 
@@ -59,7 +66,8 @@ class TcpStream {
 
   // Closes now; queued bytes not yet written are dropped. Safe to call more than once.
   void close();
-  // Sends what is queued, then closes (used after an error response).
+  // Sends what is queued, then closes (used after an error response). With a transport: after
+  // its handshake completes, and ending with its close_notify.
   void closeAfterFlush();
   // Closes with a TCP RST (the peer sees a reset, not a clean end).
   void reset();
@@ -72,6 +80,11 @@ class TcpStream {
   // "ip:port" of the peer (empty if unknown).
   std::string peerAddress() const;
 
+  // Runs `transport` between the socket and this stream's reads and writes from now on (after
+  // accept or connect, before the first byte is read or written). Starts its handshake.
+  void setTransport(std::unique_ptr<Transport> transport);
+  Transport* transport() const { return transport_.get(); }
+
  protected:
   virtual void onRead(const char* data, size_t len) = 0;
   virtual void onReadEof() = 0;
@@ -80,6 +93,11 @@ class TcpStream {
   virtual void onDrained() {}
   virtual void onTimer() {}
   virtual void onClosed() {}
+  // The transport's handshake completed (held-back out() bytes are flushed right after).
+  virtual void onTransportReady() {}
+  // The transport failed (handshake refused, corrupt record). Its alert has been queued; the
+  // default closes once that is written. A clean close_notify from the peer is onReadEof().
+  virtual void onTransportFailure(const std::string& /*reason*/) { closeAfterFlush(); }
 
  public:
   struct WriteRequest;  // internal: a uv_write_t with its buffer, recycled per thread
@@ -92,10 +110,18 @@ class TcpStream {
   static void timerCb(uv_timer_t* t);
   void updateReading();
   void beginClose();
+  // Writes `buf` (try_write, then a recycled write request for the rest); `buf` is left empty
+  // unless the write failed.
+  void sendBuffer(std::string& buf);
+  void onWireRead(const char* data, size_t len);
 
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   std::string out_;
+  std::unique_ptr<Transport> transport_;
+  std::string wire_;            // transport output not yet handed to libuv (empty between calls)
+  bool transport_eof_ = false;  // the transport reported the peer's clean end
+  bool close_after_handshake_ = false;
   uint8_t read_blocks_ = 0;
   bool reading_started_ = false;
   bool reading_ = false;

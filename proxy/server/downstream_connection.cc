@@ -8,6 +8,7 @@
 #include "observe/trace.h"
 #include "router/cors.h"
 #include "router/router.h"
+#include "server/log.h"
 #include "server/worker.h"
 #include "upstream/host_pool.h"
 
@@ -213,6 +214,15 @@ void DownstreamConnection::onReadError(int) {
 void DownstreamConnection::onWriteError(int) {
   if (in_flight_) abortExchange(observe::kDownstreamConnectionTermination);
   close();
+}
+
+void DownstreamConnection::onTransportFailure(const std::string& reason) {
+  // TLS refused the peer (handshake) or a record failed mid-stream: no HTTP answer is possible.
+  if (logEnabled(LogLevel::kDebug)) {
+    logLine(LogLevel::kDebug, "TLS from " + remote_address_ + ": " + reason);
+  }
+  if (in_flight_) abortExchange(observe::kDownstreamConnectionTermination);
+  TcpStream::onTransportFailure(reason);  // the alert goes out, then the connection closes
 }
 
 void DownstreamConnection::onDrained() {

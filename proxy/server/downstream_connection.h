@@ -53,6 +53,7 @@ class DownstreamConnection final : public net::TcpStream,
   void onDrained() override;
   void onTimer() override;
   void onClosed() override;
+  void onTransportFailure(const std::string& reason) override;
 
   // --- http::RequestDecoder::Callbacks
   void onRequestHead(http::RequestHead& head) override;

@@ -9,6 +9,10 @@
 #include "observe/metrics.h"
 #include "upstream/load_balancer.h"
 
+namespace weft::tls {
+class TlsContext;
+}
+
 namespace weft::server {
 
 struct Runtime {
@@ -16,6 +20,10 @@ struct Runtime {
   std::shared_ptr<const observe::SnapshotStats> stats;
   std::shared_ptr<upstream::EndpointCountersTable> endpoint_counters;
   std::string peer_header;  // this sidecar's x-weft-peer value (observe/peer_metadata.h)
+  // Set: every connection accepted on the inbound listener speaks mutual TLS with this server
+  // context (a client without a certificate from the mesh roots is refused). This is where
+  // PeerAuthentication's mode will be decided per port; today it is one process-wide switch.
+  std::shared_ptr<tls::TlsContext> inbound_tls;
 };
 
 using RuntimePtr = std::shared_ptr<const Runtime>;

@@ -14,6 +14,8 @@
 #include "observe/peer_metadata.h"
 #include "router/router.h"
 #include "server/log.h"
+#include "tls/context.h"
+#include "tls/identity_files.h"
 
 namespace weft::server {
 
@@ -26,7 +28,29 @@ RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
   rt->endpoint_counters = std::make_shared<upstream::EndpointCountersTable>(
       *snapshot, static_cast<int>(workers_.size()));
   rt->snapshot = std::move(snapshot);
+  rt->inbound_tls = inbound_tls_;
   return rt;
+}
+
+bool Server::loadInboundTls() {
+  const std::string& dir = options_.inbound_mtls_certs;
+  identity::WorkloadIdentity id;
+  std::string error;
+  tls::TlsContextPtr ctx;
+  if (tls::loadIdentityFiles(dir, id, &error)) {
+    ctx = tls::TlsContext::makeServer(id, tls::TlsSettings{}, &error);
+  }
+  if (!ctx) {
+    logLine(LogLevel::kError, "inbound mTLS certificates " + dir + ": " + error);
+    return false;
+  }
+  // Tickets issued before a renewal keep resuming (same identity, same roots expected).
+  if (inbound_tls_ && !ctx->copyTicketKeysFrom(*inbound_tls_, &error)) {
+    logLine(LogLevel::kWarning, "inbound mTLS: " + error);
+  }
+  inbound_tls_ = std::move(ctx);
+  logLine(LogLevel::kInfo, "inbound listener: mutual TLS as " + id.spiffe_id);
+  return true;
 }
 
 int Server::run(const ServerOptions& options) {
@@ -46,6 +70,7 @@ int Server::run(const ServerOptions& options) {
   if (loaded.snapshot->bootstrap.control_plane) builder_ = std::make_unique<ConfigBuilder>();
   loadCachedConfig(loaded);
   const mesh::Bootstrap& b = loaded.snapshot->bootstrap;
+  if (!options.inbound_mtls_certs.empty() && !loadInboundTls()) return 1;
 
   int workers = options.concurrency > 0 ? options.concurrency
                                         : static_cast<int>(std::thread::hardware_concurrency());
@@ -173,6 +198,7 @@ void Server::reload() {
     return;
   }
   ++next_version_;
+  if (!options_.inbound_mtls_certs.empty()) loadInboundTls();  // renewed files; else the old
   const mesh::Bootstrap& old_b = current_->snapshot->bootstrap;
   const mesh::Bootstrap& new_b = loaded.snapshot->bootstrap;
   if (old_b.outbound.port != new_b.outbound.port || old_b.inbound.port != new_b.inbound.port ||

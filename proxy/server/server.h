@@ -32,6 +32,9 @@ namespace weft::server {
 struct ServerOptions {
   std::string config_path;
   int concurrency = 0;  // 0: one worker per core
+  // A directory with cert-chain.pem, key.pem and root-cert.pem: the inbound listener then
+  // accepts mutual TLS only. Empty: plain text. Re-read on SIGHUP.
+  std::string inbound_mtls_certs;
 };
 
 class Server {
@@ -46,6 +49,9 @@ class Server {
 
  private:
   RuntimePtr buildRuntime(mesh::SnapshotPtr snapshot);
+  // (Re)builds inbound_tls_ from options_.inbound_mtls_certs; false (logged) on error, the old
+  // context kept.
+  bool loadInboundTls();
   void reload();
   // Swaps in a new runtime for `snapshot` (every worker takes it between requests).
   void publish(mesh::SnapshotPtr snapshot);
@@ -105,6 +111,7 @@ class Server {
   identity::IdentityPtr identity_;
   std::shared_ptr<observe::AccessLogFile> access_log_;
   RuntimePtr current_;
+  std::shared_ptr<tls::TlsContext> inbound_tls_;  // see Runtime::inbound_tls
   uint64_t next_version_ = 1;
   bool draining_ = false;
   bool ready_ = false;

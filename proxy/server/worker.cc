@@ -2,6 +2,7 @@
 #include "server/worker.h"
 
 #include "server/downstream_connection.h"
+#include "tls/tls_stream.h"
 #include "upstream/upstream_connection.h"
 
 namespace weft::server {
@@ -193,6 +194,9 @@ void Worker::accept(uv_stream_t* server, bool inbound) {
     return;
   }
   observe::WorkerCounters::inc(counters_.downstream_cx_total);
+  if (inbound && runtime_ && runtime_->inbound_tls) {
+    c->setTransport(std::make_unique<tls::TlsStream>(runtime_->inbound_tls));
+  }
   c->start();
 }
 
