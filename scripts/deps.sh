@@ -22,7 +22,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format
   libuv1-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libre2-dev libcli11-dev zlib1g-dev
-  python3 python3-pytest curl openssl prometheus
+  python3 python3-pytest python3-cryptography curl openssl prometheus
 )
 BENCH_PACKAGES=(wrk nginx-light haproxy gnuplot-nox)
 if [[ $BENCH == 1 ]]; then PACKAGES+=("${BENCH_PACKAGES[@]}"); fi
