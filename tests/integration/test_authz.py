@@ -180,3 +180,10 @@ spec:
     assert r.returncode == 1, r
     assert "mesh.yaml:7:27: invalid IP address or CIDR '10.0.0.0/40' in 'ipBlocks'" in r.stderr + \
         r.stdout, r
+
+
+def test_config_dump_lists_the_applying_policies(env):
+    dump = env.proxy.admin("/config_dump").json()
+    names = [(p["name"], p["action"]) for p in dump.get("authorization_policies", [])]
+    assert names == [("default/allow-get-api", "ALLOW"), ("default/deny-evil", "DENY"),
+                     ("istio-system/from-localhost", "ALLOW")], names
