@@ -56,6 +56,17 @@ spec:
     - operation: {paths: [/local/*]}
 """
 
+# The original client (leftmost X-Forwarded-For) from a documentation network is refused.
+DENY_REMOTE = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-remote, namespace: default}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {remoteIpBlocks: [203.0.113.0/24]}
+"""
+
 
 @pytest.fixture(scope="module")
 def env(module_mesh):
@@ -66,7 +77,7 @@ def env(module_mesh):
     e.app = m.upstream("app")
     e.log_path = m.base / "access.log"
     e.proxy = m.proxy(join_docs(ALLOW_GET_API, DENY_EVIL, OTHER_WORKLOAD, OTHER_NAMESPACE,
-                                LOCALHOST_ONLY),
+                                LOCALHOST_ONLY, DENY_REMOTE),
                       app_port=e.app.port, access_log=str(e.log_path))
     return e
 
@@ -120,6 +131,12 @@ def test_deny_wins_over_allow(env):
 def test_ip_blocks_allow(env):
     # The mesh-wide policy allows /local/* from 127.0.0.0/8 (the test client's address).
     r = inbound(env, "PUT", "/local/thing")
+    assert r.status == 200, r.describe()
+
+
+def test_remote_ip_blocks_deny(env):
+    assert_denied(inbound(env, "GET", "/api/x", {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}))
+    r = inbound(env, "GET", "/api/x", {"X-Forwarded-For": "198.51.100.7, 203.0.113.7"})
     assert r.status == 200, r.describe()
 
 
@@ -186,4 +203,5 @@ def test_config_dump_lists_the_applying_policies(env):
     dump = env.proxy.admin("/config_dump").json()
     names = [(p["name"], p["action"]) for p in dump.get("authorization_policies", [])]
     assert names == [("default/allow-get-api", "ALLOW"), ("default/deny-evil", "DENY"),
-                     ("istio-system/from-localhost", "ALLOW")], names
+                     ("istio-system/from-localhost", "ALLOW"), ("default/deny-remote", "DENY")], \
+        names
