@@ -76,6 +76,7 @@ class Compiler {
     buildClusters();
     buildRoutes();
     buildInbound();
+    buildAuthz();
     // Growth slack is a fifth of a large snapshot: give it back.
     snap_.clusters.shrink_to_fit();
     for (Cluster& c : snap_.clusters) c.endpoints.shrink_to_fit();
@@ -97,6 +98,7 @@ class Compiler {
   void buildClusters();
   void buildRoutes();
   void buildInbound();
+  void buildAuthz();
   uint32_t addCluster(Cluster c);
   uint32_t emptyCluster(const std::string& host, uint16_t port, const std::string& subset);
   const Service* findService(const std::string& host) const;
@@ -488,6 +490,45 @@ void Compiler::buildInbound() {
   e.port = b_.inbound_app.port;
   e.labels = b_.node.labels;
   c.endpoints.push_back(std::move(e));
+}
+
+// Istio's scope [AP; ISTIO-SEMANTICS §1]: a policy of the root namespace applies to every
+// workload of the mesh (its selector, if any, to matching workloads of any namespace); a
+// policy of the node's namespace applies without selector, or when the selector's labels are
+// all among the node's; policies of other namespaces never apply.
+void Compiler::buildAuthz() {
+  constexpr std::string_view kRootNamespace = "istio-system";
+  auto policies = std::make_shared<authz::CompiledPolicies>();
+  for (const AuthorizationPolicy& ap : r_.authorization_policies) {
+    const std::string& ns = ap.meta.namespace_name;
+    if (ns != kRootNamespace && ns != b_.node.namespace_name) continue;
+    bool selected = std::all_of(ap.selector.begin(), ap.selector.end(), [&](const auto& kv) {
+      auto it = b_.node.labels.find(kv.first);
+      return it != b_.node.labels.end() && it->second == kv.second;
+    });
+    if (!selected) continue;
+    auto index = static_cast<uint32_t>(policies->policies.size());
+    authz::CompiledPolicy p;
+    p.name = ns + "/" + ap.meta.name;
+    p.action = ap.action;
+    p.rules = ap.rules;
+    switch (ap.action) {
+      case authz::CompiledPolicy::Action::kAllow:
+        policies->allow.push_back(index);
+        break;
+      case authz::CompiledPolicy::Action::kDeny:
+        // A DENY policy without rules matches nothing: it has no effect.
+        if (p.rules.empty()) continue;
+        policies->deny.push_back(index);
+        break;
+      case authz::CompiledPolicy::Action::kAudit:
+        if (p.rules.empty()) continue;
+        policies->audit.push_back(index);
+        break;
+    }
+    policies->policies.push_back(std::move(p));
+  }
+  if (!policies->empty()) snap_.authz = std::move(policies);
 }
 
 uint64_t fnv1a(uint64_t h, std::string_view s) {

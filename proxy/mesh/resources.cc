@@ -82,6 +82,17 @@ class Parser {
   void serviceEntry(ObjectMeta meta, const YAML::Node& spec);
   void destinationRule(ObjectMeta meta, const YAML::Node& spec);
   void virtualService(ObjectMeta meta, const YAML::Node& spec);
+  void authorizationPolicy(ObjectMeta meta, const YAML::Node& spec);
+  std::optional<authz::CompiledRule> authzRule(const YAML::Node& node);
+  std::optional<authz::CompiledSource> authzSource(const YAML::Node& node);
+  std::optional<authz::CompiledOperation> authzOperation(const YAML::Node& node);
+  std::optional<authz::CompiledCondition> authzCondition(const YAML::Node& node);
+  // A list of Istio string patterns (`field` of an AuthorizationPolicy); false after reporting.
+  bool authzStrings(const YAML::Node& node, std::string_view field, bool ignore_case,
+                    bool upper_case, std::vector<authz::StringMatcher>& out);
+  bool authzCidrs(const YAML::Node& node, std::string_view field, std::vector<authz::Cidr>& out);
+  bool authzPorts(const YAML::Node& node, std::string_view field, std::vector<uint16_t>& out);
+  bool jwt_warned_ = false;
 
   std::optional<ServicePort> servicePort(const YAML::Node& node);
   std::optional<WorkloadEndpoint> workloadEndpoint(const YAML::Node& node);
@@ -148,13 +159,20 @@ void Parser::document(const YAML::Node& doc) {
   if (kind_node) kind = readNonEmptyString(ctx_, *kind_node, "kind");
   if (api_node) api = readNonEmptyString(ctx_, *api_node, "apiVersion");
   if (!kind) return;
-  if (*kind != "ServiceEntry" && *kind != "DestinationRule" && *kind != "VirtualService") {
+  const bool security = *kind == "AuthorizationPolicy";
+  if (*kind != "ServiceEntry" && *kind != "DestinationRule" && *kind != "VirtualService" &&
+      !security) {
     ctx_.warning(kind_node->Mark(), "kind " + q(*kind) + (api ? " (" + *api + ")" : "") +
                                         " is not supported yet; the resource is skipped");
     return;
   }
-  if (api &&
-      std::find(std::begin(kApiVersions), std::end(kApiVersions), *api) == std::end(kApiVersions)) {
+  if (security) {
+    if (api && *api != "security.istio.io/v1" && *api != "security.istio.io/v1beta1") {
+      ctx_.error(api_node->Mark(), "apiVersion " + q(*api) + " is not supported for " + *kind +
+                                       "; use security.istio.io/v1 or v1beta1");
+    }
+  } else if (api && std::find(std::begin(kApiVersions), std::end(kApiVersions), *api) ==
+                        std::end(kApiVersions)) {
     ctx_.error(api_node->Mark(), "apiVersion " + q(*api) + " is not supported for " + *kind +
                                      "; use networking.istio.io/v1, v1beta1 or v1alpha3");
   }
@@ -172,6 +190,8 @@ void Parser::document(const YAML::Node& doc) {
     serviceEntry(std::move(*m), *spec);
   } else if (*kind == "DestinationRule") {
     destinationRule(std::move(*m), *spec);
+  } else if (security) {
+    authorizationPolicy(std::move(*m), *spec);
   } else {
     virtualService(std::move(*m), *spec);
   }
@@ -221,6 +241,379 @@ std::optional<std::string> Parser::host(const YAML::Node& node, std::string_view
     return std::nullopt;
   }
   return h;
+}
+
+// === AuthorizationPolicy ===
+
+void Parser::authorizationPolicy(ObjectMeta meta, const YAML::Node& spec) {
+  auto map = YamlMap::open(ctx_, spec, "AuthorizationPolicy spec",
+                           {"selector", "action", "rules", "targetRef", "targetRefs", "provider"});
+  if (!map) return;
+  AuthorizationPolicy ap;
+  ap.meta = std::move(meta);
+  bool skip = false;
+  for (std::string_view f : {"targetRef", "targetRefs"}) {
+    if (const YAML::Node* n = map->find(f)) {
+      // Istio binds such policies to gateways and waypoints, never to sidecars.
+      ctx_.warning(n->Mark(), q(f) +
+                                  " binds the policy to gateways or waypoints, not to a "
+                                  "sidecar; the policy is ignored here");
+      skip = true;
+    }
+  }
+  if (const YAML::Node* n = map->find("selector")) {
+    if (auto sel = YamlMap::open(ctx_, *n, "'selector'", {"matchLabels"})) {
+      if (const YAML::Node* ml = sel->find("matchLabels")) {
+        if (auto labels = readStringMap(ctx_, *ml, "matchLabels")) ap.selector = std::move(*labels);
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("action")) {
+    if (auto v = readNonEmptyString(ctx_, *n, "action")) {
+      using A = authz::CompiledPolicy::Action;
+      if (*v == "ALLOW") {
+        ap.action = A::kAllow;
+      } else if (*v == "DENY") {
+        ap.action = A::kDeny;
+      } else if (*v == "AUDIT") {
+        ap.action = A::kAudit;
+      } else if (*v == "CUSTOM") {
+        ctx_.error(n->Mark(), "action CUSTOM (external authorization) is not supported yet");
+      } else {
+        ctx_.error(n->Mark(), "unknown action " + q(*v) + " (ALLOW, DENY, AUDIT or CUSTOM)");
+      }
+    }
+  }
+  if (const YAML::Node* n = map->find("provider")) {
+    ctx_.error(n->Mark(), "'provider' goes with action CUSTOM, which is not supported yet");
+  }
+  if (const YAML::Node* n = map->find("rules")) {
+    list(*n, "rules", [&](const YAML::Node& item) {
+      if (auto r = authzRule(item)) ap.rules.push_back(std::move(*r));
+    });
+  }
+  if (!skip) out_.authorization_policies.push_back(std::move(ap));
+}
+
+std::optional<authz::CompiledRule> Parser::authzRule(const YAML::Node& node) {
+  // `{}` (or null) is a rule that matches every request.
+  if (node.IsNull()) return authz::CompiledRule{};
+  auto map = YamlMap::open(ctx_, node, "an AuthorizationPolicy rule", {"from", "to", "when"});
+  if (!map) return std::nullopt;
+  authz::CompiledRule rule;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("from")) {
+    list(*n, "from", [&](const YAML::Node& item) {
+      auto from = YamlMap::open(ctx_, item, "a 'from' entry", {"source"});
+      if (!from) {
+        ok = false;
+        return;
+      }
+      const YAML::Node* src = from->require("source");
+      auto s = src ? authzSource(*src) : std::nullopt;
+      if (!s) {
+        ok = false;
+        return;
+      }
+      rule.from.push_back(std::move(*s));
+    });
+    if (n->IsSequence() && n->size() == 0) {
+      ctx_.error(n->Mark(), "'from' must not be an empty list (omit it to match any source)");
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("to")) {
+    list(*n, "to", [&](const YAML::Node& item) {
+      auto to = YamlMap::open(ctx_, item, "a 'to' entry", {"operation"});
+      if (!to) {
+        ok = false;
+        return;
+      }
+      const YAML::Node* op = to->require("operation");
+      auto o = op ? authzOperation(*op) : std::nullopt;
+      if (!o) {
+        ok = false;
+        return;
+      }
+      rule.to.push_back(std::move(*o));
+    });
+    if (n->IsSequence() && n->size() == 0) {
+      ctx_.error(n->Mark(), "'to' must not be an empty list (omit it to match any operation)");
+      ok = false;
+    }
+  }
+  if (const YAML::Node* n = map->find("when")) {
+    list(*n, "when", [&](const YAML::Node& item) {
+      auto c = authzCondition(item);
+      if (!c) {
+        ok = false;
+        return;
+      }
+      rule.when.push_back(std::move(*c));
+    });
+  }
+  if (!ok) return std::nullopt;
+  return rule;
+}
+
+bool Parser::authzStrings(const YAML::Node& node, std::string_view field, bool ignore_case,
+                          bool upper_case, std::vector<authz::StringMatcher>& out) {
+  bool ok = true;
+  list(node, field, [&](const YAML::Node& item) {
+    auto v = readString(ctx_, item, field);
+    if (!v) {
+      ok = false;
+      return;
+    }
+    if (v->empty()) {
+      ctx_.error(item.Mark(), "empty value not allowed in " + q(field));
+      ok = false;
+      return;
+    }
+    if (field == "paths" || field == "notPaths") {
+      if (v->find('{') != std::string::npos) {
+        ctx_.error(item.Mark(), "path templates ({*}, {**}) are not supported yet in " + q(field));
+        ok = false;
+        return;
+      }
+    }
+    if (upper_case) {
+      for (char& c : *v) {
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      }
+    }
+    out.push_back(authz::makeStringMatcher(*v, ignore_case));
+  });
+  if (!node.IsSequence()) ok = false;
+  return ok;
+}
+
+bool Parser::authzCidrs(const YAML::Node& node, std::string_view field,
+                        std::vector<authz::Cidr>& out) {
+  bool ok = true;
+  list(node, field, [&](const YAML::Node& item) {
+    auto v = readNonEmptyString(ctx_, item, field);
+    if (!v) {
+      ok = false;
+      return;
+    }
+    auto c = authz::parseCidr(*v);
+    if (!c) {
+      ctx_.error(item.Mark(), "invalid IP address or CIDR " + q(*v) + " in " + q(field));
+      ok = false;
+      return;
+    }
+    out.push_back(*c);
+  });
+  if (!node.IsSequence()) ok = false;
+  return ok;
+}
+
+bool Parser::authzPorts(const YAML::Node& node, std::string_view field,
+                        std::vector<uint16_t>& out) {
+  bool ok = true;
+  list(node, field, [&](const YAML::Node& item) {
+    // Istio's ports are strings; a plain YAML integer reads the same.
+    auto v = readNonEmptyString(ctx_, item, field);
+    uint64_t port = 0;
+    bool valid = v && !v->empty() && v->size() <= 5 && (*v)[0] != '0';
+    if (valid) {
+      for (char c : *v) {
+        if (c < '0' || c > '9') valid = false;
+        port = port * 10 + static_cast<uint64_t>(c - '0');
+      }
+    }
+    if (!valid || port < 1 || port > 65535) {
+      if (v) ctx_.error(item.Mark(), "invalid port " + q(*v) + " in " + q(field));
+      ok = false;
+      return;
+    }
+    out.push_back(static_cast<uint16_t>(port));
+  });
+  if (!node.IsSequence()) ok = false;
+  return ok;
+}
+
+std::optional<authz::CompiledSource> Parser::authzSource(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'source'",
+      {"principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces",
+       "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
+       "serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains"});
+  if (!map) return std::nullopt;
+  authz::CompiledSource s;
+  bool ok = true;
+  for (std::string_view f :
+       {"serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains"}) {
+    if (const YAML::Node* n = map->find(f)) {
+      ctx_.error(n->Mark(), q(f) + " is not supported yet");
+      ok = false;
+    }
+  }
+  struct StringField {
+    const char* name;
+    std::vector<authz::StringMatcher>* out;
+  };
+  for (const StringField& f :
+       {StringField{"principals", &s.principals}, StringField{"notPrincipals", &s.not_principals},
+        StringField{"requestPrincipals", &s.request_principals},
+        StringField{"notRequestPrincipals", &s.not_request_principals},
+        StringField{"namespaces", &s.namespaces},
+        StringField{"notNamespaces", &s.not_namespaces}}) {
+    if (const YAML::Node* n = map->find(f.name)) {
+      ok = authzStrings(*n, f.name, false, false, *f.out) && ok;
+      std::string_view name(f.name);
+      if (!jwt_warned_ && (name == "requestPrincipals" || name == "notRequestPrincipals")) {
+        jwt_warned_ = true;
+        ctx_.warning(n->Mark(),
+                     "JWT validation is not supported yet: every request is treated as carrying "
+                     "no valid token (requestPrincipals never match, notRequestPrincipals always "
+                     "do)");
+      }
+    }
+  }
+  struct CidrField {
+    const char* name;
+    std::vector<authz::Cidr>* out;
+  };
+  for (const CidrField& f :
+       {CidrField{"ipBlocks", &s.ip_blocks}, CidrField{"notIpBlocks", &s.not_ip_blocks},
+        CidrField{"remoteIpBlocks", &s.remote_ip_blocks},
+        CidrField{"notRemoteIpBlocks", &s.not_remote_ip_blocks}}) {
+    if (const YAML::Node* n = map->find(f.name)) ok = authzCidrs(*n, f.name, *f.out) && ok;
+  }
+  if (ok && s.principals.empty() && s.not_principals.empty() && s.request_principals.empty() &&
+      s.not_request_principals.empty() && s.namespaces.empty() && s.not_namespaces.empty() &&
+      s.ip_blocks.empty() && s.not_ip_blocks.empty() && s.remote_ip_blocks.empty() &&
+      s.not_remote_ip_blocks.empty()) {
+    ctx_.error(node.Mark(), "'source' must not be empty");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return s;
+}
+
+std::optional<authz::CompiledOperation> Parser::authzOperation(const YAML::Node& node) {
+  auto map = YamlMap::open(
+      ctx_, node, "'operation'",
+      {"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"});
+  if (!map) return std::nullopt;
+  authz::CompiledOperation o;
+  bool ok = true;
+  if (const YAML::Node* n = map->find("hosts"))
+    ok = authzStrings(*n, "hosts", true, false, o.hosts);
+  if (const YAML::Node* n = map->find("notHosts")) {
+    ok = authzStrings(*n, "notHosts", true, false, o.not_hosts) && ok;
+  }
+  if (const YAML::Node* n = map->find("ports")) ok = authzPorts(*n, "ports", o.ports) && ok;
+  if (const YAML::Node* n = map->find("notPorts")) {
+    ok = authzPorts(*n, "notPorts", o.not_ports) && ok;
+  }
+  if (const YAML::Node* n = map->find("methods")) {
+    ok = authzStrings(*n, "methods", false, true, o.methods) && ok;
+  }
+  if (const YAML::Node* n = map->find("notMethods")) {
+    ok = authzStrings(*n, "notMethods", false, true, o.not_methods) && ok;
+  }
+  if (const YAML::Node* n = map->find("paths")) {
+    ok = authzStrings(*n, "paths", false, false, o.paths) && ok;
+  }
+  if (const YAML::Node* n = map->find("notPaths")) {
+    ok = authzStrings(*n, "notPaths", false, false, o.not_paths) && ok;
+  }
+  if (ok && o.hosts.empty() && o.not_hosts.empty() && o.ports.empty() && o.not_ports.empty() &&
+      o.methods.empty() && o.not_methods.empty() && o.paths.empty() && o.not_paths.empty()) {
+    ctx_.error(node.Mark(), "'operation' must not be empty");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return o;
+}
+
+std::optional<authz::CompiledCondition> Parser::authzCondition(const YAML::Node& node) {
+  auto map = YamlMap::open(ctx_, node, "a 'when' condition", {"key", "values", "notValues"});
+  if (!map) return std::nullopt;
+  const YAML::Node* key_node = map->require("key");
+  if (!key_node) return std::nullopt;
+  auto key = readNonEmptyString(ctx_, *key_node, "key");
+  if (!key) return std::nullopt;
+  using Key = authz::CompiledCondition::Key;
+  authz::CompiledCondition c;
+  enum class Values { kStrings, kCidrs, kPorts } kind = Values::kStrings;
+  constexpr std::string_view kHeader = "request.headers[";
+  constexpr std::string_view kClaims = "request.auth.claims[";
+  if (key->starts_with(kHeader) && key->size() > kHeader.size() + 1 && key->back() == ']') {
+    std::string name = key->substr(kHeader.size(), key->size() - kHeader.size() - 1);
+    if (!isHttpToken(name)) {
+      ctx_.error(key_node->Mark(), "invalid header name in key " + q(*key));
+      return std::nullopt;
+    }
+    c.key = Key::kRequestHeader;
+    c.header = toLower(name);
+  } else if (*key == "source.ip") {
+    c.key = Key::kSourceIp;
+    kind = Values::kCidrs;
+  } else if (*key == "remote.ip") {
+    c.key = Key::kRemoteIp;
+    kind = Values::kCidrs;
+  } else if (*key == "source.namespace") {
+    c.key = Key::kSourceNamespace;
+  } else if (*key == "source.principal") {
+    c.key = Key::kSourcePrincipal;
+  } else if (*key == "destination.port") {
+    c.key = Key::kDestinationPort;
+    kind = Values::kPorts;
+  } else if (*key == "request.auth.principal" ||
+             (key->starts_with(kClaims) && key->size() > kClaims.size() + 1 &&
+              key->back() == ']')) {
+    c.key = Key::kRequestAuth;
+    if (!jwt_warned_) {
+      jwt_warned_ = true;
+      ctx_.warning(key_node->Mark(),
+                   "JWT validation is not supported yet: every request is treated as carrying "
+                   "no valid token (" +
+                       q(*key) + " values never match, notValues always do)");
+    }
+  } else if (*key == "source.serviceAccount" || *key == "source.trustDomain" ||
+             *key == "request.auth.audiences" || *key == "request.auth.presenter" ||
+             *key == "destination.ip" || *key == "connection.sni" ||
+             key->starts_with("experimental.envoy.filters.")) {
+    ctx_.error(key_node->Mark(), "condition key " + q(*key) + " is not supported yet");
+    return std::nullopt;
+  } else {
+    ctx_.error(key_node->Mark(), "unknown condition key " + q(*key));
+    return std::nullopt;
+  }
+  const YAML::Node* values = map->find("values");
+  const YAML::Node* not_values = map->find("notValues");
+  if (!values && !not_values) {
+    ctx_.error(map->mark(),
+               "at least one of 'values' or 'notValues' must be set for key " + q(*key));
+    return std::nullopt;
+  }
+  bool ok = true;
+  auto read = [&](const YAML::Node& n, std::string_view field, bool negative) {
+    switch (kind) {
+      case Values::kStrings:
+        return authzStrings(n, field, false, false, negative ? c.not_values : c.values);
+      case Values::kCidrs:
+        return authzCidrs(n, field, negative ? c.not_cidrs : c.cidrs);
+      case Values::kPorts:
+        return authzPorts(n, field, negative ? c.not_ports : c.ports);
+    }
+    return false;
+  };
+  if (values) ok = read(*values, "values", false) && ok;
+  if (not_values) ok = read(*not_values, "notValues", true) && ok;
+  if (ok && c.values.empty() && c.not_values.empty() && c.cidrs.empty() && c.not_cidrs.empty() &&
+      c.ports.empty() && c.not_ports.empty()) {
+    ctx_.error(map->mark(),
+               "at least one of 'values' or 'notValues' must be set for key " + q(*key));
+    ok = false;
+  }
+  c.has_values = !c.values.empty() || !c.cidrs.empty() || !c.ports.empty();
+  if (!ok) return std::nullopt;
+  return c;
 }
 
 // === ServiceEntry ===

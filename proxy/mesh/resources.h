@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "authz/policy.h"
 #include "mesh/config_error.h"
 #include "mesh/snapshot.h"
 #include "mesh/yaml_reader.h"
@@ -165,10 +166,22 @@ struct VirtualService {
   std::vector<HttpRoute> http;
 };
 
+// === AuthorizationPolicy (security.istio.io) ===
+
+// Parsed straight into the compiled form the data path evaluates (patterns split, CIDRs parsed,
+// methods upper-case, hosts lower-case); the compiler only selects the policies of a node.
+struct AuthorizationPolicy {
+  ObjectMeta meta;
+  std::map<std::string, std::string> selector;  // selector.matchLabels; empty: no selector
+  authz::CompiledPolicy::Action action = authz::CompiledPolicy::Action::kAllow;
+  std::vector<authz::CompiledRule> rules;
+};
+
 struct Resources {
   std::vector<ServiceEntry> service_entries;
   std::vector<DestinationRule> destination_rules;
   std::vector<VirtualService> virtual_services;
+  std::vector<AuthorizationPolicy> authorization_policies;
 };
 
 // A configuration file given by name and content.

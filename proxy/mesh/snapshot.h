@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "authz/policy.h"
 #include "mesh/bootstrap.h"
 
 namespace re2 {
@@ -399,8 +400,10 @@ struct Snapshot {
   std::string version_info;  // human-readable ("static-<hash>" in static mode)
   Bootstrap bootstrap;       // node identity, listeners, limits
   RouteTable outbound_routes;
-  std::vector<Cluster> clusters;               // outbound clusters
-  Cluster inbound_app;                         // the local app behind the inbound listener
+  std::vector<Cluster> clusters;  // outbound clusters
+  Cluster inbound_app;            // the local app behind the inbound listener
+  // The AuthorizationPolicies that apply to this node (inbound requests); null when none do.
+  std::shared_ptr<const authz::CompiledPolicies> authz;
   std::shared_ptr<const PushedConfig> pushed;  // dynamic mode: the push compiled in, if any
 };
 

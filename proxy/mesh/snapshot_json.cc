@@ -374,6 +374,17 @@ std::string toJson(const Snapshot& s) {
   for (const auto& c : s.clusters) clusters.push_back(clusterJson(c));
   j["clusters"] = std::move(clusters);
   j["inbound_app"] = clusterJson(s.inbound_app);
+  if (s.authz) {
+    // The AuthorizationPolicies of this node, in evaluation order within each action.
+    Json policies = Json::array();
+    for (const auto& p : s.authz->policies) {
+      const char* action = p.action == authz::CompiledPolicy::Action::kAllow  ? "ALLOW"
+                           : p.action == authz::CompiledPolicy::Action::kDeny ? "DENY"
+                                                                              : "AUDIT";
+      policies.push_back({{"name", p.name}, {"action", action}, {"rules", p.rules.size()}});
+    }
+    j["authorization_policies"] = std::move(policies);
+  }
   // Names come from YAML files: invalid UTF-8 is replaced (U+FFFD) rather than thrown on.
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }

@@ -27,19 +27,22 @@ struct alignas(64) PaddedCounters {
   WorkerCounters counters;
 };
 
-struct alignas(64) PaddedClusterCounters {
-  ClusterCounters counters;
+template <typename Counters>
+struct alignas(64) Padded {
+  Counters counters;
 };
 
-// One cluster's counters, by name, kept for the life of the process like the request series.
-class ClusterStats {
+// One named set of per-worker counters (a cluster's, an authorization policy's), kept for the
+// life of the process like the request series.
+template <typename Counters>
+class NamedStats {
  public:
-  ClusterStats(std::string name, int workers)
+  NamedStats(std::string name, int workers)
       : name_(std::move(name)),
         workers_(workers),
-        slots_(std::make_unique<PaddedClusterCounters[]>(workers)) {}
+        slots_(std::make_unique<Padded<Counters>[]>(workers)) {}
   const std::string& name() const { return name_; }
-  ClusterCounters& worker(int w) { return slots_[w < 0 || w >= workers_ ? 0 : w].counters; }
+  Counters& worker(int w) { return slots_[w < 0 || w >= workers_ ? 0 : w].counters; }
   // Sum over workers of one field (signed cells summed as doubles keep their sign).
   template <typename Field>
   double sum(Field field) const {
@@ -53,8 +56,10 @@ class ClusterStats {
  private:
   std::string name_;
   int workers_;
-  std::unique_ptr<PaddedClusterCounters[]> slots_;
+  std::unique_ptr<Padded<Counters>[]> slots_;
 };
+using ClusterStats = NamedStats<ClusterCounters>;
+using AuthzStats = NamedStats<AuthzCounters>;
 
 // Creates (or finds) the series of a label set; implemented by the registry.
 class PeerSeries {
@@ -79,6 +84,14 @@ class SnapshotStatsImpl final : public SnapshotStats {
   std::shared_ptr<DestinationStats> inbound_;
   std::vector<std::shared_ptr<ClusterStats>> clusters_;  // outbound clusters, then inbound
   PeerSeries* peers_ = nullptr;  // the registry, which outlives every snapshot's stats
+  std::vector<std::shared_ptr<AuthzStats>> authz_;  // per applying policy, then "none"
+
+  AuthzCounters& authz(int32_t policy, int worker) const override {
+    size_t i = policy < 0 || static_cast<size_t>(policy) + 1 >= authz_.size()
+                   ? authz_.size() - 1
+                   : static_cast<size_t>(policy);
+    return authz_[i]->worker(worker);
+  }
 
   RequestStats& inboundFrom(std::string_view header) const override {
     PeerMetadata peer;
@@ -275,6 +288,17 @@ struct MetricsRegistry::Impl final : PeerSeries {
   std::vector<std::shared_ptr<DestinationStats>> in_order;  // stable output order
   std::unordered_map<std::string, std::shared_ptr<ClusterStats>> clusters_by_name;
   std::vector<std::shared_ptr<ClusterStats>> clusters_in_order;
+  std::unordered_map<std::string, std::shared_ptr<AuthzStats>> authz_by_name;
+  std::vector<std::shared_ptr<AuthzStats>> authz_in_order;
+
+  std::shared_ptr<AuthzStats> internAuthz(const std::string& name) {
+    auto it = authz_by_name.find(name);
+    if (it != authz_by_name.end()) return it->second;
+    auto stats = std::make_shared<AuthzStats>(name, workers);
+    authz_by_name.emplace(name, stats);
+    authz_in_order.push_back(stats);
+    return stats;
+  }
 
   std::shared_ptr<ClusterStats> internCluster(const std::string& name) {
     auto it = clusters_by_name.find(name);
@@ -358,6 +382,30 @@ void MetricsRegistry::Impl::addClusterFamilies(std::vector<MetricFamily>& out) c
     for (const auto& c : clusters_in_order) {
       ClientMetric m = valueMetric(d.counter ? c->sum(d.counter) : c->sum(d.gauge), d.type);
       addLabel(m, "cluster_name", c->name());
+      f.metric.push_back(std::move(m));
+    }
+    if (!f.metric.empty()) out.push_back(std::move(f));
+  }
+  struct AuthzDef {
+    const char* name;
+    const char* help;
+    std::atomic<uint64_t> AuthzCounters::*counter;
+  };
+  static const AuthzDef authz_defs[] = {
+      {"weft_authz_allowed_total",
+       "Inbound requests allowed by AuthorizationPolicy, by deciding policy (none: no ALLOW "
+       "policy applies).",
+       &AuthzCounters::allowed},
+      {"weft_authz_denied_total",
+       "Inbound requests denied (403) by AuthorizationPolicy, by deciding policy (none: no ALLOW "
+       "rule matched).",
+       &AuthzCounters::denied},
+  };
+  for (const AuthzDef& d : authz_defs) {
+    MetricFamily f = family(d.name, d.help, MetricType::Counter);
+    for (const auto& a : authz_in_order) {
+      ClientMetric m = valueMetric(a->sum(d.counter), MetricType::Counter);
+      addLabel(m, "policy", a->name());
       f.metric.push_back(std::move(m));
     }
     if (!f.metric.empty()) out.push_back(std::move(f));
@@ -475,6 +523,12 @@ std::shared_ptr<const SnapshotStats> MetricsRegistry::bind(mesh::SnapshotPtr sna
     stats->clusters_.push_back(impl_->internCluster(cluster.name));
   }
   stats->clusters_.push_back(impl_->internCluster(snapshot.inbound_app.name));
+  // Authorization series exist only once a policy applies (bounded by the policies configured).
+  if (snapshot.authz) {
+    for (const auto& p : snapshot.authz->policies)
+      stats->authz_.push_back(impl_->internAuthz(p.name));
+  }
+  stats->authz_.push_back(snapshot.authz ? impl_->internAuthz("none") : nullptr);
   return stats;
 }
 

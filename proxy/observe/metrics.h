@@ -53,6 +53,13 @@ struct ClusterCounters {
   }
 };
 
+// AuthorizationPolicy decisions of one policy (label `policy` = "<namespace>/<name>", or
+// "none" when no policy decided): one slice per worker, written only by that worker.
+struct AuthzCounters {
+  std::atomic<uint64_t> allowed{0};
+  std::atomic<uint64_t> denied{0};
+};
+
 // The stats handles for one snapshot: built once on the main thread when the snapshot is
 // published, shared read-only by the workers.
 class SnapshotStats {
@@ -64,6 +71,9 @@ class SnapshotStats {
   // Worker `worker`'s counters of a cluster; `cluster_index` == clusters.size() is the
   // inbound app.
   virtual ClusterCounters& cluster(uint32_t cluster_index, int worker) const = 0;
+  // Worker `worker`'s counters of the snapshot's authorization policy `policy` (an index into
+  // snapshot.authz->policies; authz::Decision::kNone for "none"). Only when snapshot.authz is set.
+  virtual AuthzCounters& authz(int32_t policy, int worker) const = 0;
   // The series of one peer, named by its x-weft-peer header (see peer_metadata.h): for mesh
   // traffic from that peer, or for calls answered by it. An absent or invalid header, or a
   // registry that already holds kMaxPeerSeries peer series, gives the plain series above.

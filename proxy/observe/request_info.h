@@ -30,6 +30,7 @@ enum ResponseFlag : uint32_t {
   kUpstreamProtocolError = 1u << 15,            // UPE
   kStreamIdleTimeout = 1u << 16,                // SI
   kInvalidHeader = 1u << 17,                    // IH
+  kRbacAccessDenied = 1u << 18,                 // RBAC: denied by an AuthorizationPolicy
 };
 
 // "UF,URX" in Envoy's order, "-" for none.

@@ -14,7 +14,7 @@ struct FlagName {
 };
 
 // Envoy's ResponseFlagUtils order (not bit order): tools that compare flag strings depend on it.
-constexpr std::array<FlagName, 18> kFlagNames = {{
+constexpr std::array<FlagName, 19> kFlagNames = {{
     {kNoHealthyUpstream, "UH"},
     {kUpstreamRequestTimeout, "UT"},
     {kLocalReset, "LR"},
@@ -26,6 +26,7 @@ constexpr std::array<FlagName, 18> kFlagNames = {{
     {kDelayInjected, "DI"},
     {kFaultInjected, "FI"},
     {kRateLimited, "RL"},
+    {kRbacAccessDenied, "RBAC"},
     {kDownstreamConnectionTermination, "DC"},
     {kUpstreamRetryLimitExceeded, "URX"},
     {kStreamIdleTimeout, "SI"},

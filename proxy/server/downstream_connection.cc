@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "authz/policy.h"
 #include "observe/peer_metadata.h"
 #include "observe/trace.h"
 #include "router/cors.h"
@@ -347,8 +348,52 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
     head.headers.set(observe::kPeerHeader, runtime_->peer_header);
   }
 
+  // Authorization (Istio's RBAC filter) before the request reaches the app; nothing to do
+  // when no AuthorizationPolicy applies to this node.
+  if (inbound_ && runtime_->snapshot->authz && !authorize(head)) return;
   if (!routeRequest(head)) return;
   forwardRouted(head);
+}
+
+bool DownstreamConnection::authorize(const http::RequestHead& head) {
+  const mesh::Snapshot& snap = *runtime_->snapshot;
+  authz::RequestAttributes a;
+  a.method = head.method;
+  a.path = head.path;
+  a.host = head.authority;
+  a.header_context = &head.headers;
+  a.header = [](const void* headers, std::string_view name) {
+    return static_cast<const http::HeaderMap*>(headers)->get(name);
+  };
+  a.destination_port = snap.bootstrap.inbound.port;
+  std::string_view peer_ip(remote_address_);
+  if (size_t colon = peer_ip.rfind(':'); colon != std::string_view::npos) {
+    peer_ip = peer_ip.substr(0, colon);
+  }
+  if (peer_ip.size() > 1 && peer_ip.front() == '[' && peer_ip.back() == ']') {
+    peer_ip = peer_ip.substr(1, peer_ip.size() - 2);
+  }
+  a.source_ip = authz::parseIp(peer_ip);
+  // remote.ip: the original client, the leftmost X-Forwarded-For entry (the connection's peer
+  // without the header).
+  a.remote_ip = a.source_ip;
+  if (auto xff = head.headers.get("x-forwarded-for")) {
+    std::string_view first = xff->substr(0, xff->find(','));
+    while (!first.empty() && (first.front() == ' ' || first.front() == '\t'))
+      first.remove_prefix(1);
+    while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
+    a.remote_ip = authz::parseIp(first);
+  }
+  const authz::Decision d = authz::evaluate(*snap.authz, a);
+  observe::AuthzCounters& counters = runtime_->stats->authz(d.policy, worker_.index());
+  if (d.allowed) {
+    observe::ClusterCounters::inc(counters.allowed);
+    return true;
+  }
+  observe::ClusterCounters::inc(counters.denied);
+  details_ = "rbac_access_denied";
+  respondLocally(403, "RBAC: access denied", {}, observe::kRbacAccessDenied, nullptr);
+  return false;
 }
 
 void DownstreamConnection::forwardRouted(http::RequestHead& head) {

@@ -82,6 +82,8 @@ class DownstreamConnection final : public net::TcpStream,
   void processInput(const char* data, size_t len);
   void resumeInput();
   bool routeRequest(http::RequestHead& head);
+  // Inbound, when AuthorizationPolicies apply: false after answering 403 (RBAC).
+  bool authorize(const http::RequestHead& head);
   // After routing: forwarding headers, fault injection, then the first attempt.
   void forwardRouted(http::RequestHead& head);
   // On-demand scope: an unknown host waits for the control plane to send its configuration.

@@ -53,6 +53,7 @@ TEST(ResponseFlags, EachFlagHasItsShortName) {
       {kDelayInjected, "DI"},
       {kFaultInjected, "FI"},
       {kRateLimited, "RL"},
+      {kRbacAccessDenied, "RBAC"},
       {kDownstreamProtocolError, "DPE"},
       {kUpstreamProtocolError, "UPE"},
       {kStreamIdleTimeout, "SI"},
