@@ -148,7 +148,7 @@ std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) 
 
 bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
   std::shared_ptr<Build> b = buildFor(state);
-  if (g.version != 0 && b->set.hash == g.hash) {
+  if (g.build && b->set.hash == g.build->set.hash) {
     // Same content: share the current build, so that older builds are freed.
     if (b->error.empty()) g.build = b;
     return false;
@@ -163,8 +163,9 @@ bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms)
   }
   g.error.clear();
   g.build = b;
-  g.hash = b->set.hash;
   g.version = store_.revision();
+  g.head = "{\"version\":" + std::to_string(g.version) + ",";
+  g.head_gzip = compress::gzip(g.head, 1);
   g.changed_at_ms = changed_at_ms;
   g.sidecar = b->set.sidecar;
   ++version_changes_;
@@ -266,15 +267,13 @@ uint64_t PushEngine::versionOf(const std::string& id) const {
 
 void PushEngine::answer(const HttpRequestPtr& request, NodeState& node, const Group& g) {
   // The version in a header too: a client can act on it without parsing the body.
-  const std::string head = "{\"version\":" + std::to_string(g.version) + ",";
   std::vector<std::pair<std::string, std::string>> headers = {
       {"x-weft-version", std::to_string(g.version)}, {"vary", "accept-encoding"}};
   if (acceptsGzip(*request)) {
     headers.emplace_back("content-encoding", "gzip");
-    request->respondShared(200, "application/json", compress::gzip(head, 1),
-                           g.build->body_tail_gzip, headers);
+    request->respondShared(200, "application/json", g.head_gzip, g.build->body_tail_gzip, headers);
   } else {
-    request->respondShared(200, "application/json", head, g.build->body_tail, headers);
+    request->respondShared(200, "application/json", g.head, g.build->body_tail, headers);
   }
   node.version_sent = g.version;
   metrics_.pushes.Increment();

@@ -50,13 +50,16 @@ class PushEngine {
 
   struct Group {
     std::string key;
-    std::set<std::string> members;  // node ids
-    uint64_t version = 0;           // 0: nothing built yet
-    uint64_t hash = 0;
+    std::set<std::string> members;       // node ids
+    uint64_t version = 0;                // 0: nothing built yet
     uint64_t changed_at_ms = 0;          // when the change that produced `version` happened
     std::shared_ptr<const Build> build;  // the set sent (null until one compiled)
-    std::string sidecar;                 // the Sidecar applied, if any
-    std::string error;                   // latest build rejected by the compiler (empty: none)
+    // What comes before the build's shared tail in every answer of this version, plain and
+    // as a gzip member: made once per version, not per poll.
+    std::string head;
+    std::string head_gzip;
+    std::string sidecar;  // the Sidecar applied, if any
+    std::string error;    // latest build rejected by the compiler (empty: none)
   };
 
   PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,
