@@ -45,6 +45,16 @@ void applyPolicy(Cluster& c, const EffectivePolicy& p) {
   c.pool = p.connection_pool;
   c.outlier = p.outlier;
   c.retry_budget = p.retry_budget;
+  c.tls = p.tls ? std::make_shared<const ClientTlsPolicy>(*p.tls) : nullptr;
+}
+
+// Istio's automatic mTLS sends mutual TLS to endpoints that run a sidecar. Istio learns it from
+// the label security.istio.io/tlsMode; a ServiceEntry endpoint names its sidecar's identity with
+// serviceAccount, which Weft takes as the same statement.
+bool runsSidecar(const WorkloadEndpoint& we) {
+  auto it = we.labels.find("security.istio.io/tlsMode");
+  if (it != we.labels.end()) return it->second == "istio";
+  return !we.service_account.empty();
 }
 
 bool isHttpProtocol(const std::string& p) {
@@ -77,6 +87,7 @@ class Compiler {
     buildRoutes();
     buildInbound();
     buildAuthz();
+    buildInboundMtls();
     // Growth slack is a fifth of a large snapshot: give it back.
     snap_.clusters.shrink_to_fit();
     for (Cluster& c : snap_.clusters) c.endpoints.shrink_to_fit();
@@ -99,6 +110,7 @@ class Compiler {
   void buildRoutes();
   void buildInbound();
   void buildAuthz();
+  void buildInboundMtls();
   uint32_t addCluster(Cluster c);
   uint32_t emptyCluster(const std::string& host, uint16_t port, const std::string& subset);
   const Service* findService(const std::string& host) const;
@@ -273,6 +285,7 @@ void Compiler::buildClusters() {
       base.port = p->number;
       base.protocol = p->protocol;
       base.mesh_internal = s.se->mesh_internal;
+      base.namespace_name = s.se->meta.namespace_name;
       fillServiceNames(base);
       applyPolicy(base, effectivePolicy(s.dr, nullptr, p->number));
       for (const auto& we : s.se->endpoints) {
@@ -285,6 +298,7 @@ void Compiler::buildClusters() {
         e.weight = we.weight;
         e.labels = internLabels(we.labels);
         e.service_account = we.service_account;
+        e.sidecar = runsSidecar(we);
         base.endpoints.push_back(std::move(e));
       }
       addCluster(base);  // the service's cluster, then its subsets in declaration order
@@ -492,12 +506,54 @@ void Compiler::buildInbound() {
   c.endpoints.push_back(std::move(e));
 }
 
+// Istio's mesh configuration rootNamespace default: policies there apply mesh-wide.
+constexpr std::string_view kRootNamespace = "istio-system";
+
+// PeerAuthentication [ISTIO-SEMANTICS §security]: the most specific policy wins: one with a
+// selector that matches the node (its namespace), else the node namespace's policy without
+// selector, else the root namespace's policy without selector, else PERMISSIVE. An UNSET mode
+// inherits from the next level; portLevelMtls (only on a policy with a selector) overrides the
+// mode for the workload port it names. Several candidates at one level: the first wins (Istio
+// takes the oldest).
+void Compiler::buildInboundMtls() {
+  const PeerAuthentication* mesh_wide = nullptr;
+  const PeerAuthentication* namespace_wide = nullptr;
+  const PeerAuthentication* workload = nullptr;
+  for (const PeerAuthentication& pa : r_.peer_authentications) {
+    const std::string& ns = pa.meta.namespace_name;
+    if (pa.selector.empty()) {
+      if (ns == b_.node.namespace_name && !namespace_wide) namespace_wide = &pa;
+      if (ns == kRootNamespace && !mesh_wide) mesh_wide = &pa;
+      continue;
+    }
+    if (ns != b_.node.namespace_name || workload) continue;
+    bool selected = std::all_of(pa.selector.begin(), pa.selector.end(), [&](const auto& kv) {
+      auto it = b_.node.labels.find(kv.first);
+      return it != b_.node.labels.end() && it->second == kv.second;
+    });
+    if (selected) workload = &pa;
+  }
+  InboundMtls& out = snap_.inbound_mtls;
+  for (const PeerAuthentication* pa : {mesh_wide, namespace_wide, workload}) {
+    if (pa && pa->mode) {
+      out.mode = *pa->mode;
+      out.policy = describe(pa->meta);
+    }
+  }
+  if (workload) {
+    auto it = workload->port_level.find(snap_.inbound_app.endpoints.front().port);
+    if (it != workload->port_level.end() && it->second) {
+      out.mode = *it->second;
+      out.policy = describe(workload->meta);
+    }
+  }
+}
+
 // Istio's scope [AP; ISTIO-SEMANTICS §1]: a policy of the root namespace applies to every
 // workload of the mesh (its selector, if any, to matching workloads of any namespace); a
 // policy of the node's namespace applies without selector, or when the selector's labels are
 // all among the node's; policies of other namespaces never apply.
 void Compiler::buildAuthz() {
-  constexpr std::string_view kRootNamespace = "istio-system";
   auto policies = std::make_shared<authz::CompiledPolicies>();
   for (const AuthorizationPolicy& ap : r_.authorization_policies) {
     const std::string& ns = ap.meta.namespace_name;

@@ -1,5 +1,6 @@
 // Parsing Istio-format resources into the typed model (see resources.h).
 #include "mesh/resources.h"
+#include "mesh/security_resources.h"
 
 #include <re2/re2.h>
 
@@ -159,7 +160,7 @@ void Parser::document(const YAML::Node& doc) {
   if (kind_node) kind = readNonEmptyString(ctx_, *kind_node, "kind");
   if (api_node) api = readNonEmptyString(ctx_, *api_node, "apiVersion");
   if (!kind) return;
-  const bool security = *kind == "AuthorizationPolicy";
+  const bool security = *kind == "AuthorizationPolicy" || *kind == "PeerAuthentication";
   if (*kind != "ServiceEntry" && *kind != "DestinationRule" && *kind != "VirtualService" &&
       !security) {
     ctx_.warning(kind_node->Mark(), "kind " + q(*kind) + (api ? " (" + *api + ")" : "") +
@@ -190,6 +191,10 @@ void Parser::document(const YAML::Node& doc) {
     serviceEntry(std::move(*m), *spec);
   } else if (*kind == "DestinationRule") {
     destinationRule(std::move(*m), *spec);
+  } else if (*kind == "PeerAuthentication") {
+    if (auto pa = parsePeerAuthentication(ctx_, std::move(*m), *spec)) {
+      out_.peer_authentications.push_back(std::move(*pa));
+    }
   } else if (security) {
     authorizationPolicy(std::move(*m), *spec);
   } else {
@@ -871,10 +876,10 @@ std::optional<uint32_t> Parser::percentPpm(const YAML::Node& node, std::string_v
 }
 
 std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
-  auto map = YamlMap::open(
-      ctx_, node, "'trafficPolicy'",
-      {"loadBalancer", "connectionPool", "outlierDetection", "portLevelSettings", "retryBudget"},
-      {"tls", "tunnel", "proxyProtocol"});
+  auto map = YamlMap::open(ctx_, node, "'trafficPolicy'",
+                           {"loadBalancer", "connectionPool", "outlierDetection",
+                            "portLevelSettings", "retryBudget", "tls"},
+                           {"tunnel", "proxyProtocol"});
   if (!map) return std::nullopt;
   TrafficPolicy p;
   policyComponents(*map, p.components);
@@ -883,7 +888,7 @@ std::optional<TrafficPolicy> Parser::trafficPolicy(const YAML::Node& node) {
     list(*n, "portLevelSettings", [&](const YAML::Node& item) {
       auto pm =
           YamlMap::open(ctx_, item, "a portLevelSettings entry",
-                        {"port", "loadBalancer", "connectionPool", "outlierDetection"}, {"tls"});
+                        {"port", "loadBalancer", "connectionPool", "outlierDetection", "tls"});
       if (!pm) return;
       PortTrafficPolicy pl;
       pl.pos = ctx_.pos(item.Mark());
@@ -913,6 +918,7 @@ void Parser::policyComponents(const YamlMap& map, PolicyComponents& out) {
   if (const YAML::Node* n = map.find("loadBalancer")) out.load_balancer = loadBalancer(*n);
   if (const YAML::Node* n = map.find("connectionPool")) out.connection_pool = connectionPool(*n);
   if (const YAML::Node* n = map.find("outlierDetection")) out.outlier = outlierDetection(*n);
+  if (const YAML::Node* n = map.find("tls")) out.tls = parseClientTls(ctx_, *n);
 }
 
 std::optional<LoadBalancerSettings> Parser::loadBalancer(const YAML::Node& node) {

@@ -66,6 +66,7 @@ struct PolicyComponents {
   std::optional<LoadBalancerSettings> load_balancer;
   std::optional<ConnectionPoolPolicy> connection_pool;
   std::optional<OutlierPolicy> outlier;  // enabled = true when set
+  std::optional<ClientTlsPolicy> tls;
 };
 
 // trafficPolicy.portLevelSettings[]: replaces loadBalancer, connectionPool and outlierDetection
@@ -107,6 +108,7 @@ struct EffectivePolicy {
   ConnectionPoolPolicy connection_pool;
   OutlierPolicy outlier;
   RetryBudgetPolicy retry_budget;
+  std::optional<ClientTlsPolicy> tls;  // unset: automatic mTLS
 };
 EffectivePolicy effectivePolicy(const DestinationRule* rule, const Subset* subset, uint16_t port);
 
@@ -177,11 +179,22 @@ struct AuthorizationPolicy {
   std::vector<authz::CompiledRule> rules;
 };
 
+// === PeerAuthentication (security.istio.io) ===
+
+struct PeerAuthentication {
+  ObjectMeta meta;
+  std::map<std::string, std::string> selector;  // selector.matchLabels; empty: no selector
+  std::optional<PeerMtlsMode> mode;             // mtls.mode; unset (or UNSET): inherit
+  std::map<uint16_t, std::optional<PeerMtlsMode>> port_level;  // portLevelMtls
+  SourcePos port_level_pos;
+};
+
 struct Resources {
   std::vector<ServiceEntry> service_entries;
   std::vector<DestinationRule> destination_rules;
   std::vector<VirtualService> virtual_services;
   std::vector<AuthorizationPolicy> authorization_policies;
+  std::vector<PeerAuthentication> peer_authentications;
 };
 
 // A configuration file given by name and content.

@@ -306,7 +306,40 @@ struct Endpoint {
   uint16_t port = 0;
   uint32_t weight = 1;
   SharedLabels labels;
-  std::string service_account;  // empty: no sidecar (plain text)
+  std::string service_account;  // empty: no sidecar (plain text), unless labelled so
+  // Runs a sidecar (mutual TLS under automatic mTLS): a service account, or the label
+  // security.istio.io/tlsMode: istio; the label's value "disabled" says no.
+  bool sidecar = false;
+};
+
+// DestinationRule trafficPolicy.tls: how this sidecar speaks to a cluster's endpoints.
+struct ClientTlsPolicy {
+  enum class Mode : uint8_t {
+    kDisable,      // plain text
+    kSimple,       // TLS, the server verified (caCertificates, else the system's roots)
+    kMutual,       // SIMPLE plus a client certificate from files
+    kIstioMutual,  // mutual TLS with the sidecar's mesh certificate
+  };
+  Mode mode = Mode::kDisable;
+  std::string client_certificate;  // MUTUAL (paths as written)
+  std::string private_key;
+  std::string ca_certificates;  // SIMPLE / MUTUAL; empty: the system's trust store
+  std::string sni;
+  std::vector<std::string> subject_alt_names;  // any one of them must be in the server's SANs
+  bool insecure_skip_verify = false;
+};
+
+// PeerAuthentication mtls.mode as it applies to this sidecar's inbound port.
+enum class PeerMtlsMode : uint8_t {
+  kPermissive,  // mutual TLS and plain text both accepted (told apart by the first byte)
+  kStrict,      // mutual TLS only
+  kDisable,     // plain text only
+};
+const char* toString(PeerMtlsMode mode);
+
+struct InboundMtls {
+  PeerMtlsMode mode = PeerMtlsMode::kPermissive;  // Istio's default without any policy
+  std::string policy;  // "<namespace>/<name>" of the deciding PeerAuthentication; "": default
 };
 
 // DestinationRule trafficPolicy.connectionPool: Envoy's per-cluster circuit breakers (each
@@ -372,6 +405,12 @@ struct Cluster {
   std::vector<Endpoint> endpoints;
   std::string protocol = "HTTP";  // the ServiceEntry port's protocol
   bool mesh_internal = false;     // ServiceEntry location MESH_INTERNAL
+  // The ServiceEntry's namespace: its endpoints' service accounts belong to it (their SPIFFE
+  // identity is spiffe://<trust domain>/ns/<namespace>/sa/<service account>).
+  std::string namespace_name;
+  // DestinationRule tls; null: Istio's automatic mTLS (mutual TLS to endpoints that run a
+  // sidecar, plain text to the others).
+  std::shared_ptr<const ClientTlsPolicy> tls;
 };
 
 // One configuration pushed by the control plane (dynamic mode): Istio-format resources that are
@@ -404,6 +443,7 @@ struct Snapshot {
   Cluster inbound_app;            // the local app behind the inbound listener
   // The AuthorizationPolicies that apply to this node (inbound requests); null when none do.
   std::shared_ptr<const authz::CompiledPolicies> authz;
+  InboundMtls inbound_mtls;                    // PeerAuthentication for the inbound port
   std::shared_ptr<const PushedConfig> pushed;  // dynamic mode: the push compiled in, if any
 };
 

@@ -142,6 +142,18 @@ Json clusterJson(const Cluster& c) {
   j["subset"] = c.subset;
   j["protocol"] = c.protocol;
   j["mesh_internal"] = c.mesh_internal;
+  if (c.tls) {
+    static constexpr const char* kModes[] = {"DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"};
+    Json t = {{"mode", kModes[static_cast<int>(c.tls->mode)]}};
+    if (!c.tls->sni.empty()) t["sni"] = c.tls->sni;
+    if (!c.tls->ca_certificates.empty()) t["ca_certificates"] = c.tls->ca_certificates;
+    if (!c.tls->client_certificate.empty()) t["client_certificate"] = c.tls->client_certificate;
+    if (!c.tls->subject_alt_names.empty()) t["subject_alt_names"] = c.tls->subject_alt_names;
+    if (c.tls->insecure_skip_verify) t["insecure_skip_verify"] = true;
+    j["tls"] = std::move(t);
+  } else {
+    j["tls"] = {{"mode", "AUTO"}};
+  }
   j["lb"] = toString(c.lb);
   j["consistent_hash"] = hashJson(c.hash);
   j["connection_pool"] = poolJson(c.pool);
@@ -156,6 +168,7 @@ Json clusterJson(const Cluster& c) {
     ej["weight"] = e.weight;
     ej["labels"] = e.labels.get();
     ej["service_account"] = e.service_account;
+    ej["sidecar"] = e.sidecar;
     eps.push_back(std::move(ej));
   }
   j["endpoints"] = std::move(eps);
@@ -374,6 +387,9 @@ std::string toJson(const Snapshot& s) {
   for (const auto& c : s.clusters) clusters.push_back(clusterJson(c));
   j["clusters"] = std::move(clusters);
   j["inbound_app"] = clusterJson(s.inbound_app);
+  j["peer_authentication"] = {
+      {"mode", toString(s.inbound_mtls.mode)},
+      {"policy", s.inbound_mtls.policy.empty() ? std::string("(default)") : s.inbound_mtls.policy}};
   if (s.authz) {
     // The AuthorizationPolicies of this node, in evaluation order within each action.
     Json policies = Json::array();

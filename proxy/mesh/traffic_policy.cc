@@ -65,6 +65,7 @@ EffectivePolicy effectivePolicy(const DestinationRule* rule, const Subset* subse
     if (sp.components.load_balancer) merged.load_balancer = sp.components.load_balancer;
     if (sp.components.connection_pool) merged.connection_pool = sp.components.connection_pool;
     if (sp.components.outlier) merged.outlier = sp.components.outlier;
+    if (sp.components.tls) merged.tls = sp.components.tls;
     if (sp.retry_budget) budget = sp.retry_budget;
     if (const PortTrafficPolicy* p = sp.forPort(port)) merged = p->components;
   }
@@ -73,6 +74,7 @@ EffectivePolicy effectivePolicy(const DestinationRule* rule, const Subset* subse
   if (merged.connection_pool) out.connection_pool = *merged.connection_pool;
   if (merged.outlier) out.outlier = *merged.outlier;
   if (budget) out.retry_budget = *budget;
+  out.tls = merged.tls;
   return out;
 }
 

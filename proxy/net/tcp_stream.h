@@ -93,6 +93,9 @@ class TcpStream {
   virtual void onDrained() {}
   virtual void onTimer() {}
   virtual void onClosed() {}
+  // Bytes already read (before a transport was attached, e.g. sniffed to choose it) handed to
+  // the transport as if just read from the socket.
+  void receiveThroughTransport(const char* data, size_t len) { onWireRead(data, len); }
   // The transport's handshake completed (held-back out() bytes are flushed right after).
   virtual void onTransportReady() {}
   // The transport failed (handshake refused, corrupt record). Its alert has been queued; the

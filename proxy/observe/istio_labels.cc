@@ -180,4 +180,12 @@ void applyPeer(DestinationLabels& l, const PeerMetadata& peer, bool peer_is_sour
   set(kSourceCluster, kDestinationCluster, peer.cluster);
 }
 
+void applyMutualTls(DestinationLabels& l, std::string_view peer_principal,
+                    const std::string& own_principal, bool peer_is_source) {
+  l[peer_is_source ? kSourcePrincipal : kDestinationPrincipal] = std::string(peer_principal);
+  l[peer_is_source ? kDestinationPrincipal : kSourcePrincipal] = own_principal;
+  // Istio reports the policy from the server side only; the client's stays "unknown".
+  if (peer_is_source) l[kConnectionSecurityPolicy] = "mutual_tls";
+}
+
 }  // namespace weft::observe

@@ -62,5 +62,9 @@ DestinationLabels inboundLabels(const mesh::NodeIdentity& node, const mesh::Clus
 // The peer's workload labels from its exchanged metadata: source_* when `peer_is_source`
 // (inbound), destination_* otherwise (outbound). The principal stays unknown without mTLS.
 void applyPeer(DestinationLabels& labels, const PeerMetadata& peer, bool peer_is_source);
+// Mutual TLS proved the peer's identity: source_principal and destination_principal (the
+// peer's and ours), and inbound connection_security_policy="mutual_tls".
+void applyMutualTls(DestinationLabels& labels, std::string_view peer_principal,
+                    const std::string& own_principal, bool peer_is_source);
 
 }  // namespace weft::observe

@@ -93,11 +93,15 @@ class SnapshotStatsImpl final : public SnapshotStats {
     return authz_[i]->worker(worker);
   }
 
-  RequestStats& inboundFrom(std::string_view header) const override {
+  RequestStats& inboundFrom(std::string_view header, std::string_view principal) const override {
     PeerMetadata peer;
-    if (header.empty() || !parsePeerMetadata(header, peer)) return *inbound_;
+    const bool known_peer = !header.empty() && parsePeerMetadata(header, peer);
+    if (!known_peer && principal.empty()) return *inbound_;
     DestinationLabels l = inbound_->labels();
-    applyPeer(l, peer, /*peer_is_source=*/true);
+    if (known_peer) applyPeer(l, peer, /*peer_is_source=*/true);
+    if (!principal.empty()) {
+      applyMutualTls(l, principal, snapshot_->bootstrap.node.spiffeId(), /*peer_is_source=*/true);
+    }
     return peers_->internPeer(std::move(l), *inbound_);
   }
   DestinationStats& outboundStats(uint32_t i) const {
@@ -109,13 +113,18 @@ class SnapshotStatsImpl final : public SnapshotStats {
     return *s;
   }
 
-  RequestStats& outboundTo(uint32_t cluster_index, std::string_view header) const override {
+  RequestStats& outboundTo(uint32_t cluster_index, std::string_view header,
+                           std::string_view principal) const override {
     if (cluster_index >= outbound_count_) return *no_route_;
     DestinationStats& plain = outboundStats(cluster_index);
     PeerMetadata peer;
-    if (header.empty() || !parsePeerMetadata(header, peer)) return plain;
+    const bool known_peer = !header.empty() && parsePeerMetadata(header, peer);
+    if (!known_peer && principal.empty()) return plain;
     DestinationLabels l = plain.labels();
-    applyPeer(l, peer, /*peer_is_source=*/false);
+    if (known_peer) applyPeer(l, peer, /*peer_is_source=*/false);
+    if (!principal.empty()) {
+      applyMutualTls(l, principal, snapshot_->bootstrap.node.spiffeId(), /*peer_is_source=*/false);
+    }
     return peers_->internPeer(std::move(l), plain);
   }
 
@@ -459,6 +468,26 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
        MetricType::Counter, WEFT_READ(upstream_rq_retry_overflow)},
       {"weft_outlier_ejections_total", "Endpoint ejections by outlier detection.",
        MetricType::Counter, WEFT_READ(outlier_ejections)},
+      {"weft_upstream_tls_handshakes_total",
+       "TLS handshakes completed on upstream connections (resumed ones included).",
+       MetricType::Counter, WEFT_READ(upstream_tls_handshakes)},
+      {"weft_upstream_tls_resumed_total",
+       "Upstream TLS handshakes that resumed a session (no certificate exchange).",
+       MetricType::Counter, WEFT_READ(upstream_tls_resumed)},
+      {"weft_upstream_tls_failures_total",
+       "Upstream TLS handshakes that failed (verification, secure naming, protocol).",
+       MetricType::Counter, WEFT_READ(upstream_tls_failures)},
+      {"weft_downstream_tls_handshakes_total",
+       "TLS handshakes completed on inbound connections (resumed ones included).",
+       MetricType::Counter, WEFT_READ(downstream_tls_handshakes)},
+      {"weft_downstream_tls_resumed_total", "Inbound TLS handshakes that resumed a session.",
+       MetricType::Counter, WEFT_READ(downstream_tls_resumed)},
+      {"weft_downstream_tls_failures_total",
+       "Inbound TLS handshakes that failed (no or untrusted client certificate, protocol).",
+       MetricType::Counter, WEFT_READ(downstream_tls_failures)},
+      {"weft_downstream_plaintext_refused_total",
+       "Inbound plain-text connections refused by PeerAuthentication STRICT.", MetricType::Counter,
+       WEFT_READ(downstream_plaintext_refused)},
   };
 #undef WEFT_READ
   for (const Def& d : defs) {
@@ -470,32 +499,36 @@ void MetricsRegistry::Impl::addWorkerFamilies(std::vector<MetricFamily>& out) co
   }
 }
 
-bool PeerSeriesCache::hit(const SnapshotStats& stats, uint32_t cluster,
-                          std::string_view header) const {
-  return series_ != nullptr && stats_ == &stats && cluster_ == cluster && header_ == header;
+bool PeerSeriesCache::hit(const SnapshotStats& stats, uint32_t cluster, std::string_view header,
+                          std::string_view principal) const {
+  return series_ != nullptr && stats_ == &stats && cluster_ == cluster && header_ == header &&
+         principal_ == principal;
 }
 
 void PeerSeriesCache::remember(const SnapshotStats& stats, uint32_t cluster,
-                               std::string_view header, RequestStats& series) {
+                               std::string_view header, std::string_view principal,
+                               RequestStats& series) {
   stats_ = &stats;
   cluster_ = cluster;
   header_.assign(header);
+  principal_.assign(principal);
   series_ = &series;
 }
 
-RequestStats& PeerSeriesCache::inbound(const SnapshotStats& stats, std::string_view header) {
+RequestStats& PeerSeriesCache::inbound(const SnapshotStats& stats, std::string_view header,
+                                       std::string_view principal) {
   constexpr uint32_t kInbound = std::numeric_limits<uint32_t>::max();
-  if (hit(stats, kInbound, header)) return *series_;
-  RequestStats& series = stats.inboundFrom(header);
-  remember(stats, kInbound, header, series);
+  if (hit(stats, kInbound, header, principal)) return *series_;
+  RequestStats& series = stats.inboundFrom(header, principal);
+  remember(stats, kInbound, header, principal, series);
   return series;
 }
 
 RequestStats& PeerSeriesCache::outbound(const SnapshotStats& stats, uint32_t cluster,
-                                        std::string_view header) {
-  if (hit(stats, cluster, header)) return *series_;
-  RequestStats& series = stats.outboundTo(cluster, header);
-  remember(stats, cluster, header, series);
+                                        std::string_view header, std::string_view principal) {
+  if (hit(stats, cluster, header, principal)) return *series_;
+  RequestStats& series = stats.outboundTo(cluster, header, principal);
+  remember(stats, cluster, header, principal, series);
   return series;
 }
 

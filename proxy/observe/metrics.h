@@ -79,8 +79,12 @@ class SnapshotStats {
   // registry that already holds kMaxPeerSeries peer series, gives the plain series above.
   // A new series is created under the registry's lock: callers cache the result per
   // connection and peer, so the request path stays lock-free.
-  virtual RequestStats& inboundFrom(std::string_view peer_header) const = 0;
-  virtual RequestStats& outboundTo(uint32_t cluster_index, std::string_view peer_header) const = 0;
+  // `principal`: the peer's SPIFFE ID when mutual TLS proved it (source_principal and
+  // connection_security_policy="mutual_tls" inbound, destination_principal outbound).
+  virtual RequestStats& inboundFrom(std::string_view peer_header,
+                                    std::string_view principal = {}) const = 0;
+  virtual RequestStats& outboundTo(uint32_t cluster_index, std::string_view peer_header,
+                                   std::string_view principal = {}) const = 0;
 
   // Bound on peer series, so that clients inventing peers cannot grow memory without limit.
   static constexpr size_t kMaxPeerSeries = 1024;
@@ -90,18 +94,21 @@ class SnapshotStats {
 // snapshot's stats change, which in practice is once per connection.
 class PeerSeriesCache {
  public:
-  RequestStats& inbound(const SnapshotStats& stats, std::string_view peer_header);
+  RequestStats& inbound(const SnapshotStats& stats, std::string_view peer_header,
+                        std::string_view principal = {});
   RequestStats& outbound(const SnapshotStats& stats, uint32_t cluster_index,
-                         std::string_view peer_header);
+                         std::string_view peer_header, std::string_view principal = {});
 
  private:
-  bool hit(const SnapshotStats& stats, uint32_t cluster, std::string_view header) const;
+  bool hit(const SnapshotStats& stats, uint32_t cluster, std::string_view header,
+           std::string_view principal) const;
   void remember(const SnapshotStats& stats, uint32_t cluster, std::string_view header,
-                RequestStats& series);
+                std::string_view principal, RequestStats& series);
 
   const SnapshotStats* stats_ = nullptr;
   uint32_t cluster_ = 0;
   std::string header_;
+  std::string principal_;
   RequestStats* series_ = nullptr;
 };
 
@@ -122,6 +129,15 @@ struct WorkerCounters {
   std::atomic<uint64_t> upstream_rq_retry{0};           // retries made
   std::atomic<uint64_t> upstream_rq_retry_overflow{0};  // retries refused by budget/maxRetries
   std::atomic<uint64_t> outlier_ejections{0};           // endpoints ejected by outlier detection
+  // TLS handshakes (mutual TLS between sidecars, DestinationRule origination): full ones are
+  // the expensive kind; resumed ones reuse a session ticket.
+  std::atomic<uint64_t> upstream_tls_handshakes{0};
+  std::atomic<uint64_t> upstream_tls_resumed{0};
+  std::atomic<uint64_t> upstream_tls_failures{0};
+  std::atomic<uint64_t> downstream_tls_handshakes{0};
+  std::atomic<uint64_t> downstream_tls_resumed{0};
+  std::atomic<uint64_t> downstream_tls_failures{0};
+  std::atomic<uint64_t> downstream_plaintext_refused{0};  // PeerAuthentication STRICT
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -11,6 +11,7 @@
 #include "router/router.h"
 #include "server/log.h"
 #include "server/worker.h"
+#include "tls/tls_stream.h"
 #include "upstream/host_pool.h"
 
 namespace weft::server {
@@ -58,6 +59,13 @@ void DownstreamConnection::start() {
   uv_tcp_nodelay(tcp(), 1);
   remote_address_ = peerAddress();
   worker_.connectionOpened(this);
+  if (inbound_) {
+    // PeerAuthentication, decided per connection with the configuration it arrives under.
+    const Runtime& rt = *worker_.runtime();
+    inbound_mode_ = rt.inbound_mode;
+    inbound_tls_ = rt.mesh_server_tls;
+    sniff_first_bytes_ = inbound_mode_ != mesh::PeerMtlsMode::kDisable;
+  }
   setTimer(TimerMode::kIdle);
   startReading();
 }
@@ -113,7 +121,57 @@ void DownstreamConnection::onTimer() {
 
 // === Reading ===
 
+bool DownstreamConnection::admitFirstBytes(const char* data, size_t len) {
+  sniff_first_bytes_ = false;
+  // Every TLS connection opens with a handshake record (content type 22); an HTTP request
+  // starts with a method name, never with that byte.
+  constexpr char kTlsHandshakeRecord = 0x16;
+  const bool tls_hello = len > 0 && data[0] == kTlsHandshakeRecord;
+  if (!tls_hello) {
+    if (inbound_mode_ != mesh::PeerMtlsMode::kStrict) return true;  // PERMISSIVE: plain text
+    // STRICT: no HTTP answer, as Istio (the client sees the connection end).
+    observe::WorkerCounters::inc(worker_.counters().downstream_plaintext_refused);
+    if (logEnabled(LogLevel::kDebug)) {
+      logLine(LogLevel::kDebug,
+              "plain text from " + remote_address_ + " refused: PeerAuthentication STRICT");
+    }
+    close();
+    return false;
+  }
+  if (!inbound_tls_) {
+    // A TLS client before this sidecar has its certificate: nothing to answer it with.
+    observe::WorkerCounters::inc(worker_.counters().downstream_tls_failures);
+    logLine(LogLevel::kWarning,
+            "mutual TLS from " + remote_address_ + " refused: this sidecar has no certificate yet");
+    close();
+    return false;
+  }
+  setTransport(std::make_unique<tls::TlsStream>(inbound_tls_));
+  receiveThroughTransport(data, len);
+  return false;
+}
+
+void DownstreamConnection::onTransportReady() {
+  auto* stream = static_cast<tls::TlsStream*>(transport());
+  observe::WorkerCounters& counters = worker_.counters();
+  observe::WorkerCounters::inc(counters.downstream_tls_handshakes);
+  if (stream->resumed()) observe::WorkerCounters::inc(counters.downstream_tls_resumed);
+  peer_principal_ = stream->peerIdentity();
+  // spiffe://<trust domain>/ns/<namespace>/sa/<service account>
+  std::string_view id(peer_principal_);
+  if (size_t ns = id.find("/ns/"); ns != std::string_view::npos) {
+    std::string_view rest = id.substr(ns + 4);
+    peer_namespace_.assign(rest.substr(0, rest.find('/')));
+  }
+  // Istio's x-forwarded-client-cert for the app: who verified the client, and who it is.
+  const Runtime& rt = *worker_.runtime();
+  client_cert_header_ = "By=" + rt.snapshot->bootstrap.node.spiffeId() + ";Hash=" +
+                        tls::certificateSha256Hex(SSL_get0_peer_certificate(stream->ssl())) +
+                        ";Subject=\"\";URI=" + peer_principal_;
+}
+
 void DownstreamConnection::onRead(const char* data, size_t len) {
+  if (sniff_first_bytes_ && !admitFirstBytes(data, len)) return;
   if (tunnel_) {
     if (upstream_) {
       upstream_->out().append(data, len);
@@ -219,6 +277,9 @@ void DownstreamConnection::onWriteError(int) {
 
 void DownstreamConnection::onTransportFailure(const std::string& reason) {
   // TLS refused the peer (handshake) or a record failed mid-stream: no HTTP answer is possible.
+  if (!transport()->established()) {
+    observe::WorkerCounters::inc(worker_.counters().downstream_tls_failures);
+  }
   if (logEnabled(LogLevel::kDebug)) {
     logLine(LogLevel::kDebug, "TLS from " + remote_address_ + ": " + reason);
   }
@@ -342,8 +403,12 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   // labels); an outbound one carries ours. The app never sees the header.
   if (inbound_) {
     std::string_view peer = head.headers.get(observe::kPeerHeader).value_or(std::string_view());
-    series_ = &peer_series_.inbound(*runtime_->stats, peer);
+    series_ = &peer_series_.inbound(*runtime_->stats, peer, peer_principal_);
     head.headers.remove(observe::kPeerHeader);
+    // Only this sidecar vouches for the client's certificate: a client's own claim is dropped.
+    head.headers.remove("x-forwarded-client-cert");
+    if (!client_cert_header_.empty())
+      head.headers.set("x-forwarded-client-cert", client_cert_header_);
   } else {
     head.headers.set(observe::kPeerHeader, runtime_->peer_header);
   }
@@ -374,6 +439,11 @@ bool DownstreamConnection::authorize(const http::RequestHead& head) {
     peer_ip = peer_ip.substr(1, peer_ip.size() - 2);
   }
   a.source_ip = authz::parseIp(peer_ip);
+  // Istio's principals are the SPIFFE ID without its scheme: "<trust domain>/ns/<ns>/sa/<sa>".
+  std::string_view principal(peer_principal_);
+  if (principal.substr(0, 9) == "spiffe://") principal.remove_prefix(9);
+  a.principal = principal;
+  a.peer_namespace = peer_namespace_;
   // remote.ip: the original client, the leftmost X-Forwarded-For entry (the connection's peer
   // without the header).
   a.remote_ip = a.source_ip;
@@ -1087,7 +1157,8 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
   } else {
     std::string_view peer = head.headers.get(observe::kPeerHeader).value_or(std::string_view());
     if (upstream_) {
-      series_ = &upstream_->peerSeries().outbound(*runtime_->stats, cluster_index_, peer);
+      series_ = &upstream_->peerSeries().outbound(*runtime_->stats, cluster_index_, peer,
+                                                  upstream_->peerIdentity());
     }
     head.headers.remove(observe::kPeerHeader);
   }

@@ -54,6 +54,10 @@ class DownstreamConnection final : public net::TcpStream,
   void onTimer() override;
   void onClosed() override;
   void onTransportFailure(const std::string& reason) override;
+  void onTransportReady() override;
+  // Inbound, first bytes: PeerAuthentication decides between TLS and plain text. False when
+  // the connection was refused or the bytes went to TLS (nothing left for the HTTP code).
+  bool admitFirstBytes(const char* data, size_t len);
 
   // --- http::RequestDecoder::Callbacks
   void onRequestHead(http::RequestHead& head) override;
@@ -141,6 +145,14 @@ class DownstreamConnection final : public net::TcpStream,
   bool close_after_response_ = false;
   bool tunnel_ = false;
   observe::PeerSeriesCache peer_series_;  // inbound: the peer sidecar behind this connection
+  // Inbound: the first bytes still decide TLS or plain text (set at start from the mode).
+  bool sniff_first_bytes_ = false;
+  tls::TlsContextPtr inbound_tls_;  // the server context for this connection, if any
+  mesh::PeerMtlsMode inbound_mode_ = mesh::PeerMtlsMode::kPermissive;
+  // Mutual TLS: the client's SPIFFE ID (empty: plain text) and the XFCC value sent to the app.
+  std::string peer_principal_;
+  std::string peer_namespace_;
+  std::string client_cert_header_;
 
   // === The exchange in flight ===
   bool in_flight_ = false;

@@ -27,8 +27,16 @@ RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
   rt->peer_header = observe::encodePeerMetadata(snapshot->bootstrap.node);
   rt->endpoint_counters = std::make_shared<upstream::EndpointCountersTable>(
       *snapshot, static_cast<int>(workers_.size()));
+  rt->mesh_server_tls = mesh_tls_.server;
+  rt->mesh_client_tls = mesh_tls_.client;
+  if (identity_) rt->trust_domain = identity_->trust_domain;
+  rt->inbound_mode = snapshot->inbound_mtls.mode;
+  if (inbound_tls_) {
+    rt->mesh_server_tls = inbound_tls_;
+    rt->inbound_mode = mesh::PeerMtlsMode::kStrict;
+  }
+  rt->origination = makeOrigination(*snapshot, tls::TlsSettings{});
   rt->snapshot = std::move(snapshot);
-  rt->inbound_tls = inbound_tls_;
   return rt;
 }
 
@@ -85,6 +93,10 @@ int Server::run(const ServerOptions& options) {
     }
   }
   if (!createIdentityProvider(b)) return 1;
+  upstream::setTlsFailureLogger([](std::string_view endpoint, std::string_view reason) {
+    logLine(LogLevel::kWarning,
+            "upstream TLS to " + std::string(endpoint) + " failed (UF): " + std::string(reason));
+  });
   uv_loop_init(&loop_);
   metrics_ = std::make_unique<observe::MetricsRegistry>(workers);
   for (int i = 0; i < workers; ++i) {
@@ -442,6 +454,7 @@ void Server::identityCb(uv_async_t* a) {
 
 void Server::onIdentity(identity::IdentityPtr id) {
   if (!id || (identity_ && id->generation <= identity_->generation)) return;
+  identity::IdentityPtr previous = std::move(identity_);
   identity_ = std::move(id);
   metrics_->setIdentityExpiry(identity_->not_after);
   std::string serial;
@@ -458,8 +471,15 @@ void Server::onIdentity(identity::IdentityPtr id) {
                                     " is not the node's identity " + node_id +
                                     " (bootstrap node.trust_domain/namespace/service_account)");
   }
-  // TLS layer hook: build the server and client contexts from identity_ here and post them to
-  // the workers (connections already open keep the contexts they started with).
+  // New contexts for new connections; connections already open keep theirs.
+  std::string error;
+  const std::string previous_roots = previous ? previous->roots_pem : std::string();
+  if (!makeMeshTls(*identity_, tls::TlsSettings{}, mesh_tls_, previous_roots, mesh_tls_, &error)) {
+    logLine(LogLevel::kError,
+            "identity " + identity_->spiffe_id + ": no mutual TLS with it: " + error);
+    return;
+  }
+  publish(current_->snapshot);
 }
 
 void Server::beginShutdown(const char* why) {

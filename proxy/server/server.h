@@ -25,6 +25,7 @@
 #include "observe/metrics.h"
 #include "server/config_builder.h"
 #include "server/runtime.h"
+#include "server/tls_setup.h"
 #include "server/worker.h"
 
 namespace weft::server {
@@ -106,12 +107,14 @@ class Server {
   // Declared after metrics_, which its callbacks use: stopped first.
   std::unique_ptr<identity::IdentityProvider> identity_provider_;
   uv_async_t identity_async_;  // the provider's thread: "a new identity is current"
-  // Main thread: the identity in force. The hook for the TLS layer: contexts are built from it
-  // and posted to the workers (not yet: the data path is plain text so far).
+  // Main thread: the identity in force, and the mutual TLS contexts made from it (every
+  // runtime carries them; a new identity republishes the current configuration with new ones).
   identity::IdentityPtr identity_;
+  MeshTls mesh_tls_;
   std::shared_ptr<observe::AccessLogFile> access_log_;
   RuntimePtr current_;
-  std::shared_ptr<tls::TlsContext> inbound_tls_;  // see Runtime::inbound_tls
+  // --inbound-mtls-certs: the inbound server context from files, STRICT whatever the policy.
+  std::shared_ptr<tls::TlsContext> inbound_tls_;
   uint64_t next_version_ = 1;
   bool draining_ = false;
   bool ready_ = false;

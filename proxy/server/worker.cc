@@ -127,16 +127,47 @@ void Worker::flushCb(uv_check_t* c) {
   if (self->access_log_) self->access_log_->flush();
 }
 
-upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e) {
-  std::string key = e.address + ":" + std::to_string(e.port);
+upstream::UpstreamTlsPtr Worker::tlsFor(const mesh::Cluster& c, uint32_t index,
+                                        const mesh::Endpoint& e) {
+  using Mode = mesh::ClientTlsPolicy::Mode;
+  bool mesh_tls;
+  if (c.tls) {
+    if (c.tls->mode == Mode::kDisable) return nullptr;
+    if (c.tls->mode != Mode::kIstioMutual) {
+      return index < runtime_->origination.size() ? runtime_->origination[index] : nullptr;
+    }
+    mesh_tls = true;
+  } else {
+    // Automatic mTLS: to endpoints with a sidecar of a mesh service, once we have a certificate
+    // ourselves (before that, plain text: a PERMISSIVE peer accepts it).
+    mesh_tls = c.mesh_internal && e.sidecar && runtime_->mesh_client_tls;
+  }
+  if (!mesh_tls) return nullptr;
+  auto t = std::make_shared<upstream::UpstreamTls>();
+  t->context = runtime_->mesh_client_tls;  // null (ISTIO_MUTUAL without a certificate): UF
+  t->mesh = true;
+  if (!e.service_account.empty()) {
+    t->peer_identities.push_back(
+        tls::spiffeIdentity(c.namespace_name, e.service_account, runtime_->trust_domain));
+  }
+  t->pool_tag = "mtls|" + (t->peer_identities.empty() ? std::string() : t->peer_identities[0]);
+  return t;
+}
+
+upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e, upstream::UpstreamTlsPtr tls) {
+  std::string address = e.address + ":" + std::to_string(e.port);
+  std::string key = tls ? address + "|" + tls->pool_tag : address;
   auto it = pools_.find(key);
   if (it != pools_.end()) {
     it->second->updateSettings(pool_settings_);
+    it->second->setTls(std::move(tls));
     return it->second.get();
   }
   sockaddr_storage addr;
   if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
-  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, key, pool_settings_, counters_);
+  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, std::move(address), pool_settings_,
+                                                   counters_);
+  pool->setTls(std::move(tls));
   pool->setCapacityListener([](void* q) { static_cast<PendingQueue*>(q)->wake(); }, pending_.get());
   upstream::HostPool* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
@@ -163,7 +194,7 @@ void Worker::buildCluster(uint32_t index) {
   cs.total_weight = 0;
   for (uint32_t i = 0; i < c.endpoints.size(); ++i) {
     const mesh::Endpoint& e = c.endpoints[i];
-    upstream::HostPool* pool = poolFor(e);
+    upstream::HostPool* pool = poolFor(e, tlsFor(c, index, e));
     if (pool == nullptr || e.weight == 0) continue;
     upstream::EndpointState es;
     es.index = i;
@@ -194,9 +225,6 @@ void Worker::accept(uv_stream_t* server, bool inbound) {
     return;
   }
   observe::WorkerCounters::inc(counters_.downstream_cx_total);
-  if (inbound && runtime_ && runtime_->inbound_tls) {
-    c->setTransport(std::make_unique<tls::TlsStream>(runtime_->inbound_tls));
-  }
   c->start();
 }
 

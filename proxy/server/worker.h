@@ -92,7 +92,12 @@ class Worker {
   void beginDrain();
   void shutdown();
   void accept(uv_stream_t* server, bool inbound);
-  upstream::HostPool* poolFor(const mesh::Endpoint& e);
+  // The pool for `e` spoken to with `tls` (null: plain text): pools are keyed by endpoint and
+  // kind of TLS, so that a plain connection is never lent to a request that needs mTLS.
+  upstream::HostPool* poolFor(const mesh::Endpoint& e, upstream::UpstreamTlsPtr tls);
+  // How this sidecar speaks to endpoint `e` of cluster `index` (DestinationRule tls, else
+  // automatic mTLS): null for plain text.
+  upstream::UpstreamTlsPtr tlsFor(const mesh::Cluster& c, uint32_t index, const mesh::Endpoint& e);
   void buildCluster(uint32_t index);
 
   int index_;
@@ -110,9 +115,10 @@ class Worker {
   uint64_t runtime_generation_ = 0;
   upstream::PoolSettings pool_settings_;
   std::vector<upstream::ClusterState> clusters_;  // cluster == nullptr: not built yet
-  std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;  // by "ip:port"
-  DownstreamConnection* connections_ = nullptr;                       // intrusive list
-  std::unique_ptr<PendingQueue> pending_;  // reset in shutdown(), while the loop still runs
+  // By "ip:port" (plain text), "ip:port|mtls|<peer identity>" or "ip:port|tls|<cluster>".
+  std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;
+  DownstreamConnection* connections_ = nullptr;  // intrusive list
+  std::unique_ptr<PendingQueue> pending_;        // reset in shutdown(), while the loop still runs
   RouteRequester route_requester_;
   bool draining_ = false;
 

@@ -154,13 +154,63 @@ TlsContextPtr TlsContext::make(Role role, const identity::WorkloadIdentity& id,
     ERR_clear_error();
     return nullptr;
   }
-  if (role == Role::kClient && settings.session_resumption) {
-    // The callback finds the context through the SSL_CTX's app data. Every SSL made from this
-    // context belongs to a TlsStream that holds a reference on the TlsContext, so the pointer
-    // outlives every callback.
-    SSL_CTX_set_app_data(c->ctx_.get(), c.get());
-    SSL_CTX_sess_set_new_cb(c->ctx_.get(), newSessionCb);
+  if (role == Role::kClient) c->enableClientSessionCache();
+  return c;
+}
+
+void TlsContext::enableClientSessionCache() {
+  if (!settings_.session_resumption) return;
+  // The callback finds the context through the SSL_CTX's app data. Every SSL made from this
+  // context belongs to a TlsStream that holds a reference on the TlsContext, so the pointer
+  // outlives every callback.
+  SSL_CTX_set_app_data(ctx_.get(), this);
+  SSL_CTX_sess_set_new_cb(ctx_.get(), newSessionCb);
+}
+
+TlsContextPtr TlsContext::makeOrigination(const OriginationSettings& o, const TlsSettings& base,
+                                          std::string* error) {
+  ERR_clear_error();
+  TlsSettings settings = base;
+  settings.min_version = TlsVersion::kTls12;
+  TlsContextPtr c(new TlsContext(Role::kClient, settings));
+  c->ctx_.reset(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX* ctx = c->ctx_.get();
+  if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, settings.tls12_ciphers.c_str()) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, settings.groups.c_str()) != 1) {
+    fail(error, drainOpensslErrors("TLS origination context"));
+    return nullptr;
   }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  if (!o.client_certificate_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, o.client_certificate_file.c_str()) != 1) {
+      fail(error, drainOpensslErrors("clientCertificate " + o.client_certificate_file));
+      return nullptr;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, o.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      fail(error, drainOpensslErrors("privateKey " + o.private_key_file));
+      return nullptr;
+    }
+  }
+  if (o.verify) {
+    int rc = o.ca_certificates_file.empty()
+                 ? SSL_CTX_set_default_verify_paths(ctx)
+                 : SSL_CTX_load_verify_locations(ctx, o.ca_certificates_file.c_str(), nullptr);
+    if (rc != 1) {
+      fail(error, drainOpensslErrors("caCertificates " + (o.ca_certificates_file.empty()
+                                                              ? std::string("(system default)")
+                                                              : o.ca_certificates_file)));
+      return nullptr;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  SSL_CTX_set_session_cache_mode(ctx, settings.session_resumption
+                                          ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE
+                                          : SSL_SESS_CACHE_OFF);
+  c->enableClientSessionCache();
   return c;
 }
 
@@ -250,6 +300,24 @@ std::string spiffeIdOf(X509* cert) {
 std::string peerSpiffeId(const SSL* ssl) {
   if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
   return spiffeIdOf(SSL_get0_peer_certificate(ssl));  // borrowed
+}
+
+std::string certificateSha256Hex(X509* cert) {
+  if (cert == nullptr) return {};
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &n) != 1) {
+    ERR_clear_error();
+    return {};
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (unsigned int i = 0; i < n; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
 }
 
 std::string spiffeIdentity(std::string_view ns, std::string_view sa,

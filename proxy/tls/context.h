@@ -78,6 +78,14 @@ struct TlsSettings {
   size_t client_session_cache_size = 1024;  // endpoints whose session a client context keeps
 };
 
+// DestinationRule tls SIMPLE / MUTUAL: TLS from the sidecar to a server outside the mesh.
+struct OriginationSettings {
+  std::string client_certificate_file;  // MUTUAL: PEM chain (leaf first) and key; else empty
+  std::string private_key_file;
+  std::string ca_certificates_file;  // empty: the system's default trust store
+  bool verify = true;                // false: insecureSkipVerify (no server verification)
+};
+
 class TlsContext;
 using TlsContextPtr = std::shared_ptr<TlsContext>;
 
@@ -90,6 +98,10 @@ class TlsContext {
                                   std::string* error);
   static TlsContextPtr makeClient(const identity::WorkloadIdentity& id, const TlsSettings& settings,
                                   std::string* error);
+  // A client context for SIMPLE / MUTUAL origination (TLS 1.2 allowed: servers outside the
+  // mesh are often not on TLS 1.3). Host names are checked per connection (TlsStream).
+  static TlsContextPtr makeOrigination(const OriginationSettings& origination,
+                                       const TlsSettings& settings, std::string* error);
 
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -117,6 +129,8 @@ class TlsContext {
   TlsContext(Role role, const TlsSettings& settings);
   static TlsContextPtr make(Role role, const identity::WorkloadIdentity& id,
                             const TlsSettings& settings, std::string* error);
+  // The context's client session cache callback, when resumption is on.
+  void enableClientSessionCache();
   static int newSessionCb(SSL* ssl, SSL_SESSION* session);
 
   const Role role_;
@@ -132,6 +146,9 @@ class TlsContext {
 std::string peerSpiffeId(const SSL* ssl);
 // The same rule for any certificate (no verification).
 std::string spiffeIdOf(X509* cert);
+
+// The SHA-256 of `cert`'s DER encoding in lower-case hex (Envoy's XFCC Hash); "" for null.
+std::string certificateSha256Hex(X509* cert);
 
 // "spiffe://<trust_domain>/ns/<ns>/sa/<sa>".
 std::string spiffeIdentity(std::string_view ns, std::string_view sa, std::string_view trust_domain);

@@ -57,6 +57,25 @@ TlsStream::TlsStream(TlsContextPtr context, std::string_view session_key)
 
 TlsStream::~TlsStream() = default;
 
+bool TlsStream::setServerName(const std::string& sni,
+                              const std::vector<std::string>& verify_names) {
+  if (!ssl_) return false;
+  ERR_clear_error();
+  if (!sni.empty() && SSL_set_tlsext_host_name(ssl_.get(), sni.c_str()) != 1) {
+    failure_ = drainOpensslErrors("SNI");
+    return false;
+  }
+  for (size_t i = 0; i < verify_names.size(); ++i) {
+    int rc = i == 0 ? SSL_set1_host(ssl_.get(), verify_names[i].c_str())
+                    : SSL_add1_host(ssl_.get(), verify_names[i].c_str());
+    if (rc != 1) {
+      failure_ = drainOpensslErrors("server name " + verify_names[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool TlsStream::sentCloseNotify() const {
   return ssl_ && (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0;
 }

@@ -53,6 +53,9 @@ class TlsStream final : public net::Transport {
   // Client only, before start(): the handshake fails unless the server's SPIFFE ID is one of
   // these (secure naming). Empty: any identity the roots verify.
   void expectPeerIdentities(std::vector<std::string> ids) { expected_peers_ = std::move(ids); }
+  // Client only, before start(): the SNI to send (empty: none) and the DNS names of which the
+  // server's certificate must carry one (empty: not checked). False if OpenSSL refuses them.
+  bool setServerName(const std::string& sni, const std::vector<std::string>& verify_names);
 
   // --- net::Transport
   void start(std::string& wire) override;

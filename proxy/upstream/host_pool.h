@@ -11,6 +11,7 @@
 #include <string>
 
 #include "observe/metrics.h"
+#include "upstream/upstream_tls.h"
 
 namespace weft::upstream {
 
@@ -50,6 +51,10 @@ class HostPool {
   size_t activeCount() const { return active_count_; }
   const PoolSettings& settings() const { return settings_; }
   void updateSettings(const PoolSettings& s) { settings_ = s; }
+  // TLS for the connections opened from now on (null: plain text). The pool's key includes
+  // the kind of TLS, so this only changes contexts (a renewed certificate, new roots).
+  void setTls(UpstreamTlsPtr tls) { tls_ = std::move(tls); }
+  const UpstreamTlsPtr& tls() const { return tls_; }
   // Closes every idle connection (shutdown, endpoint removed).
   void closeIdle();
   observe::WorkerCounters& counters() { return counters_; }
@@ -72,6 +77,7 @@ class HostPool {
   sockaddr_storage address_;
   std::string address_text_;
   PoolSettings settings_;
+  UpstreamTlsPtr tls_;
   observe::WorkerCounters& counters_;
   UpstreamConnection* idle_head_ = nullptr;
   size_t idle_count_ = 0;

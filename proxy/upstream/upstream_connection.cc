@@ -7,12 +7,22 @@
 
 #include <cerrno>
 
+#include "tls/tls_stream.h"
 #include "upstream/host_pool.h"
 
 namespace weft::upstream {
 
 namespace {
 const http::DecoderLimits kResponseLimits{96 * 1024, 200};
+TlsFailureLogger tls_failure_logger = nullptr;
+}  // namespace
+
+void setTlsFailureLogger(TlsFailureLogger logger) {
+  tls_failure_logger = logger;
+}
+
+void logTlsFailure(std::string_view endpoint, std::string_view reason) {
+  if (tls_failure_logger) tls_failure_logger(endpoint, reason);
 }
 
 const char* toString(FailureReason r) {
@@ -35,6 +45,8 @@ UpstreamConnection::UpstreamConnection(uv_loop_t* loop, HostPool& pool)
 int UpstreamConnection::connect(const sockaddr* addr, uint32_t timeout_ms,
                                 const ConnectionOptions& options) {
   connect_req_.data = this;
+  connect_timeout_ms_ = timeout_ms;
+  tls_ = pool_.tls();
   int rc = uv_tcp_connect(&connect_req_, tcp(), addr, connectCb);
   if (rc != 0) return rc;
   uv_tcp_nodelay(tcp(), 1);
@@ -67,14 +79,60 @@ void UpstreamConnection::connectCb(uv_connect_t* req, int status) {
     self->fail(FailureReason::kConnectFailure);
     return;
   }
-  self->state_ = State::kBusy;
   self->startReading();
-  if (self->handler_) {
-    self->handler_->onUpstreamConnected();
+  if (!self->tls_) {
+    self->ready();
+    return;
+  }
+  // The handshake counts as part of connecting: same timeout, and a failure is UF.
+  if (!self->tls_->context) {
+    self->onTransportFailure(self->tls_->mesh
+                                 ? "mutual TLS asked for, but this sidecar has no certificate yet"
+                                 : "the DestinationRule's TLS settings could not be loaded");
+    return;
+  }
+  auto stream = std::make_unique<tls::TlsStream>(self->tls_->context, self->pool_.address());
+  if (self->tls_->mesh) stream->expectPeerIdentities(self->tls_->peer_identities);
+  if (!stream->setServerName(self->tls_->sni, self->tls_->verify_names)) {
+    std::string why = stream->failure();
+    self->onTransportFailure(why);
+    return;
+  }
+  self->armTimer(self->connect_timeout_ms_);
+  self->setTransport(std::move(stream));
+}
+
+void UpstreamConnection::ready() {
+  state_ = State::kBusy;
+  if (handler_) {
+    handler_->onUpstreamConnected();
   } else {
     // The request went away while connecting: keep the connection for the next one.
-    self->release(true);
+    release(true);
   }
+}
+
+void UpstreamConnection::onTransportReady() {
+  disarmTimer();
+  auto* stream = static_cast<tls::TlsStream*>(transport());
+  observe::WorkerCounters& counters = pool_.counters();
+  observe::WorkerCounters::inc(counters.upstream_tls_handshakes);
+  if (stream->resumed()) observe::WorkerCounters::inc(counters.upstream_tls_resumed);
+  peer_identity_ = stream->peerIdentity();
+  ready();
+}
+
+void UpstreamConnection::onTransportFailure(const std::string& reason) {
+  if (state_ == State::kConnecting) {
+    observe::WorkerCounters& counters = pool_.counters();
+    observe::WorkerCounters::inc(counters.upstream_tls_failures);
+    observe::WorkerCounters::inc(counters.upstream_cx_connect_fail);
+    logTlsFailure(pool_.address(), reason);
+    fail(FailureReason::kConnectFailure);
+    return;
+  }
+  // A corrupt record or an alert after the handshake: the exchange is cut.
+  fail(FailureReason::kConnectionTermination);
 }
 
 void UpstreamConnection::attach(ResponseHandler* handler, std::string_view method) {

@@ -10,6 +10,7 @@
 #include "http/codec.h"
 #include "net/tcp_stream.h"
 #include "observe/metrics.h"
+#include "upstream/upstream_tls.h"
 
 namespace weft::upstream {
 
@@ -78,6 +79,9 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   observe::PeerSeriesCache& peerSeries() { return peer_series_; }
   // uv_hrtime() when the connection last went back to the pool.
   uint64_t idleSinceNs() const { return idle_since_ns_; }
+  // Mutual TLS to a sidecar: the SPIFFE ID it proved (empty: plain text or TLS origination).
+  const std::string& peerIdentity() const { return peer_identity_; }
+  bool secured() const { return tls_ != nullptr; }
 
  private:
   void onRead(const char* data, size_t len) override;
@@ -87,6 +91,10 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   void onDrained() override;
   void onTimer() override;
   void onClosed() override;
+  void onTransportReady() override;
+  void onTransportFailure(const std::string& reason) override;
+  // TCP is up: hand the connection to its request (after the TLS handshake, if any).
+  void ready();
 
   void onInformational(http::ResponseHead& head) override;
   void onResponseHead(http::ResponseHead& head) override;
@@ -107,6 +115,9 @@ class UpstreamConnection final : public net::TcpStream, private http::ResponseDe
   uint64_t idle_since_ns_ = 0;
   uint32_t idle_timeout_ms_ = 0;
   observe::PeerSeriesCache peer_series_;
+  UpstreamTlsPtr tls_;  // the settings this connection started with (null: plain text)
+  std::string peer_identity_;
+  uint32_t connect_timeout_ms_ = 0;
   bool response_started_ = false;
   bool response_complete_ = false;
   bool in_pool_list_ = false;

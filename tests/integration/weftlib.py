@@ -692,6 +692,8 @@ def service_entry(name: str, endpoints: list[dict], port: int = 9080, namespace:
                                                      ep["labels"].items()) + "}")
         if ep.get("weight"):
             lines.append(f"    weight: {ep['weight']}")
+        if ep.get("service_account"):
+            lines.append(f"    serviceAccount: {ep['service_account']}")
     return "\n".join(lines) + "\n"
 
 
@@ -750,8 +752,10 @@ class Proxy:
                  workload: str = "sleep-v1", service: str = "sleep",
                  timeouts: dict | None = None, limits: dict | None = None,
                  access_log: str | None = None, concurrency: int = 1,
-                 extra_args: list[str] | None = None, log_level: str = "info"):
+                 extra_args: list[str] | None = None, log_level: str = "info",
+                 bootstrap_extra: str = ""):
         self.dir = Path(workdir)
+        self.bootstrap_extra = bootstrap_extra
         self.dir.mkdir(parents=True, exist_ok=True)
         self.admin_port = free_port()
         self.outbound_port = free_port()
@@ -803,6 +807,8 @@ class Proxy:
                                                 self.timeouts.items()) + "}")
         if self.limits:
             t.append("limits: {" + ", ".join(f"{k}: {v}" for k, v in self.limits.items()) + "}")
+        if self.bootstrap_extra:
+            t.append(self.bootstrap_extra.rstrip("\n"))
         return "\n".join(t) + "\n"
 
     def write_bootstrap(self) -> None:

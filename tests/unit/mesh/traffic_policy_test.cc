@@ -739,7 +739,7 @@ spec:
   EXPECT_ENTRY(r.errors, at(42, 62,
                             "'minRetryConcurrency' must be between 0 and 4294967295, not "
                             "4294967296"));
-  EXPECT_ENTRY(r.errors, at(43, 5, "warning: field 'tls' is not supported yet and is ignored"));
+  // tls: {mode: ISTIO_MUTUAL} (43:5) is supported now.
   EXPECT_ENTRY(r.errors, at(45, 7, "missing required field 'port' in a portLevelSettings entry"));
   EXPECT_ENTRY(r.errors, at(47, 7,
                             "warning: port 9080 appears twice in 'portLevelSettings'; the first "
@@ -753,7 +753,7 @@ spec:
   EXPECT_ENTRY(r.errors, at(67, 38,
                             "warning: 'consistentHash' has no hash key (httpHeaderName, "
                             "httpCookie, useSourceIp or httpQueryParameterName): it is ignored"));
-  EXPECT_EQ(r.errors.size(), 19u) << formatAll(r.errors);
+  EXPECT_EQ(r.errors.size(), 18u) << formatAll(r.errors);
 }
 
 TEST(TrafficPolicyTest, NegativeAndHugeNumbersAreRejected) {

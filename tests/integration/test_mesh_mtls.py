@@ -1,0 +1,273 @@
+"""Mutual TLS between two sidecars (static mode, identities from files signed by one test CA):
+automatic mTLS on the outbound side, PeerAuthentication on the inbound side, secure naming,
+DestinationRule tls modes, the peer's identity in metrics, the app's x-forwarded-client-cert
+and AuthorizationPolicy principals. The client sidecar A (productpage) calls the service
+reviews behind the server sidecar B; every test would fail with plain text between them."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cryptography")
+from certs import Ca, client_context, tls_get  # noqa: E402
+from certs import pem  # noqa: E402
+from weftlib import join_docs, metric_series, metric_sum, request, service_entry, wait_for  # noqa: E402
+
+TD = "cluster.local"
+A_ID = f"spiffe://{TD}/ns/default/sa/productpage"
+B_ID = f"spiffe://{TD}/ns/default/sa/reviews"
+HOST = "reviews.default.svc.cluster.local"
+
+
+def identity_block(d: Path) -> str:
+    return ("identity:\n"
+            f"  certificate: {d / 'cert-chain.pem'}\n"
+            f"  private_key: {d / 'key.pem'}\n"
+            f"  ca_certificates: {d / 'root-cert.pem'}\n")
+
+
+def peer_authentication(mode: str, name: str = "default", namespace: str = "default",
+                        selector: dict | None = None, ports: dict | None = None) -> str:
+    t = ["apiVersion: security.istio.io/v1", "kind: PeerAuthentication",
+         f"metadata: {{name: {name}, namespace: {namespace}}}", "spec:"]
+    if selector:
+        t.append("  selector: {matchLabels: {" +
+                 ", ".join(f"{k}: {v}" for k, v in selector.items()) + "}}")
+    t.append(f"  mtls: {{mode: {mode}}}")
+    if ports:
+        t.append("  portLevelMtls:")
+        for port, m in ports.items():
+            t.append(f"    {port}: {{mode: {m}}}")
+    return "\n".join(t) + "\n"
+
+
+def dr_tls(mode: str, extra: str = "") -> str:
+    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            "metadata: {name: reviews, namespace: default}\n"
+            f"spec:\n  host: {HOST}\n  trafficPolicy:\n    tls: {{mode: {mode}{extra}}}\n")
+
+
+class Pair:
+    """Sidecar A (client side) and sidecar B (in front of the reviews app)."""
+
+    def __init__(self, mesh, ca: Ca, tmp: Path, b_mesh: str = "", a_mesh: str = "",
+                 endpoint_sa: str = "reviews", b_id: str = B_ID):
+        self.ca = ca
+        self.app = mesh.upstream("reviews-app")
+        b_certs = ca.write_identity(tmp / "b-certs", b_id)
+        self.b = mesh.proxy(b_mesh or "\n", app_port=self.app.port, workload="reviews-v1",
+                            service="reviews", bootstrap_extra=identity_block(b_certs))
+        a_certs = ca.write_identity(tmp / "a-certs", A_ID)
+        ep = {"port": self.b.inbound_port, "service_account": endpoint_sa}
+        self.a = mesh.proxy(join_docs(service_entry("reviews", [ep]), a_mesh) if a_mesh
+                            else service_entry("reviews", [ep]),
+                            workload="productpage-v1", service="productpage",
+                            bootstrap_extra=identity_block(a_certs))
+
+    def call(self, path: str = "/r", **kw):
+        return self.a.get_out(f"{HOST}:9080", path, **kw)
+
+
+@pytest.fixture
+def ca():
+    return Ca("weft test mesh")
+
+
+def test_auto_mtls_between_sidecars(mesh, ca, tmp_path):
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"))
+    for _ in range(20):
+        r = pair.call()
+        assert r.status == 200, r.describe()
+    seen = pair.app.requests[-1]
+    xfcc = seen.header("x-forwarded-client-cert") or ""
+    assert f"URI={A_ID}" in xfcc and f"By={B_ID}" in xfcc and "Hash=" in xfcc, xfcc
+
+    ma, mb = pair.a.metrics(), pair.b.metrics()
+    # One handshake for twenty requests: the connection is pooled.
+    assert metric_sum(ma, "weft_upstream_tls_handshakes_total") == 1
+    assert metric_sum(mb, "weft_downstream_tls_handshakes_total") == 1
+    assert metric_sum(mb, "istio_requests_total", reporter="destination", source_principal=A_ID,
+                      destination_principal=B_ID,
+                      connection_security_policy="mutual_tls") == 20
+    assert metric_sum(ma, "istio_requests_total", reporter="source", source_principal=A_ID,
+                      destination_principal=B_ID) == 20
+
+
+def test_strict_refuses_plain_text_permissive_accepts_both(mesh, ca, tmp_path):
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"))
+    with socket.create_connection(("127.0.0.1", pair.b.inbound_port), timeout=5) as s:
+        s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except ConnectionError:
+            pass
+    assert data == b"", data[:200]
+    assert "/plain" not in pair.app.paths()
+    assert metric_sum(pair.b.metrics(), "weft_downstream_plaintext_refused_total") == 1
+    assert pair.call().status == 200  # mTLS still gets through
+
+    # PERMISSIVE on the same port: plain text and mutual TLS side by side.
+    pair.b.write_mesh(peer_authentication("PERMISSIVE"))
+    pair.b.signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in pair.b.stderr(), what="the reload")
+    r = pair.b.admin("/config_dump")
+    assert b'"PERMISSIVE"' in r.body
+    with socket.create_connection(("127.0.0.1", pair.b.inbound_port), timeout=5) as s:
+        s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    data, _ = tls_get(pair.b.inbound_port, client_context(ca, tmp_path, A_ID))
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    assert pair.call().status == 200
+
+
+def test_mesh_wide_policy_and_workload_port_override(mesh, ca, tmp_path):
+    # Mesh-wide STRICT from the root namespace; the workload's policy turns its app port to
+    # DISABLE: plain text accepted, TLS not.
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT", namespace="istio-system"))
+    dump = pair.b.admin("/config_dump").body
+    assert b'"STRICT"' in dump and b"istio-system/default" in dump
+    port = pair.app.port
+    pair.b.write_mesh(join_docs(
+        peer_authentication("STRICT", namespace="istio-system"),
+        peer_authentication("STRICT", name="reviews", selector={"app": "reviews"},
+                            ports={port: "DISABLE"})))
+    pair.b.signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in pair.b.stderr(), what="the reload")
+    with socket.create_connection(("127.0.0.1", pair.b.inbound_port), timeout=5) as s:
+        s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        tls_get(pair.b.inbound_port, client_context(ca, tmp_path, A_ID))
+
+
+def test_destination_rule_disable_to_strict_server_fails(mesh, ca, tmp_path):
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"),
+                a_mesh=dr_tls("DISABLE"))
+    r = pair.call()
+    assert r.status == 503, r.describe()
+    assert pair.app.paths() == []
+    assert metric_sum(pair.a.metrics(), "weft_upstream_tls_handshakes_total") == 0
+
+
+def test_secure_naming_rejects_the_wrong_identity(mesh, ca, tmp_path):
+    # The ServiceEntry says the endpoint runs as "ratings"; B proves it is "reviews".
+    pair = Pair(mesh, ca, tmp_path, endpoint_sa="ratings")
+    r = pair.call()
+    assert r.status == 503, r.describe()
+    assert pair.app.paths() == []
+    ma = pair.a.metrics()
+    assert metric_sum(ma, "weft_upstream_tls_failures_total") >= 1
+    # UF (and URX: Istio's default retries on connect failure were used up).
+    flags = [lbl["response_flags"] for lbl, _ in metric_series(ma, "istio_requests_total")]
+    assert any("UF" in f.split(",") for f in flags), flags
+    wait_for(lambda: f'peer identity "{B_ID}" is not the one expected' in pair.a.stderr(),
+             what="the secure-naming log line")
+
+
+def test_peer_without_sidecar_gets_plain_text(mesh, ca, tmp_path):
+    # No serviceAccount on the endpoint: not a sidecar, so automatic mTLS sends plain text.
+    app = mesh.upstream("plain-app")
+    a_certs = ca.write_identity(tmp_path / "a", A_ID)
+    a = mesh.proxy(service_entry("reviews", [{"port": app.port}]), service="productpage",
+                   bootstrap_extra=identity_block(a_certs))
+    r = a.get_out(f"{HOST}:9080", "/x")
+    assert r.status == 200, r.describe()
+    assert metric_sum(a.metrics(), "weft_upstream_tls_handshakes_total") == 0
+
+
+def test_istio_mutual_explicit_and_resumption(mesh, ca, tmp_path):
+    # One request per connection: every request after the first resumes its TLS session.
+    pool = "\n    connectionPool: {http: {maxRequestsPerConnection: 1}}"
+    a_mesh = ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+              "metadata: {name: reviews, namespace: default}\n"
+              f"spec:\n  host: {HOST}\n  trafficPolicy:\n    tls: {{mode: ISTIO_MUTUAL}}" + pool
+              + "\n")
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"), a_mesh=a_mesh)
+    for _ in range(10):
+        assert pair.call().status == 200
+    ma = pair.a.metrics()
+    assert metric_sum(ma, "weft_upstream_tls_handshakes_total") == 10
+    assert metric_sum(ma, "weft_upstream_tls_resumed_total") >= 8
+    assert metric_sum(pair.b.metrics(), "weft_downstream_tls_resumed_total") >= 8
+
+
+def test_refused_client_certificates(mesh, ca, tmp_path):
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"))
+    port = pair.b.inbound_port
+    # Another CA.
+    other = Ca("someone else")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(cadata=pem(ca.cert).decode())
+    d = other.write_identity(tmp_path / "other", A_ID)
+    ctx.load_cert_chain(d / "cert-chain.pem", d / "key.pem")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        tls_get(port, ctx)
+    # Expired.
+    ctx = client_context(ca, tmp_path, None)
+    d = ca.write_identity(tmp_path / "expired", A_ID, expired=True)
+    ctx.load_cert_chain(d / "cert-chain.pem", d / "key.pem")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        tls_get(port, ctx)
+    assert pair.app.paths() == []
+    assert metric_sum(pair.b.metrics(), "weft_downstream_tls_failures_total") >= 2
+
+
+AUTHZ = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-callers, namespace: default}
+spec:
+  action: ALLOW
+  rules:
+  - from:
+    - source: {principals: ["cluster.local/ns/default/sa/productpage"]}
+    to:
+    - operation: {methods: [GET], paths: ["/reviews/*"]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-other-namespace, namespace: default}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {namespaces: ["other"]}
+"""
+
+
+def test_authorization_by_principal_namespace_path_method(mesh, ca, tmp_path):
+    pair = Pair(mesh, ca, tmp_path, b_mesh=join_docs(peer_authentication("STRICT"), AUTHZ))
+    assert pair.call("/reviews/1").status == 200
+    r = pair.call("/admin")
+    assert r.status == 403 and r.body == b"RBAC: access denied", r.describe()
+    r = request(pair.a.outbound_port, "POST", "/reviews/1", headers={"Host": f"{HOST}:9080"},
+                body=b"x")
+    assert r.status == 403, r.describe()
+    # Another identity of the mesh: not among the principals.
+    data, _ = tls_get(pair.b.inbound_port,
+                      client_context(ca, tmp_path, f"spiffe://{TD}/ns/default/sa/intruder"),
+                      path="/reviews/1")
+    assert data.startswith(b"HTTP/1.1 403"), data[:200]
+    # The right service account name in the denied namespace.
+    data, _ = tls_get(pair.b.inbound_port,
+                      client_context(ca, tmp_path, f"spiffe://{TD}/ns/other/sa/productpage"),
+                      path="/reviews/1")
+    assert data.startswith(b"HTTP/1.1 403"), data[:200]
+    # Plain text has no principal: denied by the ALLOW policy (PERMISSIVE would let it in).
+    pair.b.write_mesh(join_docs(peer_authentication("PERMISSIVE"), AUTHZ))
+    pair.b.signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in pair.b.stderr(), what="the reload")
+    with socket.create_connection(("127.0.0.1", pair.b.inbound_port), timeout=5) as s:
+        s.sendall(b"GET /reviews/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 403")
+    assert pair.call("/reviews/2").status == 200
+    mb = pair.b.metrics()
+    assert metric_sum(mb, "weft_authz_denied_total") >= 4
