@@ -361,6 +361,64 @@ void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::strin
   if (ok) out = std::move(c);
 }
 
+// tls: only choices that keep forward secrecy and authenticated encryption are accepted.
+void readTlsOptions(YamlContext& ctx, const YAML::Node& node, TlsOptions& out) {
+  auto map = YamlMap::open(ctx, node, "'tls'",
+                           {"min_version", "cipher_suites", "tls13_cipher_suites", "ecdh_curves"});
+  if (!map) return;
+  if (const YAML::Node* n = map->find("min_version")) {
+    if (auto v = readNonEmptyString(ctx, *n, "min_version")) {
+      if (*v == "TLSv1_2" || *v == "TLSV1_2") {
+        out.allow_tls12 = true;
+      } else if (*v != "TLSv1_3" && *v != "TLSV1_3") {
+        ctx.error(n->Mark(), "'min_version' must be TLSv1_2 or TLSv1_3, not '" + *v + "'");
+      }
+    }
+  }
+  struct ListField {
+    const char* name;
+    std::vector<std::string>* out;
+    bool (*allowed)(const std::string&);
+    const char* rule;
+  };
+  const ListField fields[] = {
+      {"cipher_suites", &out.cipher_suites,
+       [](const std::string& s) {
+         return s.rfind("ECDHE-", 0) == 0 && (s.find("-GCM-") != std::string::npos ||
+                                              s.find("CHACHA20-POLY1305") != std::string::npos);
+       },
+       "TLS 1.2 suites with ECDHE key exchange and AEAD ciphers (ECDHE-...-GCM-... or "
+       "ECDHE-...-CHACHA20-POLY1305)"},
+      {"tls13_cipher_suites", &out.tls13_cipher_suites,
+       [](const std::string& s) {
+         return s == "TLS_AES_128_GCM_SHA256" || s == "TLS_AES_256_GCM_SHA384" ||
+                s == "TLS_CHACHA20_POLY1305_SHA256";
+       },
+       "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256"},
+      {"ecdh_curves", &out.ecdh_curves,
+       [](const std::string& s) {
+         return s == "X25519" || s == "X448" || s == "P-256" || s == "P-384" || s == "P-521";
+       },
+       "X25519, X448, P-256, P-384 or P-521"},
+  };
+  for (const ListField& f : fields) {
+    const YAML::Node* n = map->find(f.name);
+    if (!n) continue;
+    auto list = readStringList(ctx, *n, f.name);
+    if (!list) continue;
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (!f.allowed((*list)[i])) {
+        ctx.error((*n)[i].Mark(), std::string("'") + f.name + "' entries must be " + f.rule +
+                                      ", not '" + (*list)[i] + "'");
+      }
+    }
+    *f.out = std::move(*list);
+  }
+  if (!out.cipher_suites.empty() && !out.allow_tls12) {
+    ctx.error(map->mark(), "'cipher_suites' lists TLS 1.2 suites: set min_version: TLSv1_2");
+  }
+}
+
 // A path from the bootstrap's directory when relative (identity files).
 std::string fromBootstrapDir(const std::string& path, const std::string& bootstrap_path) {
   std::filesystem::path p(path);
@@ -505,7 +563,7 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
   b.path = name;
   auto root = YamlMap::open(ctx, docs[0], "the bootstrap",
                             {"node", "admin", "outbound", "inbound", "resources", "control_plane",
-                             "access_log", "timeouts", "limits", "identity"});
+                             "access_log", "timeouts", "limits", "identity", "tls"});
   if (!root) return result;
 
   std::vector<PortUse> ports(4);
@@ -549,6 +607,7 @@ BootstrapResult parseBootstrap(const std::string& text, const std::string& name)
       if (e.key == "identity") readIdentityFiles(ctx, e.key_node, *n, name, b.identity);
     }
   }
+  if (auto* n = root->find("tls")) readTlsOptions(ctx, *n, b.tls);
   if (auto* n = root->find("access_log")) readAccessLog(ctx, *n, b.access_log);
   if (auto* n = root->find("timeouts")) readTimeouts(ctx, *n, b.timeouts);
   if (auto* n = root->find("limits")) readLimits(ctx, *n, b);

@@ -86,6 +86,17 @@ struct IdentityFilesConfig {
   int column = 0;
 };
 
+// tls: the versions, suites and curves of mutual TLS between sidecars and of TLS origination.
+// Empty lists keep the defaults (tls/context.h TlsSettings): TLS 1.3; with TLS 1.2 enabled,
+// ECDHE key exchange with AEAD ciphers only.
+struct TlsOptions {
+  bool allow_tls12 = false;                      // min_version TLSv1_2
+  std::vector<std::string> cipher_suites;        // TLS 1.2 suites (OpenSSL names)
+  std::vector<std::string> tls13_cipher_suites;  // TLS 1.3 suites
+  std::vector<std::string> ecdh_curves;          // key exchange groups, in preference order
+  bool operator==(const TlsOptions&) const = default;
+};
+
 struct Bootstrap {
   std::string path;  // the file this came from
   NodeIdentity node;
@@ -97,6 +108,7 @@ struct Bootstrap {
   std::optional<ControlPlaneConfig> control_plane;  // set: dynamic mode
   // Set: the identity comes from these files (else, in dynamic mode, from the control plane).
   std::optional<IdentityFilesConfig> identity;
+  TlsOptions tls;
   AccessLogConfig access_log;
   Timeouts timeouts;
   size_t max_request_header_bytes = 60 * 1024;

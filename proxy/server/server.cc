@@ -35,7 +35,7 @@ RuntimePtr Server::buildRuntime(mesh::SnapshotPtr snapshot) {
     rt->mesh_server_tls = inbound_tls_;
     rt->inbound_mode = mesh::PeerMtlsMode::kStrict;
   }
-  rt->origination = makeOrigination(*snapshot, tls::TlsSettings{});
+  rt->origination = makeOrigination(*snapshot, tlsSettings(snapshot->bootstrap.tls));
   rt->snapshot = std::move(snapshot);
   return rt;
 }
@@ -245,6 +245,10 @@ mesh::LoadResult Server::load(const std::function<mesh::LoadResult()>& fn) {
 }
 
 void Server::publish(mesh::SnapshotPtr snapshot) {
+  // New bootstrap tls options (a reload): contexts for them, for connections from now on.
+  if (identity_ && snapshot->bootstrap.tls != mesh_tls_options_) {
+    rebuildMeshTls(snapshot->bootstrap.tls, identity_->roots_pem);
+  }
   current_ = buildRuntime(std::move(snapshot));
   for (auto& w : workers_) w->postRuntime(current_);
   metrics_->setConfig(current_->snapshot->version, true);
@@ -472,14 +476,23 @@ void Server::onIdentity(identity::IdentityPtr id) {
                                     " (bootstrap node.trust_domain/namespace/service_account)");
   }
   // New contexts for new connections; connections already open keep theirs.
-  std::string error;
-  const std::string previous_roots = previous ? previous->roots_pem : std::string();
-  if (!makeMeshTls(*identity_, tls::TlsSettings{}, mesh_tls_, previous_roots, mesh_tls_, &error)) {
-    logLine(LogLevel::kError,
-            "identity " + identity_->spiffe_id + ": no mutual TLS with it: " + error);
+  if (!rebuildMeshTls(current_->snapshot->bootstrap.tls,
+                      previous ? previous->roots_pem : std::string())) {
     return;
   }
   publish(current_->snapshot);
+}
+
+bool Server::rebuildMeshTls(const mesh::TlsOptions& options, const std::string& previous_roots) {
+  std::string error;
+  if (!makeMeshTls(*identity_, tlsSettings(options), mesh_tls_, previous_roots, mesh_tls_,
+                   &error)) {
+    logLine(LogLevel::kError,
+            "identity " + identity_->spiffe_id + ": no mutual TLS with it: " + error);
+    return false;
+  }
+  mesh_tls_options_ = options;
+  return true;
 }
 
 void Server::beginShutdown(const char* why) {

@@ -75,6 +75,9 @@ class Server {
   static void identityCb(uv_async_t* a);
   // Main thread: a new identity from the provider.
   void onIdentity(identity::IdentityPtr id);
+  // Main thread: mesh_tls_ made again from identity_ with `options` (the bootstrap's tls);
+  // false (logged) on error, the contexts in force kept.
+  bool rebuildMeshTls(const mesh::TlsOptions& options, const std::string& previous_roots);
   void handleAdmin(const http::RequestHead& request, admin::AdminResponse& response);
   std::string clustersText() const;
 
@@ -111,6 +114,7 @@ class Server {
   // runtime carries them; a new identity republishes the current configuration with new ones).
   identity::IdentityPtr identity_;
   MeshTls mesh_tls_;
+  mesh::TlsOptions mesh_tls_options_;  // what mesh_tls_ was made with
   std::shared_ptr<observe::AccessLogFile> access_log_;
   RuntimePtr current_;
   // --inbound-mtls-certs: the inbound server context from files, STRICT whatever the policy.

@@ -8,6 +8,23 @@
 
 namespace weft::server {
 
+namespace {
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ":") + i;
+  return out;
+}
+}  // namespace
+
+tls::TlsSettings tlsSettings(const mesh::TlsOptions& o) {
+  tls::TlsSettings s;
+  if (o.allow_tls12) s.min_version = tls::TlsVersion::kTls12;
+  if (!o.cipher_suites.empty()) s.tls12_ciphers = joined(o.cipher_suites);
+  if (!o.tls13_cipher_suites.empty()) s.tls13_ciphersuites = joined(o.tls13_cipher_suites);
+  if (!o.ecdh_curves.empty()) s.groups = joined(o.ecdh_curves);
+  return s;
+}
+
 bool makeMeshTls(const identity::WorkloadIdentity& id, const tls::TlsSettings& settings,
                  const MeshTls& previous, const std::string& previous_roots, MeshTls& out,
                  std::string* error) {

@@ -15,6 +15,9 @@
 
 namespace weft::server {
 
+// The bootstrap's tls options as context settings.
+tls::TlsSettings tlsSettings(const mesh::TlsOptions& options);
+
 struct MeshTls {
   tls::TlsContextPtr server;
   tls::TlsContextPtr client;

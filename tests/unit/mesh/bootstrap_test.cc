@@ -480,5 +480,45 @@ TEST(YamlReaderTest, Names) {
   EXPECT_FALSE(isHttpToken(":authority"));
 }
 
+TEST(BootstrapTest, TlsOptions) {
+  BootstrapResult r = parseBootstrap(R"(node: {id: a, service: ratings}
+tls:
+  min_version: TLSv1_2
+  cipher_suites: [ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-CHACHA20-POLY1305]
+  tls13_cipher_suites: [TLS_AES_256_GCM_SHA384]
+  ecdh_curves: [P-256]
+)",
+                                     "b.yaml");
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  const TlsOptions& t = r.bootstrap->tls;
+  EXPECT_TRUE(t.allow_tls12);
+  EXPECT_EQ(t.cipher_suites.size(), 2u);
+  EXPECT_EQ(t.tls13_cipher_suites, std::vector<std::string>{"TLS_AES_256_GCM_SHA384"});
+  EXPECT_EQ(t.ecdh_curves, std::vector<std::string>{"P-256"});
+
+  BootstrapResult d = parseBootstrap("node: {id: a, service: ratings}\n", "b.yaml");
+  ASSERT_TRUE(d.bootstrap);
+  EXPECT_FALSE(d.bootstrap->tls.allow_tls12);
+  EXPECT_TRUE(d.bootstrap->tls.cipher_suites.empty());
+}
+
+TEST(BootstrapTest, TlsOptionsRefuseWeakChoices) {
+  BootstrapResult r = parseBootstrap(R"(node: {id: a, service: ratings}
+tls:
+  min_version: TLSv1_0
+  cipher_suites: [AES128-SHA, ECDHE-RSA-AES128-SHA]
+  tls13_cipher_suites: [TLS_AES_128_CCM_8_SHA256]
+  ecdh_curves: [secp192r1]
+)",
+                                     "b.yaml");
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_ENTRY(r.errors, "b.yaml:3:16: 'min_version' must be TLSv1_2 or TLSv1_3, not 'TLSv1_0'");
+  EXPECT_EQ(testing::matching(r.errors, "'cipher_suites' entries must be").size(), 2u)
+      << formatAll(r.errors);
+  EXPECT_EQ(testing::matching(r.errors, "'tls13_cipher_suites' entries must be").size(), 1u);
+  EXPECT_EQ(testing::matching(r.errors, "'ecdh_curves' entries must be").size(), 1u);
+  EXPECT_EQ(testing::matching(r.errors, "set min_version: TLSv1_2").size(), 1u);
+}
+
 }  // namespace
 }  // namespace weft::mesh
