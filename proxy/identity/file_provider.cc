@@ -71,10 +71,27 @@ FileIdentityProvider::~FileIdentityProvider() {
 }
 
 void FileIdentityProvider::start() {
+  if (loop_) {
+    if (timer_) return;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    uv_timer_start(
+        timer_, [](uv_timer_t* t) { static_cast<FileIdentityProvider*>(t->data)->pollOnce(); },
+        poll_interval_ms_, poll_interval_ms_);
+    return;
+  }
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
 void FileIdentityProvider::stop() {
+  if (timer_) {
+    uv_timer_stop(timer_);
+    // The handle outlives this object if the loop has not run its close callback yet.
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
   stop_.fire();
   if (thread_.joinable()) thread_.join();
 }

@@ -6,7 +6,13 @@
 // read. A set that does not load (unreadable, key not the certificate's, chain not verifying,
 // not exactly one spiffe:// URI SAN) is rejected with a log line and the current identity
 // stays; it is tried again at the next change.
+//
+// Polling runs on the caller's libuv loop when given one (runOnLoop: the sidecar's main loop,
+// so that a static sidecar with one worker stays a single-threaded process), else on a
+// thread of its own.
 #pragma once
+
+#include <uv.h>
 
 #include <cstdint>
 #include <optional>
@@ -42,6 +48,8 @@ class FileIdentityProvider : public IdentityProvider {
   FileIdentityProvider(IdentityFiles files, std::string& error, uint32_t poll_interval_ms = 2'000);
   ~FileIdentityProvider() override;
 
+  // Before start(): poll with a timer on `loop` (the thread that runs it) instead of a thread.
+  void runOnLoop(uv_loop_t* loop) { loop_ = loop; }
   void start() override;
   void stop() override;
   const char* source() const override { return "files"; }
@@ -70,6 +78,8 @@ class FileIdentityProvider : public IdentityProvider {
   std::optional<Stamps> seen_;  // a change seen at the previous poll, waiting to settle
   StopSignal stop_;
   std::thread thread_;
+  uv_loop_t* loop_ = nullptr;
+  uv_timer_t* timer_ = nullptr;  // on loop_; freed by its close callback
 };
 
 }  // namespace weft::identity

@@ -412,6 +412,7 @@ bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
       logLine(LogLevel::kError, b.identity->file + ": identity: " + error);
       return false;
     }
+    provider->runOnLoop(&loop_);  // no thread: one worker stays one thread
     identity_provider_ = std::move(provider);
     return true;
   }

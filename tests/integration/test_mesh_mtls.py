@@ -271,3 +271,41 @@ def test_authorization_by_principal_namespace_path_method(mesh, ca, tmp_path):
     assert pair.call("/reviews/2").status == 200
     mb = pair.b.metrics()
     assert metric_sum(mb, "weft_authz_denied_total") >= 4
+
+
+def test_identity_files_rotate_under_load_on_one_thread(mesh, ca, tmp_path):
+    """Static mode: new certificate files are picked up (polled on the main loop: a one-worker
+    sidecar stays one thread) while requests flow, and not one request fails."""
+    import threading
+    import time
+
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"))
+    assert len(list(Path(f"/proc/{pair.b.pid}/task").iterdir())) == 1
+    results: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                results.append(pair.call(headers={"Connection": "close"}).status)
+            except OSError as e:  # every failure counts
+                results.append(repr(e))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)
+        _, before = tls_get(pair.b.inbound_port, client_context(ca, tmp_path, A_ID))
+        ca.write_identity(tmp_path / "b-certs", B_ID)  # same identity, new certificate
+
+        def renewed() -> bool:
+            _, peer = tls_get(pair.b.inbound_port, client_context(ca, tmp_path, A_ID))
+            return peer["serialNumber"] != before["serialNumber"]
+
+        wait_for(renewed, timeout=10, what="the new certificate served")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(10)
+    assert len(results) > 20 and all(r == 200 for r in results), results[-10:]
+    assert metric_sum(pair.b.metrics(), "weft_identity_renewals_total", result="ok") >= 2
