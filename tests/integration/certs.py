@@ -50,6 +50,24 @@ class Ca:
                 .sign(self.key, hashes.SHA256()))
         return cert, key
 
+    def dns_leaf(self, name: str, directory: Path) -> Path:
+        """A server certificate for DNS name `name`: directory/server.crt and server.key."""
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(self.cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=1))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
+                .sign(self.key, hashes.SHA256()))
+        (directory / "server.crt").write_bytes(pem(cert))
+        (directory / "server.key").write_bytes(pem(key))
+        (directory / "ca.crt").write_bytes(pem(self.cert))
+        return directory
+
     def write_identity(self, directory: Path, spiffe_id: str, expired: bool = False) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         cert, key = self.leaf(spiffe_id, expired)

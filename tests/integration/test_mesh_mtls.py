@@ -309,3 +309,120 @@ def test_identity_files_rotate_under_load_on_one_thread(mesh, ca, tmp_path):
         t.join(10)
     assert len(results) > 20 and all(r == 200 for r in results), results[-10:]
     assert metric_sum(pair.b.metrics(), "weft_identity_renewals_total", result="ok") >= 2
+
+
+class TlsOrigin:
+    """An HTTPS server outside the mesh (127.0.0.1, certificate for api.example.com), answering
+    every GET with 200 and the SNI it saw; with `client_ca` it requires a client certificate."""
+
+    def __init__(self, certs: Path, client_ca: Path | None = None):
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                body = f"sni={getattr(self.connection, 'weft_sni', None)}".encode()
+                seen.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs / "server.crt", certs / "server.key")
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+
+        def remember_sni(sock, name, _ctx):
+            sock.weft_sni = name
+
+        ctx.sni_callback = remember_sni
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def external(port: int, tls: str) -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: api, namespace: default}}
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP, targetPort: {port}}}]
+  endpoints: [{{address: 127.0.0.1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: api, namespace: default}}
+spec:
+  host: api.example.com
+  trafficPolicy:
+    tls: {tls}
+"""
+
+
+def test_tls_origination_simple_and_mutual(mesh, ca, tmp_path):
+    certs = ca.dns_leaf("api.example.com", tmp_path / "origin")
+    origin = TlsOrigin(certs)
+    try:
+        a = mesh.proxy(external(origin.port, f"{{mode: SIMPLE, caCertificates: {certs}/ca.crt}}"),
+                       service="productpage")
+        r = a.get_out("api.example.com", "/s")
+        assert r.status == 200 and r.body == b"sni=api.example.com", r.describe()
+        assert metric_sum(a.metrics(), "weft_upstream_tls_handshakes_total") == 1
+        # The server's name must match: a SAN it does not have fails the connection (UF).
+        a.write_mesh(external(origin.port, f"{{mode: SIMPLE, caCertificates: {certs}/ca.crt, "
+                                           "subjectAltNames: [other.example.com]}"))
+        a.signal(signal.SIGHUP)
+        wait_for(lambda: "config reloaded" in a.stderr(), what="the reload")
+        assert a.get_out("api.example.com", "/s").status == 503
+        assert metric_sum(a.metrics(), "weft_upstream_tls_failures_total") >= 1
+    finally:
+        origin.close()
+
+    # MUTUAL: the server asks for a client certificate from our CA.
+    client = ca.write_identity(tmp_path / "client", A_ID)
+    origin = TlsOrigin(certs, client_ca=certs / "ca.crt")
+    try:
+        tls = (f"{{mode: MUTUAL, caCertificates: {certs}/ca.crt, "
+               f"clientCertificate: {client}/cert-chain.pem, privateKey: {client}/key.pem}}")
+        b = mesh.proxy(external(origin.port, tls), service="productpage")
+        r = b.get_out("api.example.com", "/m")
+        assert r.status == 200, r.describe()
+        simple = mesh.proxy(external(origin.port, f"{{mode: SIMPLE, caCertificates: "
+                                                  f"{certs}/ca.crt}}"), service="productpage")
+        assert simple.get_out("api.example.com", "/m").status == 503
+    finally:
+        origin.close()
+
+
+def test_tls12_only_when_enabled(mesh, ca, tmp_path):
+    def tls12_client() -> ssl.SSLContext:
+        ctx = client_context(ca, tmp_path, A_ID)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    default = Pair(mesh, ca, tmp_path / "default", b_mesh=peer_authentication("STRICT"))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        tls_get(default.b.inbound_port, tls12_client())
+
+    app = mesh.upstream("app12")
+    certs = ca.write_identity(tmp_path / "b12", B_ID)
+    b = mesh.proxy(peer_authentication("STRICT"), app_port=app.port, service="reviews",
+                   bootstrap_extra=identity_block(certs) +
+                   "tls: {min_version: TLSv1_2, cipher_suites: [ECDHE-ECDSA-AES128-GCM-SHA256]}\n")
+    data, _ = tls_get(b.inbound_port, tls12_client())
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
