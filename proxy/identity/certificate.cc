@@ -26,9 +26,7 @@ std::string opensslError() {
   return text;
 }
 
-OpensslPtr<BIO> memBio(std::string_view text) {
-  return OpensslPtr<BIO>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
+using crypto::memBio;
 
 std::string bioText(BIO* bio) {
   char* data = nullptr;
@@ -37,25 +35,6 @@ std::string bioText(BIO* bio) {
 }
 
 }  // namespace
-
-std::vector<OpensslPtr<X509>> parseCertificates(std::string_view pem) {
-  std::vector<OpensslPtr<X509>> out;
-  auto bio = memBio(pem);
-  if (!bio) return out;
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
-  ERR_clear_error();  // the end of the text reads as an error
-  return out;
-}
-
-OpensslPtr<EVP_PKEY> parsePrivateKey(std::string_view pem) {
-  auto bio = memBio(pem);
-  if (!bio) return nullptr;
-  // An empty passphrase callback result: an encrypted key fails instead of prompting.
-  OpensslPtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(
-      bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
-  ERR_clear_error();
-  return key;
-}
 
 std::vector<std::string> uriSans(X509* cert) {
   std::vector<std::string> out;
@@ -153,7 +132,8 @@ std::optional<WorkloadIdentity> buildIdentity(const std::string& chain_pem,
   }
 
   OpensslPtr<X509_STORE> store(X509_STORE_new());
-  OpensslPtr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  // Lends the chain's certificates, which `chain` keeps owning.
+  crypto::BorrowedCertStack untrusted(sk_X509_new_null());
   OpensslPtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (!store || !untrusted || !ctx) {
     error = "out of memory (" + opensslError() + ")";

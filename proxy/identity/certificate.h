@@ -13,28 +13,15 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/openssl.h"
 #include "identity/identity.h"
 
 namespace weft::identity {
 
-// One deleter for every OpenSSL object held here, so std::unique_ptr frees each with its own
-// *_free function.
-struct OpensslFree {
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-  void operator()(STACK_OF(X509) * p) const { sk_X509_free(p); }
-};
-template <typename T>
-using OpensslPtr = std::unique_ptr<T, OpensslFree>;
-
-// Every certificate of a PEM text, in order (other PEM blocks are skipped).
-std::vector<OpensslPtr<X509>> parseCertificates(std::string_view pem);
-// The first private key of a PEM text (PKCS#8 or traditional, unencrypted).
-OpensslPtr<EVP_PKEY> parsePrivateKey(std::string_view pem);
+// The shared OpenSSL owners and PEM readers (crypto/openssl.h).
+using crypto::OpensslPtr;
+using crypto::parseCertificates;
+using crypto::parsePrivateKey;
 
 // The URI subject alternative names of `cert`.
 std::vector<std::string> uriSans(X509* cert);

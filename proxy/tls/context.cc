@@ -17,19 +17,11 @@ namespace {
 // rebuilt for a renewed certificate (with copied ticket keys).
 constexpr unsigned char kSessionIdContext[] = "weft-mtls";
 
-OpensslPtr<BIO> memBio(std::string_view text) {
-  return OpensslPtr<BIO>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
+using crypto::memBio;
 
 // Every certificate in `pem`, in order.
 std::vector<OpensslPtr<X509>> readCerts(std::string_view pem) {
-  std::vector<OpensslPtr<X509>> out;
-  auto bio = memBio(pem);
-  if (!bio) return out;
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
-  // The loop ends on "no start line": expected, not an error.
-  ERR_clear_error();
-  return out;
+  return crypto::parseCertificates(pem);
 }
 
 bool fail(std::string* error, std::string message) {
@@ -114,20 +106,6 @@ bool configure(SSL_CTX* ctx, TlsContext::Role role, const identity::WorkloadIden
 }
 
 }  // namespace
-
-std::string drainOpensslErrors(std::string_view what) {
-  std::string out(what);
-  bool first = true;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    out += first ? (out.empty() ? "" : ": ") : "; ";
-    out += buf;
-    first = false;
-  }
-  if (out.empty()) out = "unknown error";
-  return out;
-}
 
 TlsContext::TlsContext(Role role, const TlsSettings& settings) : role_(role), settings_(settings) {}
 

@@ -37,28 +37,14 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "crypto/openssl.h"
 #include "identity/identity.h"
 
 namespace weft::tls {
 
-// === RAII for OpenSSL objects ===
-
-struct OpensslFree {
-  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
-  void operator()(SSL* p) const { SSL_free(p); }
-  void operator()(SSL_SESSION* p) const { SSL_SESSION_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(STACK_OF(X509) * p) const { sk_X509_pop_free(p, X509_free); }
-};
-template <typename T>
-using OpensslPtr = std::unique_ptr<T, OpensslFree>;
-
-// Every error on the thread's OpenSSL queue as one string, oldest first ("; "-separated), with
-// `what` in front; empties the queue. Just `what` ("unknown error" if empty too) when the queue
-// was empty.
-std::string drainOpensslErrors(std::string_view what = {});
+// The shared OpenSSL owners and helpers (crypto/openssl.h).
+using crypto::drainOpensslErrors;
+using crypto::OpensslPtr;
 
 enum class TlsVersion : uint8_t { kTls12, kTls13 };
 
