@@ -114,6 +114,8 @@ void formatAccessLogJson(const RequestInfo& info, std::string& out) {
   stringField(out, "traceparent", info.traceparent);
   stringField(out, "user_agent", info.user_agent);
   stringField(out, "downstream_remote_address", info.downstream_remote);
+  stringField(out, "downstream_peer_uri_san", info.downstream_peer_uri_san);
+  stringField(out, "upstream_peer_uri_san", info.upstream_peer_uri_san);
   numberField(out, "attempts", info.attempts);
   stringField(out, "response_code_details", info.details);
   stringField(out, "direction", info.direction == Direction::kInbound ? "inbound" : "outbound");

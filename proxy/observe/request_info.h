@@ -60,7 +60,10 @@ struct RequestInfo {
   std::string_view cluster_name;
   std::string_view upstream_host;      // "ip:port" of the endpoint used, empty if none
   std::string_view downstream_remote;  // "ip:port" of the client
-  uint32_t attempts = 0;               // upstream attempts made
+  // The SPIFFE IDs mutual TLS proved: the client's (inbound), the server's (outbound).
+  std::string_view downstream_peer_uri_san;
+  std::string_view upstream_peer_uri_san;
+  uint32_t attempts = 0;     // upstream attempts made
   std::string_view details;  // why it ended as it did, when that needs saying (no retry...)
 };
 

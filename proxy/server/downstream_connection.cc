@@ -347,6 +347,7 @@ void DownstreamConnection::onRequestHead(http::RequestHead& head) {
   destination_ = nullptr;
   cluster_ = nullptr;
   max_requests_per_connection_ = 0;
+  upstream_principal_.clear();
   endpoint_index_ = -1;
   endpoint_held_ = false;
   upstream_ = nullptr;
@@ -1157,8 +1158,9 @@ void DownstreamConnection::onUpstreamResponseHead(http::ResponseHead& head) {
   } else {
     std::string_view peer = head.headers.get(observe::kPeerHeader).value_or(std::string_view());
     if (upstream_) {
+      upstream_principal_ = upstream_->peerIdentity();
       series_ = &upstream_->peerSeries().outbound(*runtime_->stats, cluster_index_, peer,
-                                                  upstream_->peerIdentity());
+                                                  upstream_principal_);
     }
     head.headers.remove(observe::kPeerHeader);
   }
@@ -1491,6 +1493,8 @@ void DownstreamConnection::recordRequest() {
     }
   }
   info.downstream_remote = remote_address_;
+  info.downstream_peer_uri_san = peer_principal_;
+  info.upstream_peer_uri_san = upstream_principal_;
   info.attempts = attempts_;
   if (retries_ > 0 && response_code_ > 0 && response_code_ < 500) {
     observe::ClusterCounters::inc(

@@ -153,6 +153,8 @@ class DownstreamConnection final : public net::TcpStream,
   std::string peer_principal_;
   std::string peer_namespace_;
   std::string client_cert_header_;
+  // Outbound: the SPIFFE ID the upstream proved for the current response (empty: none).
+  std::string upstream_principal_;
 
   // === The exchange in flight ===
   bool in_flight_ = false;

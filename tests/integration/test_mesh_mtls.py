@@ -61,13 +61,15 @@ class Pair:
         self.app = mesh.upstream("reviews-app")
         b_certs = ca.write_identity(tmp / "b-certs", b_id)
         self.b = mesh.proxy(b_mesh or "\n", app_port=self.app.port, workload="reviews-v1",
-                            service="reviews", bootstrap_extra=identity_block(b_certs))
+                            service="reviews", bootstrap_extra=identity_block(b_certs),
+                            access_log=str(tmp / "b-access.log"))
         a_certs = ca.write_identity(tmp / "a-certs", A_ID)
         ep = {"port": self.b.inbound_port, "service_account": endpoint_sa}
         self.a = mesh.proxy(join_docs(service_entry("reviews", [ep]), a_mesh) if a_mesh
                             else service_entry("reviews", [ep]),
                             workload="productpage-v1", service="productpage",
-                            bootstrap_extra=identity_block(a_certs))
+                            bootstrap_extra=identity_block(a_certs),
+                            access_log=str(tmp / "a-access.log"))
 
     def call(self, path: str = "/r", **kw):
         return self.a.get_out(f"{HOST}:9080", path, **kw)
@@ -96,6 +98,12 @@ def test_auto_mtls_between_sidecars(mesh, ca, tmp_path):
                       connection_security_policy="mutual_tls") == 20
     assert metric_sum(ma, "istio_requests_total", reporter="source", source_principal=A_ID,
                       destination_principal=B_ID) == 20
+    # The access logs name the peers too.
+    import json
+    b_log = [json.loads(x) for x in (tmp_path / "b-access.log").read_text().splitlines()]
+    a_log = [json.loads(x) for x in (tmp_path / "a-access.log").read_text().splitlines()]
+    assert b_log[-1]["downstream_peer_uri_san"] == A_ID, b_log[-1]
+    assert a_log[-1]["upstream_peer_uri_san"] == B_ID, a_log[-1]
 
 
 def test_strict_refuses_plain_text_permissive_accepts_both(mesh, ca, tmp_path):

@@ -131,6 +131,7 @@ RequestInfo sampleInfo() {
   info.cluster_name = "outbound|9080||ratings.bookinfo.svc.cluster.local";
   info.upstream_host = "10.0.0.1:9080";
   info.downstream_remote = "127.0.0.1:54321";
+  info.upstream_peer_uri_san = "spiffe://cluster.local/ns/bookinfo/sa/ratings";
   info.attempts = 3;
   info.details = "retry skipped: request body larger than the retry buffer";
   return info;
@@ -160,10 +161,12 @@ TEST(AccessLogJson, AllFieldsOnOneLine) {
   EXPECT_EQ(j["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   EXPECT_EQ(j["user_agent"], "curl/8.0");
   EXPECT_EQ(j["downstream_remote_address"], "127.0.0.1:54321");
+  EXPECT_EQ(j["downstream_peer_uri_san"], nullptr);  // plain text from the app
+  EXPECT_EQ(j["upstream_peer_uri_san"], "spiffe://cluster.local/ns/bookinfo/sa/ratings");
   EXPECT_EQ(j["attempts"], 3);
   EXPECT_EQ(j["response_code_details"], "retry skipped: request body larger than the retry buffer");
   EXPECT_EQ(j["direction"], "outbound");
-  EXPECT_EQ(j.size(), 20u);
+  EXPECT_EQ(j.size(), 22u);
 }
 
 TEST(AccessLogJson, AbsentValuesAreNullAndAppends) {
