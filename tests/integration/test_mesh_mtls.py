@@ -434,3 +434,35 @@ def test_tls12_only_when_enabled(mesh, ca, tmp_path):
                    "tls: {min_version: TLSv1_2, cipher_suites: [ECDHE-ECDSA-AES128-GCM-SHA256]}\n")
     data, _ = tls_get(b.inbound_port, tls12_client())
     assert data.startswith(b"HTTP/1.1 200"), data[:200]
+
+
+def test_openssl_s_client_as_an_independent_peer(mesh, ca, tmp_path):
+    """openssl s_client, not our own TLS code, as the client of a STRICT sidecar."""
+    import subprocess
+
+    pair = Pair(mesh, ca, tmp_path, b_mesh=peer_authentication("STRICT"))
+    client = ca.write_identity(tmp_path / "s-client", A_ID)
+    base = ["openssl", "s_client", "-connect", f"127.0.0.1:{pair.b.inbound_port}", "-quiet",
+            "-CAfile", str(client / "root-cert.pem"), "-verify_return_error"]
+    request = b"GET /via-s-client HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ok = subprocess.run(base + ["-cert", str(client / "cert-chain.pem"),
+                                "-key", str(client / "key.pem")],
+                        input=request, capture_output=True, timeout=20)
+    assert ok.stdout.startswith(b"HTTP/1.1 200"), (ok.stdout[:200], ok.stderr[-500:])
+    assert "/via-s-client" in pair.app.paths()
+    # The sidecar's certificate verifies with `openssl verify` against the mesh root.
+    served = subprocess.run(["openssl", "s_client", "-connect",
+                             f"127.0.0.1:{pair.b.inbound_port}", "-showcerts",
+                             "-cert", str(client / "cert-chain.pem"),
+                             "-key", str(client / "key.pem")],
+                            input=b"", capture_output=True, timeout=20).stdout.decode()
+    leaf = served[served.index("-----BEGIN CERTIFICATE-----"):
+                  served.index("-----END CERTIFICATE-----") + 25]
+    (tmp_path / "served.pem").write_text(leaf + "\n")
+    v = subprocess.run(["openssl", "verify", "-CAfile", str(client / "root-cert.pem"),
+                        str(tmp_path / "served.pem")], capture_output=True, text=True)
+    assert v.returncode == 0 and ": OK" in v.stdout, v.stdout + v.stderr
+    # Without a client certificate: refused in the handshake, nothing reaches the app.
+    refused = subprocess.run(base, input=request, capture_output=True, timeout=20)
+    assert not refused.stdout.startswith(b"HTTP/"), refused.stdout[:200]
+    assert pair.app.paths().count("/via-s-client") == 1
