@@ -59,7 +59,7 @@ void DownstreamConnection::start() {
   uv_tcp_nodelay(tcp(), 1);
   remote_address_ = peerAddress();
   worker_.connectionOpened(this);
-  if (inbound_) {
+  if (inbound_ && worker_.runtime()) {
     // PeerAuthentication, decided per connection with the configuration it arrives under.
     const Runtime& rt = *worker_.runtime();
     inbound_mode_ = rt.inbound_mode;
