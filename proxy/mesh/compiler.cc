@@ -65,6 +65,52 @@ std::string describe(const ObjectMeta& m) {
   return m.namespace_name + "/" + m.name;
 }
 
+// Istio's mesh configuration rootNamespace default: policies there apply mesh-wide.
+constexpr std::string_view kRootNamespace = "istio-system";
+
+// PeerAuthentication [ISTIO-SEMANTICS §7]: the most specific policy wins: one with a selector
+// that matches the workload (its namespace), else the workload namespace's policy without
+// selector, else the root namespace's policy without selector, else PERMISSIVE. An UNSET mode
+// inherits from the next level. Several candidates at one level: the first wins (Istio takes
+// the oldest). The policy levels that apply to a workload of `ns` with `labels`:
+struct PeerPolicies {
+  const PeerAuthentication* mesh_wide = nullptr;
+  const PeerAuthentication* namespace_wide = nullptr;
+  const PeerAuthentication* workload = nullptr;
+};
+
+PeerPolicies peerPoliciesFor(const std::vector<PeerAuthentication>& all, const std::string& ns,
+                             const std::map<std::string, std::string>& labels) {
+  PeerPolicies p;
+  for (const PeerAuthentication& pa : all) {
+    const std::string& pns = pa.meta.namespace_name;
+    if (pa.selector.empty()) {
+      if (pns == ns && !p.namespace_wide) p.namespace_wide = &pa;
+      if (pns == kRootNamespace && !p.mesh_wide) p.mesh_wide = &pa;
+      continue;
+    }
+    if (pns != ns || p.workload) continue;
+    bool selected = std::all_of(pa.selector.begin(), pa.selector.end(), [&](const auto& kv) {
+      auto it = labels.find(kv.first);
+      return it != labels.end() && it->second == kv.second;
+    });
+    if (selected) p.workload = &pa;
+  }
+  return p;
+}
+
+// The mode of the workload's policies (port level aside) and the policy that decided it.
+InboundMtls workloadMode(const PeerPolicies& p) {
+  InboundMtls out;
+  for (const PeerAuthentication* pa : {p.mesh_wide, p.namespace_wide, p.workload}) {
+    if (pa && pa->mode) {
+      out.mode = *pa->mode;
+      out.policy = describe(pa->meta);
+    }
+  }
+  return out;
+}
+
 struct Service {
   std::string host;
   const ServiceEntry* se = nullptr;
@@ -298,7 +344,12 @@ void Compiler::buildClusters() {
         e.weight = we.weight;
         e.labels = internLabels(we.labels);
         e.service_account = we.service_account;
-        e.sidecar = runsSidecar(we);
+        // Istio 1.10+: no automatic mTLS to a workload whose own policy is DISABLE.
+        e.auto_mtls =
+            runsSidecar(we) && (r_.peer_authentications.empty() ||
+                                workloadMode(peerPoliciesFor(r_.peer_authentications,
+                                                             s.se->meta.namespace_name, we.labels))
+                                        .mode != PeerMtlsMode::kDisable);
         base.endpoints.push_back(std::move(e));
       }
       addCluster(base);  // the service's cluster, then its subsets in declaration order
@@ -506,45 +557,17 @@ void Compiler::buildInbound() {
   c.endpoints.push_back(std::move(e));
 }
 
-// Istio's mesh configuration rootNamespace default: policies there apply mesh-wide.
-constexpr std::string_view kRootNamespace = "istio-system";
-
-// PeerAuthentication [ISTIO-SEMANTICS §security]: the most specific policy wins: one with a
-// selector that matches the node (its namespace), else the node namespace's policy without
-// selector, else the root namespace's policy without selector, else PERMISSIVE. An UNSET mode
-// inherits from the next level; portLevelMtls (only on a policy with a selector) overrides the
-// mode for the workload port it names. Several candidates at one level: the first wins (Istio
-// takes the oldest).
+// PeerAuthentication for this node's inbound port (see peerPoliciesFor); portLevelMtls (only on
+// a policy with a selector) overrides the mode for the app port it names.
 void Compiler::buildInboundMtls() {
-  const PeerAuthentication* mesh_wide = nullptr;
-  const PeerAuthentication* namespace_wide = nullptr;
-  const PeerAuthentication* workload = nullptr;
-  for (const PeerAuthentication& pa : r_.peer_authentications) {
-    const std::string& ns = pa.meta.namespace_name;
-    if (pa.selector.empty()) {
-      if (ns == b_.node.namespace_name && !namespace_wide) namespace_wide = &pa;
-      if (ns == kRootNamespace && !mesh_wide) mesh_wide = &pa;
-      continue;
-    }
-    if (ns != b_.node.namespace_name || workload) continue;
-    bool selected = std::all_of(pa.selector.begin(), pa.selector.end(), [&](const auto& kv) {
-      auto it = b_.node.labels.find(kv.first);
-      return it != b_.node.labels.end() && it->second == kv.second;
-    });
-    if (selected) workload = &pa;
-  }
+  PeerPolicies p = peerPoliciesFor(r_.peer_authentications, b_.node.namespace_name, b_.node.labels);
   InboundMtls& out = snap_.inbound_mtls;
-  for (const PeerAuthentication* pa : {mesh_wide, namespace_wide, workload}) {
-    if (pa && pa->mode) {
-      out.mode = *pa->mode;
-      out.policy = describe(pa->meta);
-    }
-  }
-  if (workload) {
-    auto it = workload->port_level.find(snap_.inbound_app.endpoints.front().port);
-    if (it != workload->port_level.end() && it->second) {
+  out = workloadMode(p);
+  if (p.workload) {
+    auto it = p.workload->port_level.find(snap_.inbound_app.endpoints.front().port);
+    if (it != p.workload->port_level.end() && it->second) {
       out.mode = *it->second;
-      out.policy = describe(workload->meta);
+      out.policy = describe(p.workload->meta);
     }
   }
 }

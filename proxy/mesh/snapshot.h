@@ -307,9 +307,11 @@ struct Endpoint {
   uint32_t weight = 1;
   SharedLabels labels;
   std::string service_account;  // empty: no sidecar (plain text), unless labelled so
-  // Runs a sidecar (mutual TLS under automatic mTLS): a service account, or the label
-  // security.istio.io/tlsMode: istio; the label's value "disabled" says no.
-  bool sidecar = false;
+  // Automatic mTLS sends mutual TLS to it: it runs a sidecar (a service account, or the label
+  // security.istio.io/tlsMode: istio; the value "disabled" says no), and that workload's own
+  // PeerAuthentication (workload level and above, as far as this configuration shows) is not
+  // DISABLE.
+  bool auto_mtls = false;
 };
 
 // DestinationRule trafficPolicy.tls: how this sidecar speaks to a cluster's endpoints.

@@ -168,7 +168,7 @@ Json clusterJson(const Cluster& c) {
     ej["weight"] = e.weight;
     ej["labels"] = e.labels.get();
     ej["service_account"] = e.service_account;
-    ej["sidecar"] = e.sidecar;
+    ej["auto_mtls"] = e.auto_mtls;
     eps.push_back(std::move(ej));
   }
   j["endpoints"] = std::move(eps);

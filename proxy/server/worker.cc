@@ -140,7 +140,7 @@ upstream::UpstreamTlsPtr Worker::tlsFor(const mesh::Cluster& c, uint32_t index,
   } else {
     // Automatic mTLS: to endpoints with a sidecar of a mesh service, once we have a certificate
     // ourselves (before that, plain text: a PERMISSIVE peer accepts it).
-    mesh_tls = c.mesh_internal && e.sidecar && runtime_->mesh_client_tls;
+    mesh_tls = c.mesh_internal && e.auto_mtls && runtime_->mesh_client_tls;
   }
   if (!mesh_tls) return nullptr;
   auto t = std::make_shared<upstream::UpstreamTls>();

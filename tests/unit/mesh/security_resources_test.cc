@@ -46,10 +46,26 @@ TEST(ClientTlsTest, NoDestinationRuleMeansAutomaticMtlsAndMarksSidecars) {
   EXPECT_EQ(c->tls, nullptr);
   EXPECT_EQ(c->namespace_name, "shop");
   ASSERT_EQ(c->endpoints.size(), 4u);
-  EXPECT_TRUE(c->endpoints[0].sidecar);   // serviceAccount
-  EXPECT_FALSE(c->endpoints[1].sidecar);  // neither
-  EXPECT_TRUE(c->endpoints[2].sidecar);   // the label
-  EXPECT_FALSE(c->endpoints[3].sidecar);  // the label says no
+  EXPECT_TRUE(c->endpoints[0].auto_mtls);   // serviceAccount
+  EXPECT_FALSE(c->endpoints[1].auto_mtls);  // neither
+  EXPECT_TRUE(c->endpoints[2].auto_mtls);   // the label
+  EXPECT_FALSE(c->endpoints[3].auto_mtls);  // the label says no
+}
+
+TEST(ClientTlsTest, NoAutomaticMtlsToAWorkloadWhosePolicyIsDisable) {
+  // reviews v2 (10.0.0.3, labelled) runs with DISABLE; v1 (serviceAccount) is not selected.
+  LoadResult r = compileText(withService(R"(apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: v2, namespace: shop}
+spec:
+  selector: {matchLabels: {version: v2}}
+  mtls: {mode: DISABLE}
+)"));
+  ASSERT_TRUE(r.snapshot) << formatAll(r.errors);
+  const Cluster* c = findCluster(*r.snapshot, "outbound|9080||reviews.shop.svc.cluster.local");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->endpoints[0].auto_mtls);
+  EXPECT_FALSE(c->endpoints[2].auto_mtls);
 }
 
 TEST(ClientTlsTest, ModesMergeAcrossLevels) {
