@@ -126,10 +126,43 @@ json itemsJson(const std::vector<AppliedItem>& items) {
 
 }  // namespace
 
+std::optional<Token> callerOf(std::string_view spiffe_id, std::string_view trust_domain) {
+  const std::string prefix = "spiffe://" + std::string(trust_domain) + "/ns/";
+  if (trust_domain.empty() || spiffe_id.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = spiffe_id.substr(prefix.size());
+  const size_t sa = rest.find("/sa/");
+  if (sa == std::string_view::npos || sa == 0) return std::nullopt;
+  Token t;
+  t.namespace_name = std::string(rest.substr(0, sa));
+  t.service_account = std::string(rest.substr(sa + 4));
+  if (t.service_account.empty() || t.service_account.find('/') != std::string::npos ||
+      t.namespace_name.find('/') != std::string::npos) {
+    return std::nullopt;
+  }
+  // The control plane's own identity is not a workload's.
+  if (std::string(spiffe_id) == controlPlaneIdentity(trust_domain)) return std::nullopt;
+  return t;
+}
+
 void Api::handle(const HttpRequestPtr& r) {
   server::logLine(server::LogLevel::kDebug, r->method + " " + r->path + " from " + r->peer);
   const Token* token = &kOperator;
-  if (tokens_) {
+  // A verified client certificate names the caller: its SPIFFE ID has the rights of a token
+  // bound to its namespace and service account (docs/security.md). It wins over a bearer token
+  // sent along, so a sidecar that has its certificate no longer depends on its token.
+  Token from_certificate;
+  if (!r->peer_identity.empty()) {
+    auto caller = callerOf(r->peer_identity, ca_ ? ca_->trustDomain() : std::string());
+    if (!caller) {
+      r->respond(403, "application/json",
+                 errorJson("the client certificate's identity " + r->peer_identity +
+                           " is not a workload identity of this trust domain"));
+      return;
+    }
+    from_certificate = std::move(*caller);
+    token = &from_certificate;
+    metrics_.authenticated_certificate.Increment();
+  } else if (tokens_) {
     auto auth = r->headers.get("authorization");
     token = auth ? tokens_->authenticate(*auth) : nullptr;
     if (!token) {
@@ -137,6 +170,7 @@ void Api::handle(const HttpRequestPtr& r) {
                  {{"www-authenticate", "Bearer"}});
       return;
     }
+    metrics_.authenticated_token.Increment();
   }
   auto parts = splitPath(r->path);
   if (!parts) {
@@ -400,6 +434,16 @@ void Api::certificates(const HttpRequestPtr& r, const Token& token) {
   std::string error;
   auto request = ca_->parseRequest(j["csr"].get<std::string>(), error);
   if (!request) return bad(error);
+  if (request->identity() == controlPlaneIdentity(ca_->trustDomain())) {
+    // The API's own certificate carries it; a workload holding it could pose as the control
+    // plane to sidecars.
+    metrics_.certificates_rejected_identity.Increment();
+    return r->respondJson(
+        403, json{{"error", request->identity() + " is the control plane's identity: it is "
+                                                  "not issued to workloads"},
+                  {"identity", request->identity()}}
+                 .dump());
+  }
   if (!token.allows(request->namespaceName(), request->serviceAccount())) {
     metrics_.certificates_rejected_identity.Increment();
     const std::string allowed = "spiffe://" + ca_->trustDomain() + "/ns/" +

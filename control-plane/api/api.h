@@ -14,6 +14,11 @@
 
 namespace weft::control {
 
+// The caller a client certificate's SPIFFE ID stands for: a token bound to its namespace and
+// service account. nullopt for another trust domain, a malformed ID, or the control plane's own
+// identity.
+std::optional<Token> callerOf(std::string_view spiffe_id, std::string_view trust_domain);
+
 struct ApiOptions {
   uint64_t default_wait_ms = 30'000;
   uint64_t max_wait_ms = 60'000;

@@ -685,3 +685,80 @@ std::optional<IssuedCertificate> CertificateAuthority::sign(const CertificateReq
 }
 
 }  // namespace weft::control
+
+namespace weft::control {
+
+std::string certificateFingerprint(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string CertificateAuthority::signingRootFingerprint() const {
+  return chain_.empty() ? std::string() : certificateFingerprint(chain_.back().get());
+}
+
+std::string controlPlaneIdentity(std::string_view trust_domain) {
+  return "spiffe://" + std::string(trust_domain) + "/ns/istio-system/sa/weft-control";
+}
+
+std::optional<ServerCertificate> CertificateAuthority::issueServerCertificate(
+    const std::vector<std::string>& names, uint64_t ttl_seconds, std::string& error) const {
+  ERR_clear_error();
+  OpensslPtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+  OpensslPtr<X509> leaf(X509_new());
+  if (!key || !leaf) {
+    error = "cannot make the server key: " + opensslError();
+    return std::nullopt;
+  }
+  std::string san;
+  for (const auto& n : names) san += n + ",";
+  san += "URI:" + controlPlaneIdentity(trust_domain_);
+  X509* x = leaf.get();
+  const time_t now = std::time(nullptr);
+  int64_t not_after = static_cast<int64_t>(now) + static_cast<int64_t>(ttl_seconds);
+  not_after = std::min(not_after, unixTime(X509_get0_notAfter(cert_.get())));
+  X509_NAME* subject = X509_get_subject_name(x);
+  const auto* cn = reinterpret_cast<const unsigned char*>("weft-control");
+  X509V3_CTX ctx{};
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert_.get(), x, nullptr, nullptr, 0);
+  const bool ok =
+      X509_set_version(x, X509_VERSION_3) == 1 && setRandomSerial(x) &&
+      X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, cn, -1, -1, 0) == 1 &&
+      X509_set_issuer_name(x, X509_get_subject_name(cert_.get())) == 1 &&
+      ASN1_TIME_adj(X509_getm_notBefore(x), now, 0, -kClockSkewSeconds) != nullptr &&
+      ASN1_TIME_set(X509_getm_notAfter(x), static_cast<time_t>(not_after)) != nullptr &&
+      X509_set_pubkey(x, key.get()) == 1 &&
+      addExtension(x, &ctx, NID_subject_alt_name, san.c_str()) &&
+      addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
+      addExtension(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+      addExtension(x, &ctx, NID_ext_key_usage, "serverAuth") &&
+      addExtension(x, &ctx, NID_subject_key_identifier, "hash") &&
+      addExtension(x, &ctx, NID_authority_key_identifier, "keyid,issuer") &&
+      X509_sign(x, key_.get(), digestFor(key_.get())) > 0;
+  if (!ok) {
+    error = "cannot make the server certificate: " + opensslError();
+    return std::nullopt;
+  }
+  ServerCertificate out;
+  out.chain_pem = certificatePem(x) + chain_pem_;
+  Ptr<BIO> bio(BIO_new(BIO_s_secmem()));
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    error = "cannot encode the server key: " + opensslError();
+    return std::nullopt;
+  }
+  out.key_pem = bioText(bio.get());
+  out.expires_at = not_after;
+  return out;
+}
+
+}  // namespace weft::control

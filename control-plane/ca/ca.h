@@ -66,6 +66,23 @@ struct IssuedCertificate {
   int64_t expires_at = 0;  // unix seconds (the leaf's notAfter)
 };
 
+// The control plane's own TLS certificate for its API (api/tls_server.h).
+struct ServerCertificate {
+  std::string chain_pem;  // the leaf, then the CA's chain
+  std::string key_pem;    // its private key (EC P-256, made in memory, never written)
+  int64_t expires_at = 0;
+};
+
+// The API's server certificates live this long; the server renews them at half their life.
+constexpr uint64_t kServerCertTtlSeconds = 7 * 86'400;
+
+// The identity the control plane's API certificate carries (and that no workload may get):
+// spiffe://<trust domain>/ns/istio-system/sa/weft-control.
+std::string controlPlaneIdentity(std::string_view trust_domain);
+
+// SHA-256 of a certificate's DER, lower-case hex.
+std::string certificateFingerprint(X509* cert);
+
 class CertificateAuthority {
  public:
   // A root kept in memory only: every start makes a new one, so certificates issued before a
@@ -98,10 +115,21 @@ class CertificateAuthority {
   std::optional<IssuedCertificate> sign(const CertificateRequest& request, uint64_t ttl_seconds,
                                         std::string& error) const;
 
+  // A server certificate for the control plane's API, with a fresh key: subject
+  // CN=weft-control, SANs `names` (OpenSSL's syntax: "DNS:localhost", "IP:127.0.0.1") and the
+  // URI of controlPlaneIdentity(); extendedKeyUsage serverAuth. Fails only on an OpenSSL error.
+  std::optional<ServerCertificate> issueServerCertificate(const std::vector<std::string>& names,
+                                                          uint64_t ttl_seconds,
+                                                          std::string& error) const;
+
   const std::string& trustDomain() const { return trust_domain_; }
   const std::string& rootCertificatesPem() const { return roots_pem_; }
+  size_t rootCount() const { return roots_.size(); }
   // The PEM chain that follows every leaf (from the signing certificate up).
   const std::string& chainPem() const { return chain_pem_; }
+  // SHA-256 of the DER of the root the signing certificate chains to (the last certificate of
+  // the chain), lower-case hex: how pushes name the signing root.
+  std::string signingRootFingerprint() const;
   // notAfter of the trust bundle's first root, unix seconds.
   int64_t rootExpiry() const { return root_expiry_; }
   // Where the CA comes from: "memory", the root's directory, or "plug-in <dir>".

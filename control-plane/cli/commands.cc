@@ -28,6 +28,7 @@ constexpr int kFailed = 1;
 struct Common {
   std::string server;
   std::string token_file;
+  std::string ca_certificate;
   std::string output;  // "", "text", "json" (get: "yaml" too)
   CLI::Option* server_option = nullptr;
   bool json() const { return output == "json"; }
@@ -39,6 +40,9 @@ void addCommon(CLI::App* cmd, Common& c, bool with_yaml = false) {
       "control plane API URL (default $WEFT_SERVER, else " + std::string(kDefaultServer) + ")");
   cmd->add_option("--token-file", c.token_file,
                   "file whose first line is the bearer token (default $WEFT_TOKEN_FILE)");
+  cmd->add_option("--ca-certificate", c.ca_certificate,
+                  "PEM roots that verify an https:// server, e.g. its <data-dir>/trust-bundle.pem "
+                  "(default $WEFT_CA_CERTIFICATE)");
   std::vector<std::string> formats = {"text", "json"};
   if (with_yaml) formats.push_back("yaml");
   cmd->add_option("-o,--output", c.output,
@@ -67,6 +71,25 @@ std::optional<Client> makeClient(const Common& c) {
   }
   Client client;
   client.server = *url;
+  if (url->tls) {
+    std::string ca = c.ca_certificate;
+    if (ca.empty()) {
+      if (const char* env = std::getenv("WEFT_CA_CERTIFICATE")) ca = env;
+    }
+    if (ca.empty()) {
+      fail(url->text +
+           ": https needs the control plane's roots: --ca-certificate FILE or "
+           "WEFT_CA_CERTIFICATE (its <data-dir>/trust-bundle.pem)");
+      return std::nullopt;
+    }
+    client.tls = loadServerRoots(ca, error);
+    if (!client.tls) {
+      fail(c.ca_certificate.empty()
+               ? fromEnvironment(error, "--ca-certificate", "WEFT_CA_CERTIFICATE")
+               : error);
+      return std::nullopt;
+    }
+  }
   std::string token_file = c.token_file;
   if (token_file.empty()) {
     if (const char* env = std::getenv("WEFT_TOKEN_FILE")) token_file = env;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -23,6 +24,7 @@
 #include "push/metrics.h"
 #include "push/push.h"
 #include "registry/registry.h"
+#include "serve/api_certificate.h"
 #include "server/log.h"
 #include "store/config_dir.h"
 #include "store/store.h"
@@ -33,6 +35,8 @@ namespace {
 
 using server::LogLevel;
 using server::logLine;
+
+void writeTrustBundle(const std::string& data_dir, const std::string& pem);
 
 // Everything the running server owns, on the main loop.
 struct Runtime {
@@ -47,7 +51,9 @@ struct Runtime {
   std::unique_ptr<ConfigDir> config_dir;
   Api api;
   HttpServer server;
+  std::unique_ptr<ApiCertificate> api_cert;  // null with --plaintext
   uv_timer_t ttl_timer;
+  uv_timer_t cert_timer;
   uv_signal_t sigint;
   uv_signal_t sigterm;
 
@@ -76,18 +82,71 @@ struct Runtime {
     }
   }
 
+  // The trust bundle goes out with every push, and to <data-dir>/trust-bundle.pem (what an
+  // operator's CLI and a sidecar's ca_certificate can point at). `after_start`: a change while
+  // serving, which gives every sidecar a new version.
+  void publishTrustBundle(bool after_start) {
+    push.setTrustBundle(ca->rootCertificatesPem(), ca->signingRootFingerprint());
+    metrics.ca_trusted_roots.Set(static_cast<double>(ca->rootCount()));
+    metrics.ca_root_expiry.Set(static_cast<double>(ca->rootExpiry()));
+    if (!options.data_dir.empty()) writeTrustBundle(options.data_dir, ca->rootCertificatesPem());
+    if (after_start) store.touch();
+  }
+
+  // A new API certificate (start, half its life, a change of the CA's roots).
+  bool refreshApiCertificate() {
+    if (!api_cert) return true;
+    std::string error;
+    if (!api_cert->refresh(*ca, error)) {
+      logLine(LogLevel::kError, "API certificate not renewed: " + error);
+      return false;
+    }
+    logLine(LogLevel::kInfo, "API certificate for " + controlPlaneIdentity(ca->trustDomain()) +
+                                 " valid until " + std::to_string(api_cert->expiresAt()));
+    return true;
+  }
+
+  void checkApiCertificate() {
+    if (api_cert && static_cast<int64_t>(std::time(nullptr)) >= api_cert->refreshAt()) {
+      refreshApiCertificate();
+    }
+  }
+
   void stop() {
     logLine(LogLevel::kInfo, "shutting down");
     server.close();
     if (config_dir) config_dir->stop();
     uv_timer_stop(&ttl_timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&ttl_timer), nullptr);
+    uv_timer_stop(&cert_timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&cert_timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
   }
 };
 
 constexpr const char* kNodesFile = "nodes.jsonl";
+constexpr const char* kTrustBundleFile = "trust-bundle.pem";
+
+// <data-dir>/trust-bundle.pem, replaced atomically (a reader never sees half a file).
+void writeTrustBundle(const std::string& data_dir, const std::string& pem) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  const std::filesystem::path path = std::filesystem::path(data_dir) / kTrustBundleFile;
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << pem;
+    out.flush();
+    if (!out) {
+      logLine(LogLevel::kWarning, "cannot write " + tmp.string());
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) logLine(LogLevel::kWarning, "cannot write " + path.string() + ": " + ec.message());
+}
 
 // The registrations under --data-dir, rewritten (through a temporary file and a rename) after
 // every registration and removal, so that a restarted control plane keeps every workload's
@@ -156,7 +215,7 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
   auto map = mesh::YamlMap::open(
       ctx, (*docs)[0], "the control plane config",
       {"listen", "config_dir", "data_dir", "tokens", "node_ttl", "debounce", "max_debounce",
-       "max_body_bytes", "log_level", "trust_domain", "cert_ttl", "ca_dir"});
+       "max_body_bytes", "log_level", "trust_domain", "cert_ttl", "ca_dir", "plaintext"});
   if (!map) return false;
   auto str = [&](const char* key, std::string& out) {
     if (const YAML::Node* n = map->find(key)) {
@@ -188,6 +247,14 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
       options.cert_ttl_s = *v;
     }
   }
+  if (const YAML::Node* n = map->find("plaintext")) {
+    bool v = false;
+    if (n->IsScalar() && YAML::convert<bool>::decode(*n, v)) {
+      options.plaintext = v;
+    } else {
+      ctx.error(n->Mark(), "'plaintext' must be true or false");
+    }
+  }
   readDuration(ctx, *map, "node_ttl", options.node_ttl_ms, 1'000, 86'400'000);
   readDuration(ctx, *map, "debounce", options.debounce_ms, 0, 10'000);
   readDuration(ctx, *map, "max_debounce", options.max_debounce_ms, 0, 60'000);
@@ -214,6 +281,7 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
   struct Flags {
     std::string config, listen, config_dir, data_dir, tokens, node_ttl, log_level, trust_domain,
         cert_ttl, ca_dir;
+    bool plaintext = false;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* serve = app.add_subcommand("serve", "run the control plane server");
@@ -237,6 +305,8 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
   CLI::Option* ca_dir = serve->add_option(
       "--ca-dir", flags->ca_dir,
       "plug-in CA: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem (Istio's layout)");
+  serve->add_flag("--plaintext", flags->plaintext,
+                  "serve the API over plain HTTP instead of TLS (labs and benchmarks only)");
   serve->callback([&run, flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain,
                    cert_ttl, ca_dir] {
     run = [flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain, cert_ttl,
@@ -277,6 +347,7 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
         o.cert_ttl_s = *v;
       }
       if (ca_dir->count()) o.ca_dir = flags->ca_dir;
+      if (flags->plaintext) o.plaintext = true;
       return runServe(o);
     };
   });
@@ -347,6 +418,7 @@ int runServe(const ServeOptions& options) {
     for (const auto& e : errors) std::cerr << e.format() << "\n";
     if (!ok) return 1;
   }
+  rt->publishTrustBundle(false);
   rt->store.setOnChange([r = rt.get()] { r->push.storeChanged(); });
   if (!options.config_dir.empty()) {
     rt->config_dir = std::make_unique<ConfigDir>(loop, rt->store, options.config_dir, reportFile);
@@ -379,6 +451,16 @@ int runServe(const ServeOptions& options) {
     }
     rt->registry.setOnChange([r = rt.get()] { persistNodes(r->registry, r->options.data_dir); });
   }
+  if (!options.plaintext) {
+    rt->api_cert = std::make_unique<ApiCertificate>(address->host);
+    if (!rt->refreshApiCertificate()) return 1;
+    rt->server.setTransportFactory(
+        [r = rt.get()] { return makeTlsTransport(r->api_cert->context()); });
+  } else {
+    logLine(LogLevel::kWarning,
+            "--plaintext: the API is served over plain HTTP (bearer tokens in clear text); for "
+            "labs and benchmarks only");
+  }
   if (int rc = rt->server.listen(address->host, address->port); rc != 0) {
     std::cerr << "cannot listen on " << options.listen << ": " << uv_strerror(rc) << "\n";
     return 1;
@@ -390,6 +472,11 @@ int runServe(const ServeOptions& options) {
   uv_timer_start(
       &rt->ttl_timer, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->expireNodes(); }, tick,
       tick);
+  uv_timer_init(loop, &rt->cert_timer);
+  rt->cert_timer.data = rt.get();
+  uv_timer_start(
+      &rt->cert_timer, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->checkApiCertificate(); },
+      60'000, 60'000);
   auto onSignal = [](uv_signal_t* s, int) { static_cast<Runtime*>(s->data)->stop(); };
   uv_signal_init(loop, &rt->sigint);
   uv_signal_init(loop, &rt->sigterm);
@@ -400,7 +487,8 @@ int runServe(const ServeOptions& options) {
   logLine(LogLevel::kInfo,
           "weft-control listening on " +
               mesh::toString(mesh::SocketAddress{address->host, rt->server.port()}) +
-              " (store revision " + std::to_string(rt->store.revision()) + ")");
+              (options.plaintext ? " (plain HTTP" : " (TLS") + ", store revision " +
+              std::to_string(rt->store.revision()) + ")");
   // stop() closes the runtime's handles; the loop ends once they (and a pending debounce)
   // are done. Then the runtime goes, and libuv frees the handles its destructors closed.
   uv_run(loop, UV_RUN_DEFAULT);

@@ -29,6 +29,9 @@ struct ServeOptions {
   std::string trust_domain = "cluster.local";
   uint64_t cert_ttl_s = 86'400;  // lifetime of a certificate whose request names none
   std::string ca_dir;            // empty: the CA's own root (under data_dir/ca, or in memory)
+  // The API over plain HTTP instead of TLS: for labs and benchmarks only (bearer tokens then
+  // travel in clear text, and sidecars cannot authenticate with their certificates).
+  bool plaintext = false;
 };
 
 // Reads the control plane's YAML config file into `options` (keys it sets replace the
