@@ -208,7 +208,10 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
     request->body = std::move(body_);
     body_.clear();
     request->peer = peerAddress();
-    if (tls_) request->peer_identity = tls_->peerIdentity();
+    if (tls_) {
+      request->peer_identity = tls_->peerIdentity();
+      if (!request->peer_identity.empty()) request->peer_serial = tls_->peerSerial();
+    }
     request->keep_alive_ = head_->keep_alive;
     request->head_only_ = head_->method == "HEAD";
     return request;

@@ -35,6 +35,8 @@ class ServerTransport : public net::Transport {
  public:
   // The verified client certificate's SPIFFE ID; empty without one.
   virtual std::string peerIdentity() const = 0;
+  // Its serial number (upper-case hex); empty without one.
+  virtual std::string peerSerial() const = 0;
 };
 using TransportFactory = std::function<std::unique_ptr<ServerTransport>()>;
 
@@ -57,6 +59,7 @@ class HttpRequest : public std::enable_shared_from_this<HttpRequest> {
   // The SPIFFE ID of the client certificate the connection presented (verified against the
   // trust bundle during the handshake); empty without TLS or without a client certificate.
   std::string peer_identity;
+  std::string peer_serial;  // that certificate's serial (upper-case hex)
 
   // The value of query parameter `name` (percent-decoded), or nullopt.
   std::optional<std::string> queryParam(std::string_view name) const;

@@ -44,6 +44,18 @@ std::string plainAnswer() {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// Upper-case hex of a certificate's serial number.
+std::string serialOf(X509* cert) {
+  if (!cert) return {};
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (!bn) return {};
+  char* hex = BN_bn2hex(bn);
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
 class TlsServerTransport final : public ServerTransport {
  public:
   explicit TlsServerTransport(std::shared_ptr<const ApiTlsContext> context)
@@ -101,6 +113,7 @@ class TlsServerTransport final : public ServerTransport {
       }
       established_ = true;
       peer_identity_ = tls::peerSpiffeId(ssl_);
+      if (!peer_identity_.empty()) peer_serial_ = serialOf(SSL_get0_peer_certificate(ssl_));
     }
     for (;;) {
       size_t old = plain.size();
@@ -151,6 +164,7 @@ class TlsServerTransport final : public ServerTransport {
 
   const std::string& failure() const override { return failure_; }
   std::string peerIdentity() const override { return peer_identity_; }
+  std::string peerSerial() const override { return peer_serial_; }
 
  private:
   Status fail(std::string reason, std::string* wire = nullptr) {
@@ -191,6 +205,7 @@ class TlsServerTransport final : public ServerTransport {
   BIO* wbio_ = nullptr;  // owned by ssl_
   std::string failure_;
   std::string peer_identity_;
+  std::string peer_serial_;
   bool sniffed_ = false;
   bool established_ = false;
   bool failed_ = false;

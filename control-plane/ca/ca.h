@@ -64,6 +64,7 @@ struct IssuedCertificate {
   std::string root_certificates;  // PEM: the trust bundle
   std::string identity;
   int64_t expires_at = 0;  // unix seconds (the leaf's notAfter)
+  std::string serial;      // the leaf's serial number, upper-case hex
 };
 
 // The control plane's own TLS certificate for its API (api/tls_server.h).
@@ -92,9 +93,10 @@ class CertificateAuthority {
   // The root under `dir` (root-key.pem, root-cert.pem), created on first use. The key file is
   // created with mode 0600 and never made readable to others. Fails if only one of the files
   // exists, if they do not match or if the root is not a valid, unexpired CA certificate.
-  static std::unique_ptr<CertificateAuthority> openOrCreate(const std::string& dir,
-                                                            const std::string& trust_domain,
-                                                            std::string& error);
+  // `common_name`: the CN of a root made here (a rotated root says so).
+  static std::unique_ptr<CertificateAuthority> openOrCreate(
+      const std::string& dir, const std::string& trust_domain, std::string& error,
+      const std::string& common_name = "weft root CA");
   // An operator's CA in Istio's plug-in layout: ca-cert.pem + ca-key.pem sign the leaves,
   // cert-chain.pem (ca-cert up to the root) goes out with every leaf, root-cert.pem is the
   // trust bundle. Checked: the key matches ca-cert, ca-cert is a CA, and ca-cert verifies up to
@@ -123,8 +125,15 @@ class CertificateAuthority {
                                                           std::string& error) const;
 
   const std::string& trustDomain() const { return trust_domain_; }
+  // The trust bundle answered with every certificate: this CA's roots, then the extra roots
+  // (another CA's during a root rotation).
   const std::string& rootCertificatesPem() const { return roots_pem_; }
-  size_t rootCount() const { return roots_.size(); }
+  size_t rootCount() const { return root_count_; }
+  // This CA's own roots (root-cert.pem), without the extra ones.
+  const std::string& ownRootsPem() const { return own_roots_pem_; }
+  // Roots trusted besides this CA's own (PEM; "" for none). False if `pem` holds no
+  // certificate while not empty.
+  bool setExtraRoots(const std::string& pem, std::string* error = nullptr);
   // The PEM chain that follows every leaf (from the signing certificate up).
   const std::string& chainPem() const { return chain_pem_; }
   // SHA-256 of the DER of the root the signing certificate chains to (the last certificate of
@@ -150,6 +159,8 @@ class CertificateAuthority {
   std::vector<OpensslPtr<X509>> roots_;  // the trust bundle
   std::string chain_pem_;
   std::string roots_pem_;
+  std::string own_roots_pem_;
+  size_t root_count_ = 0;
   int64_t root_expiry_ = 0;
 };
 

@@ -313,6 +313,32 @@ int runValidate(const ValidateFlags& f) {
   return report(errors, warnings, f.common, docs.size(), files.size());
 }
 
+// === ca status / ca rotate =====================================================================
+
+struct CaFlags {
+  Common common;
+  std::string ca_dir;  // rotate: an operator's new plug-in CA directory (on the server's host)
+};
+
+int runCa(const CaFlags& f, bool rotate) {
+  auto client = makeClient(f.common);
+  if (!client) return kFailed;
+  std::string body;
+  if (rotate) body = f.ca_dir.empty() ? "{}" : json{{"ca_dir", f.ca_dir}}.dump();
+  Reply reply =
+      rotate ? client->call("POST", "/v1/ca/rotate", &body) : client->call("GET", "/v1/ca");
+  if (!reply.ok()) return fail(describeFailure(*client, reply));
+  auto j = answerJson(*client, reply);
+  if (!j) return kFailed;
+  if (f.common.json()) {
+    printJson(*j);
+    return 0;
+  }
+  if (rotate) std::cout << "root rotation started\n";
+  std::cout << formatCaStatus(*j);
+  return 0;
+}
+
 // === status ===================================================================================
 
 int runStatus(const Common& c) {
@@ -459,6 +485,25 @@ void registerClientCommands(CLI::App& app, std::function<int()>& run) {
         app.add_subcommand("status", "one line per registered sidecar: version, sync state");
     addCommon(cmd, *flags);
     cmd->callback([&run, flags] { run = [flags] { return runStatus(*flags); }; });
+  }
+  {
+    CLI::App* ca = app.add_subcommand("ca", "the certificate authority: its roots and rotation");
+    ca->require_subcommand(1);
+    for (bool rotate : {false, true}) {
+      auto flags = std::make_shared<CaFlags>();
+      CLI::App* cmd = ca->add_subcommand(
+          rotate ? "rotate" : "status",
+          rotate ? "start a root rotation: a new root (or --ca-dir's CA) is trusted, then signs"
+                 : "the trust bundle's roots and the rotation phase");
+      if (rotate) {
+        cmd->add_option("--ca-dir", flags->ca_dir,
+                        "a new plug-in CA directory on the server's host (default: a new root "
+                        "made by the control plane)");
+      }
+      addCommon(cmd, flags->common);
+      cmd->callback(
+          [&run, flags, rotate] { run = [flags, rotate] { return runCa(*flags, rotate); }; });
+    }
   }
   {
     auto flags = std::make_shared<ExplainFlags>();
