@@ -391,6 +391,14 @@ void Server::applyPush(mesh::PushedConfig push) {
 // === Identity ===
 
 bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
+  // Dynamic mode: the credentials towards the control plane, whatever gives the identity (a
+  // certificate from files is presented too; if the control plane does not trust it, the
+  // token is used).
+  if (b.control_plane) {
+    const mesh::ControlPlaneConfig& cp = *b.control_plane;
+    control_plane_auth_ = std::make_shared<discovery::ControlPlaneAuth>(
+        cp.token, cp.tls ? cp.ca_pem : std::string(), b.node.trust_domain);
+  }
   if (b.identity) {
     if (auto e = identity::checkIdentityFiles(*b.identity)) {
       logLine(LogLevel::kError, e->format());
@@ -414,8 +422,6 @@ bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
     options.host = cp.host == "localhost" ? "127.0.0.1" : cp.host;
     options.port = cp.port;
     options.token = cp.token;
-    control_plane_auth_ = std::make_shared<discovery::ControlPlaneAuth>(
-        cp.token, cp.tls ? cp.ca_pem : std::string(), b.node.trust_domain);
     options.auth = control_plane_auth_;
     options.spiffe_id = b.node.spiffeId();
     options.ttl_seconds = cp.certificate_ttl_s;
@@ -439,6 +445,7 @@ void Server::startIdentity() {
   identity_provider_->onResult(
       [metrics](bool ok, const std::string&) { metrics->countIdentityRenewal(ok); });
   if (auto id = identity_provider_->current()) {  // files: loaded already
+    if (auth) auth->setIdentity(id->cert_chain_pem, id->private_key_pem, id->roots_pem);
     metrics_->countIdentityRenewal(true);
     onIdentity(id);
   } else {
