@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +80,34 @@ int waitFor(int fd, short events, int wake_fd, Clock::time_point deadline) {
     return 1;
   }
 }
+
+// OpenSSL writes to the socket with write(), not send(MSG_NOSIGNAL): a peer that closed would
+// raise SIGPIPE, which kills a process that does not ignore it (the CLI). The signal is
+// blocked on this thread for the call, and one raised meanwhile is consumed before unblocking.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeGuard() {
+    if (sigismember(&old_, SIGPIPE)) return;  // it was blocked before: leave it as it was
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) {
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+};
 
 std::string tlsError(SSL* ssl, const char* what) {
   std::string text = what;
@@ -244,8 +274,10 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
   if (call.body) out += *call.body;
 
   Conn conn{sock.fd, nullptr};
-  tls::OpensslPtr<SSL> ssl;
+  std::optional<SigpipeGuard> no_sigpipe;
+  tls::OpensslPtr<SSL> ssl;  // freed before the guard ends (SSL_free may write an alert)
   if (call.tls) {
+    no_sigpipe.emplace();
     ERR_clear_error();
     ssl.reset(SSL_new(call.tls->get()));
     if (!ssl || SSL_set_fd(ssl.get(), sock.fd) != 1) {
