@@ -200,3 +200,33 @@ def test_sidecar_over_https_then_with_its_certificate(control, tmp_path):
     finally:
         p.stop()
         up.close()
+
+
+def test_sidecar_with_identity_files_authenticates_with_them(control, tmp_path):
+    """Static identity (files) and an https control plane: the files' certificate, issued by
+    the control plane's CA, is presented on the control-plane calls instead of the token."""
+    cp = control()
+    d = tmp_path / "p"
+    d.mkdir()
+    key, chain, roots, _ = issue(cp, d, "reviews", spiffe("default", "reviews"), ttl="1h")
+    up = weftlib.Upstream("details")
+
+    class FileSidecar(TlsSidecar):
+        def bootstrap_text(self) -> str:
+            return super().bootstrap_text().replace(", certificate_ttl: 1m", "") + (
+                f"identity: {{certificate: {chain.name}, private_key: {key.name}, "
+                f"ca_certificates: {roots.name}}}\n")
+
+    p = FileSidecar(d, weftlib.service_entry("details", [{"port": up.port}]), cp, REVIEWS).start()
+    try:
+        wait_for(lambda: [n["status"] for n in cp.json("GET", "/v1/nodes")] == ["SYNCED"],
+                 timeout=10 * SLOW, what="the node SYNCED")
+        assert p.certs()[0]["source"] == "files"
+        wait_for(lambda: "authenticating with the workload certificate" in p.stderr(),
+                 timeout=10 * SLOW, what="calls with the files' certificate")
+        m = cp.call("GET", "/metrics")[1].decode()
+        assert metric_sum(m, "weft_control_api_requests_authenticated_total",
+                          credential="certificate") >= 2
+    finally:
+        p.stop()
+        up.close()
