@@ -102,7 +102,10 @@ int main(int argc, char** argv) {
   std::string server;
   std::string token_file;
   std::string wait = "30s";
-  app.add_option("--server", server, "the control plane, HOST:PORT")->required();
+  // Plain HTTP only: the control plane under test runs with --plaintext (a lab set-up).
+  app.add_option("--server", server,
+                 "the control plane, HOST:PORT (weft-control serve --plaintext)")
+      ->required();
   app.add_option("--token-file", token_file,
                  "file whose first line is the bearer token (none: no Authorization header)");
   app.add_option("--nodes", o.nodes, "simulated sidecars")

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include <ctime>
+
 #include "api/explain.h"
 #include "mesh/yaml_reader.h"
 #include "server/log.h"
@@ -126,10 +128,44 @@ json itemsJson(const std::vector<AppliedItem>& items) {
 
 }  // namespace
 
+std::optional<Token> callerOf(std::string_view spiffe_id, std::string_view trust_domain) {
+  const std::string prefix = "spiffe://" + std::string(trust_domain) + "/ns/";
+  if (trust_domain.empty() || spiffe_id.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = spiffe_id.substr(prefix.size());
+  const size_t sa = rest.find("/sa/");
+  if (sa == std::string_view::npos || sa == 0) return std::nullopt;
+  Token t;
+  t.namespace_name = std::string(rest.substr(0, sa));
+  t.service_account = std::string(rest.substr(sa + 4));
+  if (t.service_account.empty() || t.service_account.find('/') != std::string::npos ||
+      t.namespace_name.find('/') != std::string::npos) {
+    return std::nullopt;
+  }
+  // The control plane's own identity is not a workload's.
+  if (std::string(spiffe_id) == controlPlaneIdentity(trust_domain)) return std::nullopt;
+  return t;
+}
+
 void Api::handle(const HttpRequestPtr& r) {
   server::logLine(server::LogLevel::kDebug, r->method + " " + r->path + " from " + r->peer);
   const Token* token = &kOperator;
-  if (tokens_) {
+  // A verified client certificate names the caller: its SPIFFE ID has the rights of a token
+  // bound to its namespace and service account (docs/security.md). It wins over a bearer token
+  // sent along, so a sidecar that has its certificate no longer depends on its token.
+  Token from_certificate;
+  if (!r->peer_identity.empty()) {
+    const CertificateAuthority* ca = certificateAuthority();
+    auto caller = callerOf(r->peer_identity, ca ? ca->trustDomain() : std::string());
+    if (!caller) {
+      r->respond(403, "application/json",
+                 errorJson("the client certificate's identity " + r->peer_identity +
+                           " is not a workload identity of this trust domain"));
+      return;
+    }
+    from_certificate = std::move(*caller);
+    token = &from_certificate;
+    metrics_.authenticated_certificate.Increment();
+  } else if (tokens_) {
     auto auth = r->headers.get("authorization");
     token = auth ? tokens_->authenticate(*auth) : nullptr;
     if (!token) {
@@ -137,6 +173,7 @@ void Api::handle(const HttpRequestPtr& r) {
                  {{"www-authenticate", "Bearer"}});
       return;
     }
+    metrics_.authenticated_token.Increment();
   }
   auto parts = splitPath(r->path);
   if (!parts) {
@@ -171,6 +208,7 @@ void Api::handle(const HttpRequestPtr& r) {
     return r->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize());
   }
   if (p.size() >= 2 && p[0] == "v1" && p[1] == "resources") return resources(r, p);
+  if (p.size() >= 2 && p[0] == "v1" && p[1] == "ca") return caRoutes(r, p);
   if (p.size() == 2 && p[0] == "v1" && p[1] == "validate") {
     if (m != "POST") return r->respondJson(405, errorJson("use POST"));
     ChangeResult v = store_.validate(r->body, sourceOf(*r));
@@ -368,8 +406,47 @@ void Api::explain(const HttpRequestPtr& r) {
   r->respondJson(200, out.dump());
 }
 
+const CertificateAuthority* Api::certificateAuthority() const {
+  return ca_manager_ ? &ca_manager_->signer() : ca_;
+}
+
+void Api::caRoutes(const HttpRequestPtr& r, const std::vector<std::string>& p) {
+  if (!ca_manager_)
+    return r->respondJson(503, errorJson("the certificate authority is not running"));
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (p.size() == 2) {
+    if (r->method != "GET" && r->method != "HEAD") return r->respondJson(405, errorJson("use GET"));
+    return r->respondJson(200, ca_manager_->status(now).dump());
+  }
+  if (p.size() == 3 && p[2] == "rotate") {
+    if (r->method != "POST") return r->respondJson(405, errorJson("use POST"));
+    std::string ca_dir;
+    if (!r->body.empty()) {
+      json j = json::parse(r->body, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        return r->respondJson(400, errorJson("the body must be {} or {\"ca_dir\": \"DIR\"}"));
+      }
+      for (const auto& [key, value] : j.items()) {
+        if (key != "ca_dir") return r->respondJson(400, errorJson("unknown field '" + key + "'"));
+        if (!value.is_string()) return r->respondJson(400, errorJson("'ca_dir' must be a string"));
+        ca_dir = value.get<std::string>();
+      }
+    }
+    std::string error;
+    if (ca_manager_->phase() != RotationPhase::kNone) {
+      ca_manager_->rotate(ca_dir, now, error);
+      return r->respondJson(409, errorJson(error));
+    }
+    if (!ca_manager_->rotate(ca_dir, now, error)) return r->respondJson(400, errorJson(error));
+    if (on_ca_change_) on_ca_change_();
+    return r->respondJson(200, ca_manager_->status(now).dump());
+  }
+  r->respondJson(404, errorJson("no such path"));
+}
+
 void Api::certificates(const HttpRequestPtr& r, const Token& token) {
-  if (!ca_) return r->respondJson(503, errorJson("the certificate authority is not running"));
+  const CertificateAuthority* ca = certificateAuthority();
+  if (!ca) return r->respondJson(503, errorJson("the certificate authority is not running"));
   auto bad = [&](const std::string& message) {
     metrics_.certificates_rejected_bad_request.Increment();
     r->respondJson(400, errorJson(message));
@@ -398,11 +475,21 @@ void Api::certificates(const HttpRequestPtr& r, const Token& token) {
     ttl = std::clamp(ttl, kMinCertTtlSeconds, kMaxCertTtlSeconds);
   }
   std::string error;
-  auto request = ca_->parseRequest(j["csr"].get<std::string>(), error);
+  auto request = ca->parseRequest(j["csr"].get<std::string>(), error);
   if (!request) return bad(error);
+  if (request->identity() == controlPlaneIdentity(ca->trustDomain())) {
+    // The API's own certificate carries it; a workload holding it could pose as the control
+    // plane to sidecars.
+    metrics_.certificates_rejected_identity.Increment();
+    return r->respondJson(
+        403, json{{"error", request->identity() + " is the control plane's identity: it is "
+                                                  "not issued to workloads"},
+                  {"identity", request->identity()}}
+                 .dump());
+  }
   if (!token.allows(request->namespaceName(), request->serviceAccount())) {
     metrics_.certificates_rejected_identity.Increment();
-    const std::string allowed = "spiffe://" + ca_->trustDomain() + "/ns/" +
+    const std::string allowed = "spiffe://" + ca->trustDomain() + "/ns/" +
                                 (token.namespace_name.empty() ? "*" : token.namespace_name) +
                                 "/sa/" +
                                 (token.service_account.empty() ? "*" : token.service_account);
@@ -412,13 +499,16 @@ void Api::certificates(const HttpRequestPtr& r, const Token& token) {
                                     {"allowed", allowed}}
                                    .dump());
   }
-  auto issued = ca_->sign(*request, ttl, error);
+  auto issued = ca->sign(*request, ttl, error);
   if (!issued) {
     server::logLine(server::LogLevel::kError,
                     "certificate for " + request->identity() + ": " + error);
     return r->respondJson(500, errorJson(error));
   }
   metrics_.certificates_issued.Increment();
+  // Root rotation: what the signing root has issued, and which old certificate this renewal
+  // replaces (the client certificate the caller authenticated with).
+  if (ca_manager_) ca_manager_->issued(issued->serial, issued->expires_at, r->peer_serial);
   server::logLine(server::LogLevel::kInfo, "issued a certificate for " + issued->identity + " (" +
                                                std::to_string(ttl) + " s) to " + r->peer);
   r->respondJson(200, json{{"certificate_chain", issued->certificate_chain},

@@ -7,12 +7,18 @@
 #include "api/http_server.h"
 #include "api/tokens.h"
 #include "ca/ca.h"
+#include "ca/rotation.h"
 #include "push/metrics.h"
 #include "push/push.h"
 #include "registry/registry.h"
 #include "store/store.h"
 
 namespace weft::control {
+
+// The caller a client certificate's SPIFFE ID stands for: a token bound to its namespace and
+// service account. nullopt for another trust domain, a malformed ID, or the control plane's own
+// identity.
+std::optional<Token> callerOf(std::string_view spiffe_id, std::string_view trust_domain);
 
 struct ApiOptions {
   uint64_t default_wait_ms = 30'000;
@@ -40,9 +46,18 @@ class Api {
     ca_ = ca;
     default_cert_ttl_s_ = default_ttl_seconds;
   }
+  // Root rotation (docs/security.md): certificates are signed by the manager's current signer,
+  // each issue is recorded with it, and GET /v1/ca and POST /v1/ca/rotate (operators) are
+  // served. `on_change` runs after a rotation starts (the caller publishes the new bundle).
+  void setCaManager(CaManager* manager, std::function<void()> on_change) {
+    ca_manager_ = manager;
+    on_ca_change_ = std::move(on_change);
+  }
   bool ready() const { return ready_; }
 
  private:
+  const CertificateAuthority* certificateAuthority() const;
+  void caRoutes(const HttpRequestPtr& r, const std::vector<std::string>& parts);
   void nodes(const HttpRequestPtr& r, const Token& token, const std::vector<std::string>& parts);
   void resources(const HttpRequestPtr& r, const std::vector<std::string>& parts);
   void registerNode(const HttpRequestPtr& r, const Token& token);
@@ -61,6 +76,8 @@ class Api {
   bool ready_ = false;
   const CertificateAuthority* ca_ = nullptr;
   uint64_t default_cert_ttl_s_ = kDefaultCertTtlSeconds;
+  CaManager* ca_manager_ = nullptr;
+  std::function<void()> on_ca_change_;
 };
 
 }  // namespace weft::control

@@ -4,6 +4,7 @@
 #include "http/codec.h"
 #include "http/message.h"
 #include "net/tcp_stream.h"
+#include "server/log.h"
 
 namespace weft::control {
 
@@ -71,6 +72,11 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
 
   void start() {
     armTimer(server_.limits_.idle_timeout_ms);
+    if (server_.transport_factory_) {
+      auto t = server_.transport_factory_();
+      tls_ = t.get();
+      setTransport(std::move(t));
+    }
     startReading();
   }
 
@@ -138,6 +144,10 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
   void onReadEof() override { abandon(); }
   void onReadError(int) override { abandon(); }
   void onWriteError(int) override { abandon(); }
+  void onTransportFailure(const std::string& reason) override {
+    server::logLine(server::LogLevel::kDebug, "connection from " + peerAddress() + ": " + reason);
+    closeAfterFlush();
+  }
   void onTimer() override {
     if (pending_) return;
     if (decoder_.idle()) {
@@ -198,6 +208,10 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
     request->body = std::move(body_);
     body_.clear();
     request->peer = peerAddress();
+    if (tls_) {
+      request->peer_identity = tls_->peerIdentity();
+      if (!request->peer_identity.empty()) request->peer_serial = tls_->peerSerial();
+    }
     request->keep_alive_ = head_->keep_alive;
     request->head_only_ = head_->method == "HEAD";
     return request;
@@ -249,6 +263,7 @@ class HttpConnection final : public net::TcpStream, private http::RequestDecoder
   bool too_large_ = false;
   HttpRequestPtr pending_;
   std::string input_;
+  ServerTransport* tls_ = nullptr;  // owned by the stream (setTransport)
 };
 
 void HttpRequest::respond(uint16_t status, std::string_view content_type, std::string_view body,

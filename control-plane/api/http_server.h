@@ -23,10 +23,22 @@
 
 #include "http/header_map.h"
 #include "net/listener.h"
+#include "net/transport.h"
 
 namespace weft::control {
 
 class HttpConnection;
+
+// A transport run on every accepted connection (TLS: api/tls_server.h) that can name the
+// verified client certificate's SPIFFE ID.
+class ServerTransport : public net::Transport {
+ public:
+  // The verified client certificate's SPIFFE ID; empty without one.
+  virtual std::string peerIdentity() const = 0;
+  // Its serial number (upper-case hex); empty without one.
+  virtual std::string peerSerial() const = 0;
+};
+using TransportFactory = std::function<std::unique_ptr<ServerTransport>()>;
 
 struct HttpServerLimits {
   size_t max_body_bytes = 4 * 1024 * 1024;
@@ -44,6 +56,10 @@ class HttpRequest : public std::enable_shared_from_this<HttpRequest> {
   http::HeaderMap headers;
   std::string body;
   std::string peer;
+  // The SPIFFE ID of the client certificate the connection presented (verified against the
+  // trust bundle during the handshake); empty without TLS or without a client certificate.
+  std::string peer_identity;
+  std::string peer_serial;  // that certificate's serial (upper-case hex)
 
   // The value of query parameter `name` (percent-decoded), or nullopt.
   std::optional<std::string> queryParam(std::string_view name) const;
@@ -93,6 +109,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // Runs a transport made by `factory` on every connection accepted from now on (TLS).
+  void setTransportFactory(TransportFactory factory) { transport_factory_ = std::move(factory); }
+
   // Returns 0 or a libuv error.
   int listen(const std::string& host, uint16_t port);
   // Stops listening and closes every connection (pending requests become gone).
@@ -105,6 +124,7 @@ class HttpServer {
   uv_loop_t* loop_;
   Handler handler_;
   HttpServerLimits limits_;
+  TransportFactory transport_factory_;
   net::Listener listener_{loop_};
   std::unordered_set<HttpConnection*> connections_;
 };

@@ -147,6 +147,16 @@ bool setRandomSerial(X509* x) {
          BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(x)) != nullptr;
 }
 
+// Upper-case hex of a certificate's serial number (as the sidecar's /certs shows it).
+std::string serialText(X509* x) {
+  Ptr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr));
+  if (!bn) return {};
+  char* hex = BN_bn2hex(bn.get());
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  return out;
+}
+
 // Adds one extension written in OpenSSL's config syntax ("critical,CA:FALSE").
 bool addExtension(X509* x, X509V3_CTX* ctx, int nid, const char* value) {
   Ptr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
@@ -198,7 +208,7 @@ bool writeFileAtomically(const fs::path& path, const std::string& data, mode_t m
 
 // A fresh self-signed root: EC P-256, O=<trust domain>, CN=weft root CA, 10 years.
 bool makeRoot(const std::string& trust_domain, OpensslPtr<EVP_PKEY>& key, OpensslPtr<X509>& cert,
-              std::string& error) {
+              std::string& error, const std::string& common_name = "weft root CA") {
   key.reset(EVP_EC_gen("P-256"));
   cert.reset(X509_new());
   if (!key || !cert) {
@@ -208,7 +218,7 @@ bool makeRoot(const std::string& trust_domain, OpensslPtr<EVP_PKEY>& key, Openss
   X509* x = cert.get();
   X509_NAME* name = X509_get_subject_name(x);
   const auto* td = reinterpret_cast<const unsigned char*>(trust_domain.c_str());
-  const auto* cn = reinterpret_cast<const unsigned char*>("weft root CA");
+  const auto* cn = reinterpret_cast<const unsigned char*>(common_name.c_str());
   const time_t now = std::time(nullptr);
   X509V3_CTX ctx{};
   X509V3_set_ctx_nodb(&ctx);
@@ -348,6 +358,25 @@ bool CertificateAuthority::finish(std::string& error) {
     return false;
   }
   root_expiry_ = unixTime(X509_get0_notAfter(roots_.front().get()));
+  own_roots_pem_ = roots_pem_;
+  root_count_ = roots_.size();
+  return true;
+}
+
+bool CertificateAuthority::setExtraRoots(const std::string& pem, std::string* error) {
+  std::vector<OpensslPtr<X509>> extra;
+  if (!pem.empty() && (!readCertificates(pem, extra) || extra.empty())) {
+    if (error) *error = "the other CA's roots: no PEM certificate";
+    return false;
+  }
+  roots_pem_ = own_roots_pem_;
+  root_count_ = roots_.size();
+  for (const auto& x : extra) {
+    const std::string text = certificatePem(x.get());
+    if (roots_pem_.find(text) != std::string::npos) continue;  // the same root twice
+    roots_pem_ += text;
+    ++root_count_;
+  }
   return true;
 }
 
@@ -362,7 +391,8 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::createInMemory(
 }
 
 std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
-    const std::string& dir_name, const std::string& trust_domain, std::string& error) {
+    const std::string& dir_name, const std::string& trust_domain, std::string& error,
+    const std::string& common_name) {
   const fs::path dir(dir_name);
   const fs::path key_path = dir / kRootKey;
   const fs::path cert_path = dir / kRootCert;
@@ -381,7 +411,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
       error = "cannot create " + dir.string() + ": " + std::strerror(errno);
       return nullptr;
     }
-    if (!makeRoot(trust_domain, ca->key_, ca->cert_, error)) return nullptr;
+    if (!makeRoot(trust_domain, ca->key_, ca->cert_, error, common_name)) return nullptr;
     Ptr<BIO> bio(BIO_new(BIO_s_secmem()));  // cleared when freed
     if (!bio || PEM_write_bio_PrivateKey(bio.get(), ca->key_.get(), nullptr, nullptr, 0, nullptr,
                                          nullptr) != 1) {
@@ -680,6 +710,84 @@ std::optional<IssuedCertificate> CertificateAuthority::sign(const CertificateReq
   out.certificate_chain += chain_pem_;
   out.root_certificates = roots_pem_;
   out.identity = id;
+  out.expires_at = not_after;
+  out.serial = serialText(x);
+  return out;
+}
+
+}  // namespace weft::control
+
+namespace weft::control {
+
+std::string certificateFingerprint(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string CertificateAuthority::signingRootFingerprint() const {
+  return chain_.empty() ? std::string() : certificateFingerprint(chain_.back().get());
+}
+
+std::string controlPlaneIdentity(std::string_view trust_domain) {
+  return "spiffe://" + std::string(trust_domain) + "/ns/istio-system/sa/weft-control";
+}
+
+std::optional<ServerCertificate> CertificateAuthority::issueServerCertificate(
+    const std::vector<std::string>& names, uint64_t ttl_seconds, std::string& error) const {
+  ERR_clear_error();
+  OpensslPtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+  OpensslPtr<X509> leaf(X509_new());
+  if (!key || !leaf) {
+    error = "cannot make the server key: " + opensslError();
+    return std::nullopt;
+  }
+  std::string san;
+  for (const auto& n : names) san += n + ",";
+  san += "URI:" + controlPlaneIdentity(trust_domain_);
+  X509* x = leaf.get();
+  const time_t now = std::time(nullptr);
+  int64_t not_after = static_cast<int64_t>(now) + static_cast<int64_t>(ttl_seconds);
+  not_after = std::min(not_after, unixTime(X509_get0_notAfter(cert_.get())));
+  X509_NAME* subject = X509_get_subject_name(x);
+  const auto* cn = reinterpret_cast<const unsigned char*>("weft-control");
+  X509V3_CTX ctx{};
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert_.get(), x, nullptr, nullptr, 0);
+  const bool ok =
+      X509_set_version(x, X509_VERSION_3) == 1 && setRandomSerial(x) &&
+      X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, cn, -1, -1, 0) == 1 &&
+      X509_set_issuer_name(x, X509_get_subject_name(cert_.get())) == 1 &&
+      ASN1_TIME_adj(X509_getm_notBefore(x), now, 0, -kClockSkewSeconds) != nullptr &&
+      ASN1_TIME_set(X509_getm_notAfter(x), static_cast<time_t>(not_after)) != nullptr &&
+      X509_set_pubkey(x, key.get()) == 1 &&
+      addExtension(x, &ctx, NID_subject_alt_name, san.c_str()) &&
+      addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
+      addExtension(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+      addExtension(x, &ctx, NID_ext_key_usage, "serverAuth") &&
+      addExtension(x, &ctx, NID_subject_key_identifier, "hash") &&
+      addExtension(x, &ctx, NID_authority_key_identifier, "keyid,issuer") &&
+      X509_sign(x, key_.get(), digestFor(key_.get())) > 0;
+  if (!ok) {
+    error = "cannot make the server certificate: " + opensslError();
+    return std::nullopt;
+  }
+  ServerCertificate out;
+  out.chain_pem = certificatePem(x) + chain_pem_;
+  Ptr<BIO> bio(BIO_new(BIO_s_secmem()));
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    error = "cannot encode the server key: " + opensslError();
+    return std::nullopt;
+  }
+  out.key_pem = bioText(bio.get());
   out.expires_at = not_after;
   return out;
 }

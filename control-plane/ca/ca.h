@@ -64,7 +64,25 @@ struct IssuedCertificate {
   std::string root_certificates;  // PEM: the trust bundle
   std::string identity;
   int64_t expires_at = 0;  // unix seconds (the leaf's notAfter)
+  std::string serial;      // the leaf's serial number, upper-case hex
 };
+
+// The control plane's own TLS certificate for its API (api/tls_server.h).
+struct ServerCertificate {
+  std::string chain_pem;  // the leaf, then the CA's chain
+  std::string key_pem;    // its private key (EC P-256, made in memory, never written)
+  int64_t expires_at = 0;
+};
+
+// The API's server certificates live this long; the server renews them at half their life.
+constexpr uint64_t kServerCertTtlSeconds = 7 * 86'400;
+
+// The identity the control plane's API certificate carries (and that no workload may get):
+// spiffe://<trust domain>/ns/istio-system/sa/weft-control.
+std::string controlPlaneIdentity(std::string_view trust_domain);
+
+// SHA-256 of a certificate's DER, lower-case hex.
+std::string certificateFingerprint(X509* cert);
 
 class CertificateAuthority {
  public:
@@ -75,9 +93,10 @@ class CertificateAuthority {
   // The root under `dir` (root-key.pem, root-cert.pem), created on first use. The key file is
   // created with mode 0600 and never made readable to others. Fails if only one of the files
   // exists, if they do not match or if the root is not a valid, unexpired CA certificate.
-  static std::unique_ptr<CertificateAuthority> openOrCreate(const std::string& dir,
-                                                            const std::string& trust_domain,
-                                                            std::string& error);
+  // `common_name`: the CN of a root made here (a rotated root says so).
+  static std::unique_ptr<CertificateAuthority> openOrCreate(
+      const std::string& dir, const std::string& trust_domain, std::string& error,
+      const std::string& common_name = "weft root CA");
   // An operator's CA in Istio's plug-in layout: ca-cert.pem + ca-key.pem sign the leaves,
   // cert-chain.pem (ca-cert up to the root) goes out with every leaf, root-cert.pem is the
   // trust bundle. Checked: the key matches ca-cert, ca-cert is a CA, and ca-cert verifies up to
@@ -98,10 +117,28 @@ class CertificateAuthority {
   std::optional<IssuedCertificate> sign(const CertificateRequest& request, uint64_t ttl_seconds,
                                         std::string& error) const;
 
+  // A server certificate for the control plane's API, with a fresh key: subject
+  // CN=weft-control, SANs `names` (OpenSSL's syntax: "DNS:localhost", "IP:127.0.0.1") and the
+  // URI of controlPlaneIdentity(); extendedKeyUsage serverAuth. Fails only on an OpenSSL error.
+  std::optional<ServerCertificate> issueServerCertificate(const std::vector<std::string>& names,
+                                                          uint64_t ttl_seconds,
+                                                          std::string& error) const;
+
   const std::string& trustDomain() const { return trust_domain_; }
+  // The trust bundle answered with every certificate: this CA's roots, then the extra roots
+  // (another CA's during a root rotation).
   const std::string& rootCertificatesPem() const { return roots_pem_; }
+  size_t rootCount() const { return root_count_; }
+  // This CA's own roots (root-cert.pem), without the extra ones.
+  const std::string& ownRootsPem() const { return own_roots_pem_; }
+  // Roots trusted besides this CA's own (PEM; "" for none). False if `pem` holds no
+  // certificate while not empty.
+  bool setExtraRoots(const std::string& pem, std::string* error = nullptr);
   // The PEM chain that follows every leaf (from the signing certificate up).
   const std::string& chainPem() const { return chain_pem_; }
+  // SHA-256 of the DER of the root the signing certificate chains to (the last certificate of
+  // the chain), lower-case hex: how pushes name the signing root.
+  std::string signingRootFingerprint() const;
   // notAfter of the trust bundle's first root, unix seconds.
   int64_t rootExpiry() const { return root_expiry_; }
   // Where the CA comes from: "memory", the root's directory, or "plug-in <dir>".
@@ -122,6 +159,8 @@ class CertificateAuthority {
   std::vector<OpensslPtr<X509>> roots_;  // the trust bundle
   std::string chain_pem_;
   std::string roots_pem_;
+  std::string own_roots_pem_;
+  size_t root_count_ = 0;
   int64_t root_expiry_ = 0;
 };
 

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "discovery/http_call.h"
+#include "discovery/tls_client.h"
 
 namespace weft::control::cli {
 
@@ -56,18 +57,20 @@ std::string reasonPhrase(int status) {
 std::optional<ServerUrl> parseServerUrl(const std::string& url, std::string& error) {
   ServerUrl out;
   out.text = url;
+  std::string rest;
   if (url.rfind("https://", 0) == 0) {
-    error = "--server " + url + ": only http:// is supported";
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    out.tls = false;
+    out.port = 80;
+    rest = url.substr(7);
+  } else {
+    error = "--server " + url + ": expected https://HOST[:PORT]";
     return std::nullopt;
   }
-  if (url.rfind("http://", 0) != 0) {
-    error = "--server " + url + ": expected http://HOST[:PORT]";
-    return std::nullopt;
-  }
-  std::string rest = url.substr(7);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.find_first_of("/?#@") != std::string::npos) {
-    error = "--server " + url + ": expected http://HOST[:PORT] without a path";
+    error = "--server " + url + ": expected https://HOST[:PORT] without a path";
     return std::nullopt;
   }
   std::string host = rest;
@@ -117,6 +120,21 @@ std::optional<ServerUrl> parseServerUrl(const std::string& url, std::string& err
     out.port = static_cast<uint16_t>(*p);
   }
   return out;
+}
+
+std::shared_ptr<const discovery::ClientTls> loadServerRoots(const std::string& ca_file,
+                                                            std::string& error) {
+  std::ifstream in(ca_file, std::ios::binary);
+  if (!in) {
+    error = "--ca-certificate " + ca_file + ": cannot read the file";
+    return nullptr;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string why;
+  auto tls = discovery::ClientTls::make(text.str(), "", "", "", why);
+  if (!tls) error = "--ca-certificate " + ca_file + ": " + why;
+  return tls;
 }
 
 std::string chooseServer(const std::string& flag, const char* env) {
@@ -345,6 +363,7 @@ Reply Client::call(const char* method, const std::string& path, const std::strin
   c.port = server.port;
   c.path = path;
   c.headers = headers;
+  c.tls = tls;
   if (token) c.headers.emplace_back("authorization", "Bearer " + *token);
   if (body) c.headers.emplace_back("content-type", "application/yaml");
   c.headers.emplace_back("user-agent", "weft-control");

@@ -5,21 +5,28 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+namespace weft::discovery {
+class ClientTls;
+}
+
 namespace weft::control::cli {
 
-inline constexpr const char* kDefaultServer = "http://127.0.0.1:15010";
+inline constexpr const char* kDefaultServer = "https://127.0.0.1:15010";
 
-// Where the API is: http only, a numeric IPv4 address or localhost, an optional port (80
-// without one), no path. (IPv6 is refused: the HTTP call's Host header has no brackets.)
+// Where the API is: https:// (or http:// for a control plane run with --plaintext), a numeric
+// IPv4 address or localhost, an optional port (443 or 80 without one), no path. (IPv6 is
+// refused: the HTTP call's Host header has no brackets.)
 struct ServerUrl {
   std::string host;  // numeric IPv4 address (localhost becomes 127.0.0.1)
-  uint16_t port = 80;
+  uint16_t port = 443;
+  bool tls = true;
   std::string text;  // as given, for messages
 };
 
@@ -27,6 +34,12 @@ std::optional<ServerUrl> parseServerUrl(const std::string& url, std::string& err
 
 // The server: the --server flag, else `env` (WEFT_SERVER), else the default.
 std::string chooseServer(const std::string& flag, const char* env);
+
+// The TLS context for an https:// server: the roots of `ca_file` (PEM), the server's
+// certificate checked to carry the control plane's SPIFFE ID (any trust domain). nullptr and
+// `error` if the file is missing or holds no certificate.
+std::shared_ptr<const discovery::ClientTls> loadServerRoots(const std::string& ca_file,
+                                                            std::string& error);
 
 // The bearer token: the first line of `file`, trimmed. nullopt with `error` on a missing,
 // unreadable or empty file.
@@ -108,6 +121,7 @@ struct Reply {
 struct Client {
   ServerUrl server;
   std::optional<std::string> token;
+  std::shared_ptr<const discovery::ClientTls> tls;  // set for https://
   uint32_t timeout_ms = 30'000;
 
   Reply call(const char* method, const std::string& path, const std::string* body = nullptr,

@@ -28,6 +28,7 @@ constexpr int kFailed = 1;
 struct Common {
   std::string server;
   std::string token_file;
+  std::string ca_certificate;
   std::string output;  // "", "text", "json" (get: "yaml" too)
   CLI::Option* server_option = nullptr;
   bool json() const { return output == "json"; }
@@ -39,6 +40,9 @@ void addCommon(CLI::App* cmd, Common& c, bool with_yaml = false) {
       "control plane API URL (default $WEFT_SERVER, else " + std::string(kDefaultServer) + ")");
   cmd->add_option("--token-file", c.token_file,
                   "file whose first line is the bearer token (default $WEFT_TOKEN_FILE)");
+  cmd->add_option("--ca-certificate", c.ca_certificate,
+                  "PEM roots that verify an https:// server, e.g. its <data-dir>/trust-bundle.pem "
+                  "(default $WEFT_CA_CERTIFICATE)");
   std::vector<std::string> formats = {"text", "json"};
   if (with_yaml) formats.push_back("yaml");
   cmd->add_option("-o,--output", c.output,
@@ -67,6 +71,25 @@ std::optional<Client> makeClient(const Common& c) {
   }
   Client client;
   client.server = *url;
+  if (url->tls) {
+    std::string ca = c.ca_certificate;
+    if (ca.empty()) {
+      if (const char* env = std::getenv("WEFT_CA_CERTIFICATE")) ca = env;
+    }
+    if (ca.empty()) {
+      fail(url->text +
+           ": https needs the control plane's roots: --ca-certificate FILE or "
+           "WEFT_CA_CERTIFICATE (its <data-dir>/trust-bundle.pem)");
+      return std::nullopt;
+    }
+    client.tls = loadServerRoots(ca, error);
+    if (!client.tls) {
+      fail(c.ca_certificate.empty()
+               ? fromEnvironment(error, "--ca-certificate", "WEFT_CA_CERTIFICATE")
+               : error);
+      return std::nullopt;
+    }
+  }
   std::string token_file = c.token_file;
   if (token_file.empty()) {
     if (const char* env = std::getenv("WEFT_TOKEN_FILE")) token_file = env;
@@ -290,6 +313,32 @@ int runValidate(const ValidateFlags& f) {
   return report(errors, warnings, f.common, docs.size(), files.size());
 }
 
+// === ca status / ca rotate =====================================================================
+
+struct CaFlags {
+  Common common;
+  std::string ca_dir;  // rotate: an operator's new plug-in CA directory (on the server's host)
+};
+
+int runCa(const CaFlags& f, bool rotate) {
+  auto client = makeClient(f.common);
+  if (!client) return kFailed;
+  std::string body;
+  if (rotate) body = f.ca_dir.empty() ? "{}" : json{{"ca_dir", f.ca_dir}}.dump();
+  Reply reply =
+      rotate ? client->call("POST", "/v1/ca/rotate", &body) : client->call("GET", "/v1/ca");
+  if (!reply.ok()) return fail(describeFailure(*client, reply));
+  auto j = answerJson(*client, reply);
+  if (!j) return kFailed;
+  if (f.common.json()) {
+    printJson(*j);
+    return 0;
+  }
+  if (rotate) std::cout << "root rotation started\n";
+  std::cout << formatCaStatus(*j);
+  return 0;
+}
+
 // === status ===================================================================================
 
 int runStatus(const Common& c) {
@@ -436,6 +485,25 @@ void registerClientCommands(CLI::App& app, std::function<int()>& run) {
         app.add_subcommand("status", "one line per registered sidecar: version, sync state");
     addCommon(cmd, *flags);
     cmd->callback([&run, flags] { run = [flags] { return runStatus(*flags); }; });
+  }
+  {
+    CLI::App* ca = app.add_subcommand("ca", "the certificate authority: its roots and rotation");
+    ca->require_subcommand(1);
+    for (bool rotate : {false, true}) {
+      auto flags = std::make_shared<CaFlags>();
+      CLI::App* cmd = ca->add_subcommand(
+          rotate ? "rotate" : "status",
+          rotate ? "start a root rotation: a new root (or --ca-dir's CA) is trusted, then signs"
+                 : "the trust bundle's roots and the rotation phase");
+      if (rotate) {
+        cmd->add_option("--ca-dir", flags->ca_dir,
+                        "a new plug-in CA directory on the server's host (default: a new root "
+                        "made by the control plane)");
+      }
+      addCommon(cmd, flags->common);
+      cmd->callback(
+          [&run, flags, rotate] { run = [flags, rotate] { return runCa(*flags, rotate); }; });
+    }
   }
   {
     auto flags = std::make_shared<ExplainFlags>();

@@ -1,6 +1,8 @@
 // Output of the command-line client (see format.h).
 #include "cli/format.h"
 
+#include <ctime>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -344,6 +346,42 @@ std::string formatExplain(const json& e) {
     out += std::string("  CORS ") + (p.value("cors", false) ? "on" : "off") + "\n";
   }
   return out;
+}
+
+namespace {
+
+std::string utc(int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string formatCaStatus(const nlohmann::json& s) {
+  auto num = [&](const char* k) { return s.contains(k) ? s[k].get<int64_t>() : int64_t{0}; };
+  const std::string phase = s.value("phase", "none");
+  std::string out = "phase: " + phase;
+  if (phase == "distributing") {
+    out +=
+        " (the new root is trusted, not yet signing; it signs from " + utc(num("switch_at")) + ")";
+  } else if (phase == "signing") {
+    out += " (the new root signs; the old one is dropped once its " +
+           std::to_string(num("outstanding_certificates")) +
+           " certificate(s) are replaced or expired, by " + utc(num("drop_by")) + " at the latest)";
+  }
+  out += "\n";
+  std::vector<std::vector<std::string>> rows = {{"ROOT", "STATE", "SIGNING", "EXPIRES", "SUBJECT"}};
+  for (const auto& r : s.value("roots", nlohmann::json::array())) {
+    rows.push_back({r.value("fingerprint", "").substr(0, 16), r.value("state", ""),
+                    r.value("signing", false) ? "yes" : "no", utc(r.value("not_after", int64_t{0})),
+                    r.value("subject", "")});
+  }
+  return out + formatTable(rows);
 }
 
 }  // namespace weft::control::cli

@@ -26,6 +26,10 @@ std::string formatAge(double seconds);
 // "15s", "250ms", "off" (0): a duration in milliseconds.
 std::string formatMs(uint64_t ms);
 
+// GET /v1/ca (the CA's roots and its rotation), readably: the phase and its times, then one
+// line per root.
+std::string formatCaStatus(const nlohmann::json& status);
+
 // The explanation of GET /v1/explain, readably.
 std::string formatExplain(const nlohmann::json& explain);
 

@@ -11,6 +11,10 @@ ControlMetrics::ControlMetrics()
                     .Name("weft_control_certificate_requests_rejected_total")
                     .Help("Certificate requests refused, by reason")
                     .Register(*registry_)),
+      authenticated_(prometheus::BuildCounter()
+                         .Name("weft_control_api_requests_authenticated_total")
+                         .Help("API requests authenticated, by credential")
+                         .Register(*registry_)),
       pushes(prometheus::BuildCounter()
                  .Name("weft_control_pushes_total")
                  .Help("Configurations sent to nodes")
@@ -48,7 +52,34 @@ ControlMetrics::ControlMetrics()
                          .Name("weft_control_ca_root_expiry_timestamp_seconds")
                          .Help("Expiry of the CA's root certificate, unix seconds")
                          .Register(*registry_)
-                         .Add({})) {}
+                         .Add({})),
+      authenticated_certificate(authenticated_.Add({{"credential", "certificate"}})),
+      authenticated_token(authenticated_.Add({{"credential", "token"}})),
+      ca_rotation_phase(prometheus::BuildGauge()
+                            .Name("weft_control_ca_rotation_phase")
+                            .Help("Root rotation phase: 0 none, 1 distributing, 2 signing")
+                            .Register(*registry_)
+                            .Add({})),
+      ca_trusted_roots(prometheus::BuildGauge()
+                           .Name("weft_control_ca_trusted_roots")
+                           .Help("Roots in the trust bundle")
+                           .Register(*registry_)
+                           .Add({})),
+      ca_rotation_outstanding(prometheus::BuildGauge()
+                                  .Name("weft_control_ca_rotation_outstanding_certificates")
+                                  .Help("Certificates of the old root not expired nor replaced")
+                                  .Register(*registry_)
+                                  .Add({})),
+      ca_rotations_started(prometheus::BuildCounter()
+                               .Name("weft_control_ca_rotations_started_total")
+                               .Help("Root rotations started")
+                               .Register(*registry_)
+                               .Add({})),
+      ca_rotations_completed(prometheus::BuildCounter()
+                                 .Name("weft_control_ca_rotations_completed_total")
+                                 .Help("Root rotations completed (old root dropped)")
+                                 .Register(*registry_)
+                                 .Add({})) {}
 
 std::string ControlMetrics::serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

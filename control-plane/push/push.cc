@@ -148,7 +148,7 @@ std::shared_ptr<PushEngine::Build> PushEngine::buildFor(const NodeState& state) 
 
 bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms) {
   std::shared_ptr<Build> b = buildFor(state);
-  if (g.build && b->set.hash == g.build->set.hash) {
+  if (g.build && b->set.hash == g.build->set.hash && g.bundle_generation == bundle_generation_) {
     // Same content: share the current build, so that older builds are freed.
     if (b->error.empty()) g.build = b;
     return false;
@@ -164,12 +164,23 @@ bool PushEngine::build(Group& g, const NodeState& state, uint64_t changed_at_ms)
   g.error.clear();
   g.build = b;
   g.version = store_.revision();
-  g.head = "{\"version\":" + std::to_string(g.version) + ",";
+  g.head = "{\"version\":" + std::to_string(g.version) + "," + bundle_json_;
+  g.bundle_generation = bundle_generation_;
   g.head_gzip = compress::gzip(g.head, 1);
   g.changed_at_ms = changed_at_ms;
   g.sidecar = b->set.sidecar;
   ++version_changes_;
   return true;
+}
+
+void PushEngine::setTrustBundle(const std::string& roots_pem, const std::string& signing_root) {
+  // In the small per-version head, not the shared tail: the tail is shared by builds of the
+  // same content across bundle changes, and the bundle is a few KiB at most.
+  std::string j = nlohmann::json{{"roots", roots_pem}, {"signing_root", signing_root}}.dump();
+  std::string fragment = "\"trust_bundle\":" + j + ",";
+  if (fragment == bundle_json_) return;
+  bundle_json_ = std::move(fragment);
+  ++bundle_generation_;
 }
 
 std::shared_ptr<const mesh::Snapshot> PushEngine::snapshotFor(const std::string& id) const {

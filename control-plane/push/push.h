@@ -58,8 +58,9 @@ class PushEngine {
     // as a gzip member: made once per version, not per poll.
     std::string head;
     std::string head_gzip;
-    std::string sidecar;  // the Sidecar applied, if any
-    std::string error;    // latest build rejected by the compiler (empty: none)
+    uint64_t bundle_generation = 0;  // the trust bundle in `head`
+    std::string sidecar;             // the Sidecar applied, if any
+    std::string error;               // latest build rejected by the compiler (empty: none)
   };
 
   PushEngine(uv_loop_t* loop, Store& store, Registry& registry, ControlMetrics& metrics,
@@ -67,6 +68,11 @@ class PushEngine {
   ~PushEngine();
   PushEngine(const PushEngine&) = delete;
   PushEngine& operator=(const PushEngine&) = delete;
+
+  // The trust bundle every answer carries (docs/security.md): the PEM roots and the SHA-256
+  // (hex) of the root new certificates chain to. A change gives every group a new version at
+  // the next rebuild (the caller bumps the store revision), so every sidecar gets it.
+  void setTrustBundle(const std::string& roots_pem, const std::string& signing_root);
 
   // The store changed: schedule a rebuild (debounced).
   void storeChanged();
@@ -139,6 +145,8 @@ class PushEngine {
   std::map<std::string, std::shared_ptr<Build>> builds_;  // by set key, at builds_revision_
   uint64_t builds_revision_ = UINT64_MAX;
   std::map<uint64_t, std::weak_ptr<Build>> by_hash_;  // live builds by content hash
+  std::string bundle_json_;                           // `"trust_bundle":{...},` or ""
+  uint64_t bundle_generation_ = 0;
   uint64_t version_changes_ = 0;
   uint64_t compiles_ = 0;
 };

@@ -8,21 +8,25 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/tokens.h"
 #include "ca/ca.h"
+#include "ca/rotation.h"
 #include "mesh/bootstrap.h"
 #include "mesh/yaml_reader.h"
 #include "push/metrics.h"
 #include "push/push.h"
 #include "registry/registry.h"
+#include "serve/api_certificate.h"
 #include "server/log.h"
 #include "store/config_dir.h"
 #include "store/store.h"
@@ -34,12 +38,14 @@ namespace {
 using server::LogLevel;
 using server::logLine;
 
+void writeTrustBundle(const std::string& data_dir, const std::string& pem);
+
 // Everything the running server owns, on the main loop.
 struct Runtime {
   uv_loop_t* loop;
   const ServeOptions& options;
   std::unique_ptr<TokenSet> tokens;
-  std::unique_ptr<CertificateAuthority> ca;
+  std::unique_ptr<CaManager> cas;
   Store store;
   Registry registry{store};
   ControlMetrics metrics;
@@ -47,16 +53,18 @@ struct Runtime {
   std::unique_ptr<ConfigDir> config_dir;
   Api api;
   HttpServer server;
+  std::unique_ptr<ApiCertificate> api_cert;  // null with --plaintext
   uv_timer_t ttl_timer;
+  uv_timer_t cert_timer;
   uv_signal_t sigint;
   uv_signal_t sigterm;
 
   Runtime(uv_loop_t* l, const ServeOptions& o, std::unique_ptr<TokenSet> t,
-          std::unique_ptr<CertificateAuthority> c, size_t max_connections)
+          std::unique_ptr<CaManager> c, size_t max_connections)
       : loop(l),
         options(o),
         tokens(std::move(t)),
-        ca(std::move(c)),
+        cas(std::move(c)),
         store(o.data_dir),
         push(l, store, registry, metrics, PushOptions{o.debounce_ms, o.max_debounce_ms}),
         api(l, store, registry, push, metrics, tokens.get()),
@@ -64,8 +72,12 @@ struct Runtime {
             l, [this](const HttpRequestPtr& r) { api.handle(r); },
             HttpServerLimits{static_cast<size_t>(o.max_body_bytes), 64 * 1024, 120'000, 30'000,
                              max_connections}) {
-    api.setCertificateAuthority(ca.get(), o.cert_ttl_s);
-    metrics.ca_root_expiry.Set(static_cast<double>(ca->rootExpiry()));
+    api.setCertificateAuthority(&cas->signer(), o.cert_ttl_s);
+    api.setCaManager(cas.get(), [this] {
+      metrics.ca_rotations_started.Increment();
+      caChanged();
+    });
+    metrics.ca_root_expiry.Set(static_cast<double>(cas->signer().rootExpiry()));
   }
 
   void expireNodes() {
@@ -76,18 +88,96 @@ struct Runtime {
     }
   }
 
+  // The trust bundle goes out with every push, and to <data-dir>/trust-bundle.pem (what an
+  // operator's CLI and a sidecar's ca_certificate can point at). `after_start`: a change while
+  // serving, which gives every sidecar a new version.
+  void publishTrustBundle(bool after_start) {
+    const CertificateAuthority& ca = cas->signer();
+    push.setTrustBundle(ca.rootCertificatesPem(), ca.signingRootFingerprint());
+    metrics.ca_trusted_roots.Set(static_cast<double>(ca.rootCount()));
+    metrics.ca_root_expiry.Set(static_cast<double>(ca.rootExpiry()));
+    metrics.ca_rotation_phase.Set(static_cast<double>(cas->phase()));
+    metrics.ca_rotation_outstanding.Set(static_cast<double>(cas->outstanding()));
+    if (!options.data_dir.empty()) writeTrustBundle(options.data_dir, ca.rootCertificatesPem());
+    if (after_start) store.touch();
+  }
+
+  // A new API certificate (start, half its life, a change of the CA's roots).
+  bool refreshApiCertificate() {
+    if (!api_cert) return true;
+    std::string error;
+    if (!api_cert->refresh(cas->signer(), error)) {
+      logLine(LogLevel::kError, "API certificate not renewed: " + error);
+      return false;
+    }
+    logLine(LogLevel::kInfo, "API certificate for " +
+                                 controlPlaneIdentity(cas->signer().trustDomain()) +
+                                 " valid until " + std::to_string(api_cert->expiresAt()));
+    return true;
+  }
+
+  // The CA's roots or signer changed (a rotation started, switched or finished): certificates
+  // come from the new signer, the API gets a certificate from it and a context trusting every
+  // root, and the bundle goes out.
+  void caChanged() {
+    api.setCertificateAuthority(&cas->signer(), options.cert_ttl_s);
+    refreshApiCertificate();
+    publishTrustBundle(true);
+  }
+
+  // Once a second: the rotation's clock, and the gauges that move with it.
+  void tickRotation() {
+    const RotationPhase before = cas->phase();
+    if (cas->tick(static_cast<int64_t>(std::time(nullptr)))) {
+      if (before == RotationPhase::kSigning && cas->phase() == RotationPhase::kNone) {
+        metrics.ca_rotations_completed.Increment();
+      }
+      caChanged();
+    }
+    metrics.ca_rotation_outstanding.Set(static_cast<double>(cas->outstanding()));
+  }
+
+  void checkApiCertificate() {
+    if (api_cert && static_cast<int64_t>(std::time(nullptr)) >= api_cert->refreshAt()) {
+      refreshApiCertificate();
+    }
+  }
+
   void stop() {
     logLine(LogLevel::kInfo, "shutting down");
     server.close();
     if (config_dir) config_dir->stop();
     uv_timer_stop(&ttl_timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&ttl_timer), nullptr);
+    uv_timer_stop(&cert_timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&cert_timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
   }
 };
 
 constexpr const char* kNodesFile = "nodes.jsonl";
+constexpr const char* kTrustBundleFile = "trust-bundle.pem";
+
+// <data-dir>/trust-bundle.pem, replaced atomically (a reader never sees half a file).
+void writeTrustBundle(const std::string& data_dir, const std::string& pem) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  const std::filesystem::path path = std::filesystem::path(data_dir) / kTrustBundleFile;
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << pem;
+    out.flush();
+    if (!out) {
+      logLine(LogLevel::kWarning, "cannot write " + tmp.string());
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) logLine(LogLevel::kWarning, "cannot write " + path.string() + ": " + ec.message());
+}
 
 // The registrations under --data-dir, rewritten (through a temporary file and a rename) after
 // every registration and removal, so that a restarted control plane keeps every workload's
@@ -153,10 +243,11 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
     if (docs->size() > 1) ctx.error(YAML::Mark(), "the config file must hold one document");
     return ctx.errorCount() == 0;
   }
-  auto map = mesh::YamlMap::open(
-      ctx, (*docs)[0], "the control plane config",
-      {"listen", "config_dir", "data_dir", "tokens", "node_ttl", "debounce", "max_debounce",
-       "max_body_bytes", "log_level", "trust_domain", "cert_ttl", "ca_dir"});
+  auto map =
+      mesh::YamlMap::open(ctx, (*docs)[0], "the control plane config",
+                          {"listen", "config_dir", "data_dir", "tokens", "node_ttl", "debounce",
+                           "max_debounce", "max_body_bytes", "log_level", "trust_domain",
+                           "cert_ttl", "ca_dir", "plaintext", "rotation_grace", "rotation_max"});
   if (!map) return false;
   auto str = [&](const char* key, std::string& out) {
     if (const YAML::Node* n = map->find(key)) {
@@ -188,7 +279,27 @@ bool parseControlConfig(const std::string& text, const std::string& name, ServeO
       options.cert_ttl_s = *v;
     }
   }
+  if (const YAML::Node* n = map->find("plaintext")) {
+    bool v = false;
+    if (n->IsScalar() && YAML::convert<bool>::decode(*n, v)) {
+      options.plaintext = v;
+    } else {
+      ctx.error(n->Mark(), "'plaintext' must be true or false");
+    }
+  }
   readDuration(ctx, *map, "node_ttl", options.node_ttl_ms, 1'000, 86'400'000);
+  using Key = std::pair<const char*, uint64_t*>;
+  for (auto [key, out] : {Key{"rotation_grace", &options.rotation_grace_s},
+                          Key{"rotation_max", &options.rotation_max_s}}) {
+    if (const YAML::Node* n = map->find(key)) {
+      auto v = n->IsScalar() ? parseTtlSeconds(n->Scalar()) : std::nullopt;
+      if (!v || *v < 1 || *v > kMaxCertTtlSeconds) {
+        ctx.error(n->Mark(), "'" + std::string(key) + "' must be a duration from 1s to 30d");
+      } else {
+        *out = *v;
+      }
+    }
+  }
   readDuration(ctx, *map, "debounce", options.debounce_ms, 0, 10'000);
   readDuration(ctx, *map, "max_debounce", options.max_debounce_ms, 0, 60'000);
   if (const YAML::Node* n = map->find("max_body_bytes")) {
@@ -213,7 +324,8 @@ bool loadControlConfig(const std::string& path, ServeOptions& options, mesh::Con
 void registerServeCommand(CLI::App& app, std::function<int()>& run) {
   struct Flags {
     std::string config, listen, config_dir, data_dir, tokens, node_ttl, log_level, trust_domain,
-        cert_ttl, ca_dir;
+        cert_ttl, ca_dir, rotation_grace, rotation_max;
+    bool plaintext = false;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* serve = app.add_subcommand("serve", "run the control plane server");
@@ -237,10 +349,18 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
   CLI::Option* ca_dir = serve->add_option(
       "--ca-dir", flags->ca_dir,
       "plug-in CA: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem (Istio's layout)");
+  CLI::Option* rotation_grace = serve->add_option(
+      "--rotation-grace", flags->rotation_grace,
+      "root rotation: how long the new root is only trusted before it signs (30s)");
+  CLI::Option* rotation_max =
+      serve->add_option("--rotation-max", flags->rotation_max,
+                        "root rotation: longest the old root stays trusted after the switch (24h)");
+  serve->add_flag("--plaintext", flags->plaintext,
+                  "serve the API over plain HTTP instead of TLS (labs and benchmarks only)");
   serve->callback([&run, flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain,
-                   cert_ttl, ca_dir] {
-    run = [flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain, cert_ttl,
-           ca_dir]() -> int {
+                   cert_ttl, ca_dir, rotation_grace, rotation_max] {
+    run = [flags, listen, config_dir, data_dir, tokens, ttl, level, trust_domain, cert_ttl, ca_dir,
+           rotation_grace, rotation_max]() -> int {
       ServeOptions o;
       if (!flags->config.empty()) {
         mesh::ConfigErrors errors;
@@ -277,6 +397,19 @@ void registerServeCommand(CLI::App& app, std::function<int()>& run) {
         o.cert_ttl_s = *v;
       }
       if (ca_dir->count()) o.ca_dir = flags->ca_dir;
+      if (flags->plaintext) o.plaintext = true;
+      for (auto [opt, text, out, name] :
+           {std::tuple{rotation_grace, &flags->rotation_grace, &o.rotation_grace_s,
+                       "--rotation-grace"},
+            std::tuple{rotation_max, &flags->rotation_max, &o.rotation_max_s, "--rotation-max"}}) {
+        if (!opt->count()) continue;
+        auto v = parseTtlSeconds(*text);
+        if (!v || *v < 1 || *v > kMaxCertTtlSeconds) {
+          std::cerr << name << ": expected a duration from 1s to 30d, such as 30s\n";
+          return 2;
+        }
+        *out = *v;
+      }
       return runServe(o);
     };
   });
@@ -304,22 +437,22 @@ int runServe(const ServeOptions& options) {
   } else {
     logLine(LogLevel::kWarning, "no --tokens file: authentication is off");
   }
-  // The CA: an operator's (--ca-dir), else our own root, kept under the data dir.
-  std::unique_ptr<CertificateAuthority> ca;
+  // The CA: an operator's (--ca-dir), else our own root, kept under the data dir; and a root
+  // rotation in progress, if any.
+  std::unique_ptr<CaManager> ca;
   {
     std::string error;
-    if (!options.ca_dir.empty()) {
-      ca = CertificateAuthority::loadPlugin(options.ca_dir, options.trust_domain, error);
-    } else if (!options.data_dir.empty()) {
-      ca = CertificateAuthority::openOrCreate(
-          (std::filesystem::path(options.data_dir) / "ca").string(), options.trust_domain, error);
-    } else {
-      ca = CertificateAuthority::createInMemory(options.trust_domain, error);
-      if (ca) {
-        logLine(LogLevel::kWarning,
-                "no --data-dir: the CA's root is kept in memory only, so the trust bundle and "
-                "every certificate change at each start");
-      }
+    CaOptions ca_options;
+    ca_options.trust_domain = options.trust_domain;
+    ca_options.data_dir = options.data_dir;
+    ca_options.ca_dir = options.ca_dir;
+    ca_options.grace_s = options.rotation_grace_s;
+    ca_options.max_s = options.rotation_max_s;
+    ca = CaManager::open(ca_options, error);
+    if (ca && options.data_dir.empty() && options.ca_dir.empty()) {
+      logLine(LogLevel::kWarning,
+              "no --data-dir: the CA's root is kept in memory only, so the trust bundle and "
+              "every certificate change at each start");
     }
     if (!ca) {
       std::cerr << "certificate authority: " << error << "\n";
@@ -347,6 +480,7 @@ int runServe(const ServeOptions& options) {
     for (const auto& e : errors) std::cerr << e.format() << "\n";
     if (!ok) return 1;
   }
+  rt->publishTrustBundle(false);
   rt->store.setOnChange([r = rt.get()] { r->push.storeChanged(); });
   if (!options.config_dir.empty()) {
     rt->config_dir = std::make_unique<ConfigDir>(loop, rt->store, options.config_dir, reportFile);
@@ -379,6 +513,16 @@ int runServe(const ServeOptions& options) {
     }
     rt->registry.setOnChange([r = rt.get()] { persistNodes(r->registry, r->options.data_dir); });
   }
+  if (!options.plaintext) {
+    rt->api_cert = std::make_unique<ApiCertificate>(address->host);
+    if (!rt->refreshApiCertificate()) return 1;
+    rt->server.setTransportFactory(
+        [r = rt.get()] { return makeTlsTransport(r->api_cert->context()); });
+  } else {
+    logLine(LogLevel::kWarning,
+            "--plaintext: the API is served over plain HTTP (bearer tokens in clear text); for "
+            "labs and benchmarks only");
+  }
   if (int rc = rt->server.listen(address->host, address->port); rc != 0) {
     std::cerr << "cannot listen on " << options.listen << ": " << uv_strerror(rc) << "\n";
     return 1;
@@ -390,6 +534,16 @@ int runServe(const ServeOptions& options) {
   uv_timer_start(
       &rt->ttl_timer, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->expireNodes(); }, tick,
       tick);
+  uv_timer_init(loop, &rt->cert_timer);
+  rt->cert_timer.data = rt.get();
+  uv_timer_start(
+      &rt->cert_timer,
+      [](uv_timer_t* t) {
+        auto* r = static_cast<Runtime*>(t->data);
+        r->tickRotation();
+        r->checkApiCertificate();
+      },
+      1'000, 1'000);
   auto onSignal = [](uv_signal_t* s, int) { static_cast<Runtime*>(s->data)->stop(); };
   uv_signal_init(loop, &rt->sigint);
   uv_signal_init(loop, &rt->sigterm);
@@ -400,7 +554,8 @@ int runServe(const ServeOptions& options) {
   logLine(LogLevel::kInfo,
           "weft-control listening on " +
               mesh::toString(mesh::SocketAddress{address->host, rt->server.port()}) +
-              " (store revision " + std::to_string(rt->store.revision()) + ")");
+              (options.plaintext ? " (plain HTTP" : " (TLS") + ", store revision " +
+              std::to_string(rt->store.revision()) + ")");
   // stop() closes the runtime's handles; the loop ends once they (and a pending debounce)
   // are done. Then the runtime goes, and libuv frees the handles its destructors closed.
   uv_run(loop, UV_RUN_DEFAULT);

@@ -29,6 +29,13 @@ struct ServeOptions {
   std::string trust_domain = "cluster.local";
   uint64_t cert_ttl_s = 86'400;  // lifetime of a certificate whose request names none
   std::string ca_dir;            // empty: the CA's own root (under data_dir/ca, or in memory)
+  // The API over plain HTTP instead of TLS: for labs and benchmarks only (bearer tokens then
+  // travel in clear text, and sidecars cannot authenticate with their certificates).
+  bool plaintext = false;
+  // Root rotation (docs/security.md): the new root is only trusted for rotation_grace before it
+  // signs; the old root is dropped once its certificates are gone, after rotation_max at most.
+  uint64_t rotation_grace_s = 30;
+  uint64_t rotation_max_s = 86'400;
 };
 
 // Reads the control plane's YAML config file into `options` (keys it sets replace the

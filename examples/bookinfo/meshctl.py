@@ -8,7 +8,8 @@
     meshctl.py summary NAME=PORT...         table of requests per source -> destination from
                                             each sidecar's /metrics, with p50 latency
 
-  weft-control's HTTP API (URL like http://127.0.0.1:15010, TOKEN_FILE: an operator token):
+  weft-control's HTTP API (URL like https://127.0.0.1:15010, verified with the PEM roots named
+  by $WEFT_CA_CERTIFICATE; TOKEN_FILE: an operator token):
     meshctl.py cp-ready TIMEOUT URL TOKEN_FILE          wait until GET /ready answers 200
     meshctl.py cp-synced TIMEOUT URL TOKEN_FILE NODE... wait until GET /v1/nodes lists every
                                             NODE, each SYNCED on its group's current version
@@ -18,6 +19,8 @@
 """
 
 import json
+import os
+import ssl
 
 import re
 import sys
@@ -65,10 +68,20 @@ def plan(files):
         print(" ".join(vals))
 
 
+def opener():
+    """No proxy; https verified with $WEFT_CA_CERTIFICATE (weft-control's trust bundle)."""
+    ca = os.environ.get("WEFT_CA_CERTIFICATE")
+    if not ca:
+        return NO_PROXY
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                       urllib.request.HTTPSHandler(
+                                           context=ssl.create_default_context(cafile=ca)))
+
+
 def http_get(url: str, headers=None, timeout: float = 5.0):
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with NO_PROXY.open(req, timeout=timeout) as r:
+        with opener().open(req, timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -140,7 +153,7 @@ def cp_apply(url: str, token_file: str, path: str, wait: float | None):
                                  headers={"Authorization": f"Bearer {token}"})
     t0 = time.monotonic()
     try:
-        with NO_PROXY.open(req, timeout=10) as r:
+        with opener().open(req, timeout=10) as r:
             out = json.loads(r.read())
     except urllib.error.HTTPError as e:
         sys.exit(f"  apply {name}: {e.code} {e.read().decode(errors='replace')}")

@@ -33,7 +33,7 @@ fi
 TRAFFIC_SECONDS=${TRAFFIC_SECONDS:-15}
 KEEP=${KEEP:-0}
 CONTROL_PORT=${CONTROL_PORT:-15010}
-CONTROL_URL=http://127.0.0.1:$CONTROL_PORT
+CONTROL_URL=https://127.0.0.1:$CONTROL_PORT
 CONTROL_TOKEN=$CONFIG_DIR/tokens/operator.token
 PY=$(command -v python3)
 
@@ -52,6 +52,16 @@ shopt -u nullglob
 [[ ${#BOOTSTRAPS[@]} -gt 0 ]] || die "no bootstrap-*.yaml in $CONFIG_DIR"
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weft-bookinfo.XXXXXX")
+if [[ $STATIC != 1 ]]; then
+  # The API is served over TLS: the sidecars (ca_certificate: control-data/trust-bundle.pem,
+  # relative to their bootstrap) and meshctl.py verify it with the trust bundle weft-control
+  # writes to its data dir. So the sidecars run from a copy of the config directory that holds
+  # that data dir.
+  cp -r "$CONFIG_DIR" "$RUN_DIR/config"
+  CONTROL_DATA=$RUN_DIR/config/control-data
+  export WEFT_CA_CERTIFICATE=$CONTROL_DATA/trust-bundle.pem
+  BOOTSTRAPS=("${BOOTSTRAPS[@]/#$CONFIG_DIR/$RUN_DIR/config}")
+fi
 PIDS=()      # everything started here, stopped on exit
 PROXY_PIDS=()
 CONTROL_PID=""
@@ -101,7 +111,7 @@ if [[ $STATIC != 1 ]]; then
     die "port $CONTROL_PORT (for weft-control) is already in use on 127.0.0.1; stop what uses it"
   say "starting weft-control on $CONTROL_URL (config dir ${CONFIG_DIR#$ROOT/}/mesh.d)"
   "$CONTROL" serve --listen "127.0.0.1:$CONTROL_PORT" --config-dir "$CONFIG_DIR/mesh.d" \
-    --data-dir "$RUN_DIR/control-data" --tokens "$CONFIG_DIR/tokens.yaml" \
+    --data-dir "$CONTROL_DATA" --tokens "$CONFIG_DIR/tokens.yaml" \
     >"$RUN_DIR/control.log" 2>&1 &
   CONTROL_PID=$!
   if ! "$PY" "$HERE/meshctl.py" cp-ready 10 "$CONTROL_URL" "$CONTROL_TOKEN"; then
@@ -208,7 +218,8 @@ done
 if [[ $STATIC != 1 ]]; then
   printf '    %-12s %s/v1/nodes  /v1/resources  /v1/prometheus/targets  /metrics\n' \
     weft-control "$CONTROL_URL"
-  echo "                 (Authorization: Bearer \$(cat ${CONTROL_TOKEN#$ROOT/}))"
+  echo "                 (curl --cacert $WEFT_CA_CERTIFICATE"
+  echo "                  -H \"Authorization: Bearer \$(cat ${CONTROL_TOKEN#$ROOT/})\")"
 fi
 echo "    access logs (JSON lines), sidecar and control plane logs: $RUN_DIR/"
 echo "    try: curl -H 'Host: productpage:9080' -H 'end-user: jason' $URL"

@@ -138,14 +138,17 @@ ControlPlaneClient::HttpResult ControlPlaneClient::perform(const char* method,
   call.host = options_.host;
   call.port = options_.port;
   call.path = path;
-  call.headers = {{"authorization", "Bearer " + options_.token}, {"accept", "application/json"}};
+  call.headers = {{"accept", "application/json"}};
+  if (!options_.auth) call.headers.emplace_back("authorization", "Bearer " + options_.token);
   if (body) call.headers.emplace_back("content-type", "application/json");
   call.body = body;
   call.connect_timeout_ms = options_.connect_timeout_ms;
   call.timeout_ms = timeout_ms;
   // Deregistering happens after beginStop(): the stop pipe must not cut that call short.
   while (true) {
-    HttpResult r = performHttp(call, during_stop ? -1 : stop_pipe_[0]);
+    const int wake_fd = during_stop ? -1 : stop_pipe_[0];
+    HttpResult r =
+        options_.auth ? options_.auth->perform(call, wake_fd) : performHttp(call, wake_fd);
     // Only a stop, or an interest request during a long poll, ends a call early; the short
     // calls (register, ack, interest) are simply made again.
     if (!r.aborted || stop_.load() || long_poll) return r;
@@ -264,12 +267,22 @@ void ControlPlaneClient::run() {
     setConnected(true);
     backoff.reset();
     std::string error;
-    std::optional<mesh::PushedConfig> config = parseConfigResponse(r.body, error);
+    TrustBundle bundle;
+    std::optional<mesh::PushedConfig> config = parseConfigResponse(r.body, error, &bundle);
     if (!config) {
       HttpResult bad;
       bad.error = error;
       if (!failed("reading the config answer", bad)) break;
       continue;
+    }
+    if (!bundle.roots_pem.empty() && (!bundle_ || *bundle_ != bundle)) {
+      bundle_ = bundle;
+      logLine(LogLevel::kInfo, "control plane: trust bundle of " +
+                                   std::to_string(bundle.rootCount()) + " root(s) received" +
+                                   (bundle.signing_root.empty()
+                                        ? std::string()
+                                        : ", signing root " + bundle.signing_root.substr(0, 16)));
+      if (callbacks_.on_trust_bundle) callbacks_.on_trust_bundle(bundle);
     }
     uint64_t pushed = config->version;
     logLine(LogLevel::kDebug, "control plane: config version " + std::to_string(pushed) +

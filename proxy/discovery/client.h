@@ -25,7 +25,9 @@
 #include <vector>
 
 #include "discovery/backoff.h"
+#include "discovery/control_plane_auth.h"
 #include "discovery/http_call.h"
+#include "discovery/protocol.h"
 #include "mesh/snapshot.h"
 
 namespace weft::discovery {
@@ -34,7 +36,9 @@ struct ClientOptions {
   std::string base_url;  // http://host:port (numeric host or localhost), for logs
   std::string host;      // numeric address to connect to
   uint16_t port = 0;
-  std::string token;  // bearer token
+  std::string token;  // bearer token (used when `auth` is not set)
+  // Credentials and TLS (https://); null: plain HTTP with `token`.
+  std::shared_ptr<const ControlPlaneAuth> auth;
   std::string node_id;
   std::string node_json;  // registration body (protocol.h nodeJson)
   // The version already applied before the client starts (a cached configuration), 0 if none:
@@ -54,6 +58,9 @@ struct ClientCallbacks {
   std::function<void(mesh::PushedConfig)> on_config;
   // Client thread: the control plane became reachable (last call answered) or not.
   std::function<void(bool connected)> on_connected;
+  // Client thread: a push carried a trust bundle different from the last one seen (the first
+  // one included).
+  std::function<void(const TrustBundle&)> on_trust_bundle;
 };
 
 class ControlPlaneClient {
@@ -106,6 +113,7 @@ class ControlPlaneClient {
   bool awaiting_ = false;
   std::optional<std::string> result_;
   std::vector<std::string> interest_;  // hosts not sent yet (guarded by mutex_)
+  std::optional<TrustBundle> bundle_;  // client thread: the last trust bundle seen
 };
 
 // The local address the kernel would use to reach host:port (a connected UDP socket sends

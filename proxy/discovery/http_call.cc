@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +16,13 @@
 #include <cstring>
 #include <optional>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "compress/gzip.h"
+#include "discovery/tls_client.h"
 #include "http/codec.h"
+#include "tls/context.h"
 
 namespace weft::discovery {
 
@@ -73,6 +80,132 @@ int waitFor(int fd, short events, int wake_fd, Clock::time_point deadline) {
     return 1;
   }
 }
+
+// OpenSSL writes to the socket with write(), not send(MSG_NOSIGNAL): a peer that closed would
+// raise SIGPIPE, which kills a process that does not ignore it (the CLI). The signal is
+// blocked on this thread for the call, and one raised meanwhile is consumed before unblocking.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeGuard() {
+    if (sigismember(&old_, SIGPIPE)) return;  // it was blocked before: leave it as it was
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) {
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+};
+
+std::string tlsError(SSL* ssl, const char* what) {
+  std::string text = what;
+  long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    text += ": the control plane's certificate: ";
+    text += X509_verify_cert_error_string(verify);
+    ERR_clear_error();
+    return text;
+  }
+  return tls::drainOpensslErrors(text);
+}
+
+// One read or write: bytes moved, or what to wait for, or the end, or an error.
+struct IoResult {
+  size_t bytes = 0;
+  short wait_events = 0;  // POLLIN / POLLOUT: try again when ready
+  bool eof = false;
+  bool after_data = false;  // the error came after part of the answer
+  std::string error;
+};
+
+// The socket, plain or through TLS.
+struct Conn {
+  int fd;
+  SSL* ssl;
+  bool received_data = false;
+
+  IoResult send(const char* data, size_t len) {
+    IoResult r;
+    if (!ssl) {
+      ssize_t n = ::send(fd, data, len, MSG_NOSIGNAL);
+      if (n > 0) {
+        r.bytes = static_cast<size_t>(n);
+      } else if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+        r.wait_events = POLLOUT;
+      } else {
+        r.error = std::string("send: ") + std::strerror(errno);
+      }
+      return r;
+    }
+    size_t written = 0;
+    ERR_clear_error();
+    if (SSL_write_ex(ssl, data, len, &written) == 1) {
+      r.bytes = written;
+      return r;
+    }
+    return sslWait(SSL_get_error(ssl, 0), "TLS write");
+  }
+
+  IoResult recv(char* buf, size_t len) {
+    IoResult r;
+    if (!ssl) {
+      ssize_t n = ::recv(fd, buf, len, 0);
+      if (n > 0) {
+        r.bytes = static_cast<size_t>(n);
+      } else if (n == 0) {
+        r.eof = true;
+      } else if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+        r.wait_events = POLLIN;
+      } else {
+        r.error = std::string("recv: ") + std::strerror(errno);
+      }
+      return r;
+    }
+    size_t got = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(ssl, buf, len, &got);
+    if (rc == 1) {
+      r.bytes = got;
+      return r;
+    }
+    int err = SSL_get_error(ssl, rc);
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      r.eof = true;
+      return r;
+    }
+    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      r.eof = true;  // a close without close_notify: the HTTP framing tells if it was complete
+      return r;
+    }
+    r = sslWait(err, "TLS read");
+    r.after_data = received_data;
+    return r;
+  }
+
+  IoResult sslWait(int err, const char* what) {
+    IoResult r;
+    if (err == SSL_ERROR_WANT_READ) {
+      r.wait_events = POLLIN;
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      r.wait_events = POLLOUT;
+    } else {
+      r.error = tls::drainOpensslErrors(what);
+    }
+    return r;
+  }
+};
 
 }  // namespace
 
@@ -140,15 +273,55 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
   http::encodeRequestHead(head, out);
   if (call.body) out += *call.body;
 
+  Conn conn{sock.fd, nullptr};
+  std::optional<SigpipeGuard> no_sigpipe;
+  tls::OpensslPtr<SSL> ssl;  // freed before the guard ends (SSL_free may write an alert)
+  if (call.tls) {
+    no_sigpipe.emplace();
+    ERR_clear_error();
+    ssl.reset(SSL_new(call.tls->get()));
+    if (!ssl || SSL_set_fd(ssl.get(), sock.fd) != 1) {
+      a.error = tls::drainOpensslErrors("TLS setup");
+      return a;
+    }
+    SSL_set_connect_state(ssl.get());
+    conn.ssl = ssl.get();
+    while (true) {
+      ERR_clear_error();
+      int rc = SSL_do_handshake(ssl.get());
+      if (rc == 1) break;
+      int err = SSL_get_error(ssl.get(), rc);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        int r = waitFor(sock.fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, wake_fd, deadline);
+        if (r < 0) {
+          a.aborted = true;
+          return a;
+        }
+        if (r == 0) {
+          a.error = "TLS handshake: timed out";
+          return a;
+        }
+        continue;
+      }
+      a.error = tlsError(ssl.get(), "TLS handshake");
+      a.tls_failure = true;
+      return a;
+    }
+    std::string why = call.tls->checkServer(tls::peerSpiffeId(ssl.get()));
+    if (!why.empty()) {
+      a.error = "TLS: " + why;
+      return a;
+    }
+  }
+
   for (size_t sent = 0; sent < out.size();) {
-    ssize_t n = ::send(sock.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
+    IoResult n = conn.send(out.data() + sent, out.size() - sent);
+    if (n.bytes > 0) {
+      sent += n.bytes;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int r = waitFor(sock.fd, POLLOUT, wake_fd, deadline);
+    if (n.wait_events != 0) {
+      int r = waitFor(sock.fd, n.wait_events, wake_fd, deadline);
       if (r < 0) {
         a.aborted = true;
         return a;
@@ -159,7 +332,8 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
       }
       continue;
     }
-    a.error = std::string("send: ") + std::strerror(errno);
+    a.error = n.error;
+    a.tls_failure = conn.ssl != nullptr;
     return a;
   }
 
@@ -168,10 +342,9 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
   decoder.expectResponseTo(call.method);
   char buf[16 * 1024];
   while (!collector.complete) {
-    ssize_t n = ::recv(sock.fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int r = waitFor(sock.fd, POLLIN, wake_fd, deadline);
+    IoResult n = conn.recv(buf, sizeof(buf));
+    if (n.wait_events != 0) {
+      int r = waitFor(sock.fd, n.wait_events, wake_fd, deadline);
       if (r < 0) {
         a.aborted = true;
         return a;
@@ -182,20 +355,23 @@ HttpAnswer performHttp(const HttpCall& call, int wake_fd) {
       }
       continue;
     }
-    if (n < 0) {
-      a.error = std::string("recv: ") + std::strerror(errno);
+    if (!n.error.empty()) {
+      a.error = n.error;
+      a.tls_failure = conn.ssl != nullptr && !n.after_data;
       return a;
     }
-    http::DecodeResult d = n == 0 ? decoder.finish() : decoder.decode(buf, static_cast<size_t>(n));
+    http::DecodeResult d =
+        n.eof ? decoder.finish() : decoder.decode(buf, static_cast<size_t>(n.bytes));
     if (d.status == http::DecodeStatus::kError || collector.too_large) {
       a.error = collector.too_large ? "answer too large" : std::string("bad answer: ") + d.reason;
       return a;
     }
-    if (n == 0 && !collector.complete) {
+    if (n.eof && !collector.complete) {
       a.error = "connection closed before the answer was complete";
       return a;
     }
     if (d.status == http::DecodeStatus::kMessageComplete) decoder.resume();
+    conn.received_data = true;
   }
   a.status = collector.status;
   a.body = std::move(collector.body);

@@ -40,7 +40,17 @@ std::string nodeJson(const mesh::Bootstrap& b, const std::string& address) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error) {
+size_t TrustBundle::rootCount() const {
+  size_t n = 0;
+  for (size_t p = roots_pem.find("-----BEGIN CERTIFICATE-----"); p != std::string::npos;
+       p = roots_pem.find("-----BEGIN CERTIFICATE-----", p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error,
+                                                      TrustBundle* bundle) {
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded()) {
     error = "the config answer is not JSON";
@@ -63,6 +73,17 @@ std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std
     return std::nullopt;
   }
   c.setResources(r->get_ref<const std::string&>());
+  if (auto tb = j.find("trust_bundle"); bundle && tb != j.end() && tb->is_object()) {
+    // Tolerant: a bundle of an unexpected shape is ignored, not a reason to reject the push.
+    auto roots = tb->find("roots");
+    auto signing = tb->find("signing_root");
+    if (roots != tb->end() && roots->is_string()) {
+      bundle->roots_pem = roots->get<std::string>();
+      if (signing != tb->end() && signing->is_string()) {
+        bundle->signing_root = signing->get<std::string>();
+      }
+    }
+  }
   if (auto bf = j.find("built_from"); bf != j.end() && !bf->is_null()) {
     if (!bf->is_array()) {
       error = "'built_from' in the config answer is not a list";

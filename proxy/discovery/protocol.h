@@ -19,9 +19,21 @@ namespace weft::discovery {
 // `address` replaces a wildcard listener address (0.0.0.0, ::) in what is advertised.
 std::string nodeJson(const mesh::Bootstrap& bootstrap, const std::string& address);
 
+// The trust bundle a push carries (docs/security.md, "Trust bundle and root rotation"):
+// "trust_bundle": {"roots": "<PEM>", "signing_root": "<sha256 of the signing root's DER, hex>"}.
+struct TrustBundle {
+  std::string roots_pem;     // every root the control plane trusts
+  std::string signing_root;  // the root new certificates chain to; "" if not said
+  size_t rootCount() const;
+  bool operator==(const TrustBundle&) const = default;
+};
+
 // A 200 answer of GET /v1/nodes/{id}/config: {"version": N, "built_from": [...], "resources":
-// "<yaml>"}. Returns nullopt and the reason in `error` for anything else.
-std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error);
+// "<yaml>", "trust_bundle"?: {...}}. Returns nullopt and the reason in `error` for anything
+// else. The trust bundle, when present and `bundle` is given, goes there (a control plane
+// without it leaves `bundle` empty; unknown fields are ignored).
+std::optional<mesh::PushedConfig> parseConfigResponse(std::string_view body, std::string& error,
+                                                      TrustBundle* bundle = nullptr);
 
 // POST /v1/nodes/{id}/ack body: {"version": N} or {"version": N, "error": "..."}.
 std::string ackJson(uint64_t version, const std::string& error);

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -21,6 +23,7 @@
 #include <thread>
 
 #include "discovery/backoff.h"
+#include "discovery/control_plane_auth.h"
 #include "identity/provider.h"
 #include "identity/stop_signal.h"
 
@@ -30,7 +33,9 @@ struct CsrProviderOptions {
   std::string base_url;  // http://host:port, for logs
   std::string host;      // numeric address
   uint16_t port = 0;
-  std::string token;         // bearer token
+  std::string token;  // bearer token (used when `auth` is not set)
+  // Credentials and TLS (https://); null: plain HTTP with `token`.
+  std::shared_ptr<const discovery::ControlPlaneAuth> auth;
   std::string spiffe_id;     // what to ask for
   uint64_t ttl_seconds = 0;  // 0: send no ttl (the CA's default lifetime)
   uint32_t connect_timeout_ms = 2'000;
@@ -54,6 +59,10 @@ std::optional<WorkloadIdentity> parseCertificateResponse(std::string_view body,
 // [-0.1, 0.1]. Never below 1 s; 1 s if the certificate has already expired.
 uint64_t renewalDelayMs(int64_t received, int64_t not_after, int64_t now, double jitter);
 
+// The fingerprint the control plane names its signing root with: SHA-256 of the DER of the last
+// certificate of `chain_pem` (the root the chain ends at), lower-case hex; "" if none.
+std::string chainRootFingerprint(const std::string& chain_pem);
+
 class CsrIdentityProvider : public IdentityProvider {
  public:
   explicit CsrIdentityProvider(CsrProviderOptions options);
@@ -67,11 +76,25 @@ class CsrIdentityProvider : public IdentityProvider {
   // Publishes and returns true on success; otherwise `error` says why.
   bool renewOnce(std::string& error);
 
+  // Any thread: the control plane pushed this trust bundle (discovery::TrustBundle). If its
+  // roots differ from the current identity's, a new identity with the same certificate and key
+  // and these roots is published; if the certificate no longer verifies against them, or
+  // `signing_root` is not the root the certificate chains to (a root rotation), a new
+  // certificate is requested at once.
+  void updateTrustBundle(std::string roots_pem, std::string signing_root);
+  // The bundle handling, on the caller's thread (tests): true if a new certificate is needed.
+  bool applyTrustBundle(const std::string& roots_pem, const std::string& signing_root);
+
  private:
   void run();
+  // Waits `ms` unless stopped (false) or woken by a trust bundle (true, *woken set).
+  bool waitFor(uint64_t ms, bool* woken);
 
   CsrProviderOptions options_;
   StopSignal stop_;
+  int wake_pipe_[2] = {-1, -1};  // updateTrustBundle() writes a byte
+  std::mutex bundle_mutex_;
+  std::optional<std::pair<std::string, std::string>> pending_bundle_;  // roots, signing root
   std::thread thread_;
   std::mt19937_64 rng_{std::random_device{}()};
 };

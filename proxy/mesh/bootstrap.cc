@@ -95,22 +95,29 @@ std::string toString(const SocketAddress& address) {
 // === Control plane URL ===
 
 std::string ControlPlaneConfig::baseUrl() const {
-  if (host.find(':') != std::string::npos) return "http://[" + host + "]:" + std::to_string(port);
+  const std::string scheme = tls ? "https://" : "http://";
+  if (host.find(':') != std::string::npos) return scheme + "[" + host + "]:" + std::to_string(port);
   // localhost is 127.0.0.1, so no name is resolved (and no IPv6 address tried first).
   const std::string& h = host == "localhost" ? std::string("127.0.0.1") : host;
-  return "http://" + h + ":" + std::to_string(port);
+  return scheme + h + ":" + std::to_string(port);
 }
 
 std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std::string& why) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    why = url.find("://") != url.npos ? "only http:// is supported" : "it must start with http://";
+  bool tls = false;
+  if (url.substr(0, 8) == "https://") {
+    tls = true;
+    url.remove_prefix(8);
+  } else if (url.substr(0, 7) == "http://") {
+    url.remove_prefix(7);
+  } else {
+    why = url.find("://") != url.npos ? "only http:// and https:// are supported"
+                                      : "it must start with https:// or http://";
     return std::nullopt;
   }
-  std::string_view rest = url.substr(kScheme.size());
+  std::string_view rest = url;
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find_first_of("/?#@") != rest.npos) {
-    why = "it must be http://<host>:<port>, without a path, query or user";
+    why = "it must be https://<host>:<port>, without a path, query or user";
     return std::nullopt;
   }
   std::string host_port(rest);
@@ -122,11 +129,12 @@ std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std
   }
   auto addr = parseSocketAddress(host_port);
   if (!addr) {
-    why = "it must be http://<numeric ip or localhost>:<port> (port 1-65535)";
+    why = "it must be https://<numeric ip or localhost>:<port> (port 1-65535)";
     return std::nullopt;
   }
   ControlPlaneConfig c;
-  c.url = std::string(url);
+  c.url = (tls ? "https://" : "http://") + std::string(url);
+  c.tls = tls;
   c.host = localhost ? "localhost" : addr->host;
   c.port = addr->port;
   return c;
@@ -282,9 +290,9 @@ std::optional<std::string> readTokenFile(const std::string& path, std::string& w
 
 void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::string& bootstrap_path,
                       std::optional<ControlPlaneConfig>& out) {
-  auto map =
-      YamlMap::open(ctx, node, "'control_plane'",
-                    {"url", "token_file", "resource_scope", "cache_file", "certificate_ttl"});
+  auto map = YamlMap::open(
+      ctx, node, "'control_plane'",
+      {"url", "token_file", "resource_scope", "cache_file", "certificate_ttl", "ca_certificate"});
   if (!map) return;
   ControlPlaneConfig c;
   bool ok = true;
@@ -357,6 +365,36 @@ void readControlPlane(YamlContext& ctx, const YAML::Node& node, const std::strin
     } else {
       ok = false;
     }
+  }
+  if (auto* n = map->find("ca_certificate")) {
+    if (auto v = readNonEmptyString(ctx, *n, "ca_certificate")) {
+      // Always from the bootstrap's directory when relative (not from the current directory).
+      std::filesystem::path p(*v);
+      std::filesystem::path base = std::filesystem::path(bootstrap_path).parent_path();
+      c.ca_certificate =
+          p.is_absolute() || base.empty() ? *v : (base / p).lexically_normal().string();
+      std::ifstream in(c.ca_certificate, std::ios::binary);
+      std::stringstream text;
+      if (in) text << in.rdbuf();
+      c.ca_pem = text.str();
+      if (!in) {
+        ctx.error(n->Mark(), "'ca_certificate' file '" + *v + "' cannot be read (looked for '" +
+                                 c.ca_certificate + "')");
+        ok = false;
+      } else if (c.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        ctx.error(n->Mark(), "'ca_certificate' file '" + *v + "' holds no PEM certificate");
+        ok = false;
+      } else if (!c.tls) {
+        ctx.warning(n->Mark(), "'ca_certificate' is used only with an https:// url");
+      }
+    } else {
+      ok = false;
+    }
+  } else if (ok && c.tls) {
+    ctx.error(node.Mark(),
+              "'control_plane' with an https:// url needs 'ca_certificate' (the PEM roots that "
+              "verify the control plane, e.g. its trust-bundle.pem)");
+    ok = false;
   }
   if (ok) out = std::move(c);
 }

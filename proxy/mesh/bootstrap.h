@@ -55,7 +55,8 @@ struct AccessLogConfig {
 
 // control_plane: dynamic mode (the control plane pushes resources; docs/configuration.md).
 struct ControlPlaneConfig {
-  std::string url;   // as written: http://<host>:<port>
+  std::string url;   // as written: http(s)://<host>:<port>
+  bool tls = false;  // https://
   std::string host;  // numeric IPv4/IPv6 address, or "localhost"
   uint16_t port = 0;
   std::string token_file;  // resolved path
@@ -65,13 +66,17 @@ struct ControlPlaneConfig {
   std::string cache_file;
   // Lifetime asked for the workload certificate (seconds); 0: none asked, the CA's default.
   uint64_t certificate_ttl_s = 0;
+  // https: the PEM roots the control plane's certificate must verify against (ca_certificate,
+  // resolved path, and its text read when the bootstrap is loaded).
+  std::string ca_certificate;
+  std::string ca_pem;
 
-  // "http://host:port" (IPv6 in brackets, localhost as 127.0.0.1), without a trailing slash.
+  // "http(s)://host:port" (IPv6 in brackets, localhost as 127.0.0.1), without a trailing slash.
   std::string baseUrl() const;
 };
 
-// "http://<numeric ip or localhost>:<port>", optionally with a trailing "/". Returns nullopt
-// (and a reason in `why`) for anything else.
+// "http://" or "https://", then "<numeric ip or localhost>:<port>", optionally with a trailing
+// "/". Returns nullopt (and a reason in `why`) for anything else.
 std::optional<ControlPlaneConfig> parseControlPlaneUrl(std::string_view url, std::string& why);
 
 // identity: static mode's workload certificate, key and trust bundle (docs/configuration.md).

@@ -327,6 +327,9 @@ std::string toJson(const Snapshot& s) {
     boot["control_plane"] = {
         {"url", b.control_plane->url},
         {"token_file", b.control_plane->token_file},
+        {"ca_certificate", b.control_plane->ca_certificate.empty()
+                               ? Json(nullptr)
+                               : Json(b.control_plane->ca_certificate)},
         {"resource_scope", b.control_plane->scope},
         {"cache_file",
          b.control_plane->cache_file.empty() ? Json(nullptr) : Json(b.control_plane->cache_file)},

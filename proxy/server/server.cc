@@ -324,6 +324,7 @@ void Server::startControlPlane(const mesh::Bootstrap& b, uint64_t initial_versio
   options.host = cp.host == "localhost" ? "127.0.0.1" : cp.host;
   options.port = cp.port;
   options.token = cp.token;
+  options.auth = control_plane_auth_;
   options.node_id = b.node.id;
   options.node_json = discovery::nodeJson(b, address);
   options.initial_version = initial_version;
@@ -342,6 +343,13 @@ void Server::startControlPlane(const mesh::Bootstrap& b, uint64_t initial_versio
   callbacks.on_connected = [metrics](bool connected) {
     metrics->setControlPlaneConnected(connected);
   };
+  // The pushed trust bundle goes to the certificate provider, which publishes it as part of a
+  // new identity (and renews early when the signing root changed).
+  if (auto* csr = dynamic_cast<identity::CsrIdentityProvider*>(identity_provider_.get())) {
+    callbacks.on_trust_bundle = [csr](const discovery::TrustBundle& bundle) {
+      csr->updateTrustBundle(bundle.roots_pem, bundle.signing_root);
+    };
+  }
   control_plane_ =
       std::make_unique<discovery::ControlPlaneClient>(std::move(options), std::move(callbacks));
   interest_target_.store(control_plane_.get(), std::memory_order_release);
@@ -399,6 +407,14 @@ void Server::applyPush(mesh::PushedConfig push) {
 // === Identity ===
 
 bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
+  // Dynamic mode: the credentials towards the control plane, whatever gives the identity (a
+  // certificate from files is presented too; if the control plane does not trust it, the
+  // token is used).
+  if (b.control_plane) {
+    const mesh::ControlPlaneConfig& cp = *b.control_plane;
+    control_plane_auth_ = std::make_shared<discovery::ControlPlaneAuth>(
+        cp.token, cp.tls ? cp.ca_pem : std::string(), b.node.trust_domain);
+  }
   if (b.identity) {
     if (auto e = identity::checkIdentityFiles(*b.identity)) {
       logLine(LogLevel::kError, e->format());
@@ -423,6 +439,7 @@ bool Server::createIdentityProvider(const mesh::Bootstrap& b) {
     options.host = cp.host == "localhost" ? "127.0.0.1" : cp.host;
     options.port = cp.port;
     options.token = cp.token;
+    options.auth = control_plane_auth_;
     options.spiffe_id = b.node.spiffeId();
     options.ttl_seconds = cp.certificate_ttl_s;
     identity_provider_ = std::make_unique<identity::CsrIdentityProvider>(std::move(options));
@@ -436,12 +453,16 @@ void Server::startIdentity() {
   identity_async_.data = this;
   metrics_->enableIdentity();
   observe::MetricsRegistry* metrics = metrics_.get();
-  identity_provider_->onChange([this](const identity::IdentityPtr&) {
+  discovery::ControlPlaneAuth* auth = control_plane_auth_.get();
+  identity_provider_->onChange([this, auth](const identity::IdentityPtr& id) {
+    // The control-plane calls present the new certificate from their next call on.
+    if (auth && id) auth->setIdentity(id->cert_chain_pem, id->private_key_pem, id->roots_pem);
     uv_async_send(&identity_async_);  // the callback takes the newest from the provider
   });
   identity_provider_->onResult(
       [metrics](bool ok, const std::string&) { metrics->countIdentityRenewal(ok); });
   if (auto id = identity_provider_->current()) {  // files: loaded already
+    if (auth) auth->setIdentity(id->cert_chain_pem, id->private_key_pem, id->roots_pem);
     metrics_->countIdentityRenewal(true);
     onIdentity(id);
   } else {

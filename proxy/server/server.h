@@ -100,6 +100,9 @@ class Server {
   std::unique_ptr<admin::AdminServer> admin_;
   // Dynamic mode. Declared after metrics_, which its callbacks use: destroyed (joined) first.
   std::unique_ptr<discovery::ControlPlaneClient> control_plane_;
+  // Dynamic mode: the credentials both control-plane clients use (token, TLS roots, and the
+  // workload certificate once there is one).
+  std::shared_ptr<discovery::ControlPlaneAuth> control_plane_auth_;
   // What the workers' route requester reaches (on-demand scope): set once the client exists;
   // workers start before it, so they read it through this atomic.
   std::atomic<discovery::ControlPlaneClient*> interest_target_{nullptr};

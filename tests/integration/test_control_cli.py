@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -74,7 +75,9 @@ class Server:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
+        # The API's roots: what the CLI verifies the server with (--ca-certificate).
+        self.bundle = self.dir / "data" / "trust-bundle.pem"
         (self.dir / "tokens.yaml").write_text(f"- {{token: {OPS}}}\n")
         self.token_file = self.dir / "token"
         self.token_file.write_text(OPS + "\n")
@@ -82,7 +85,7 @@ class Server:
         assert WEFT_CONTROL.exists(), f"{WEFT_CONTROL} not found: build it or set WEFT_BIN_DIR"
         self.proc = subprocess.Popen(
             [str(WEFT_CONTROL), "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--tokens", str(self.dir / "tokens.yaml")],
+             "--tokens", str(self.dir / "tokens.yaml"), "--data-dir", str(self.dir / "data")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.stderr_path, "ab"))
         deadline = time.monotonic() + 10 * SLOW
@@ -100,7 +103,9 @@ class Server:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
     def call(self, method: str, path: str, body=None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10 * SLOW)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, timeout=10 * SLOW,
+            context=ssl.create_default_context(cafile=str(self.bundle)))
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body)
@@ -137,6 +142,7 @@ def cli(*args: str, server: Server | None = None, cwd: Path | None = None,
     if server is not None:
         e["WEFT_SERVER"] = server.url
         e["WEFT_TOKEN_FILE"] = str(server.token_file)
+        e["WEFT_CA_CERTIFICATE"] = str(server.bundle)
     e.update(env or {})
     p = subprocess.run([str(WEFT_CONTROL), *args], cwd=cwd, env=e, capture_output=True,
                        text=True, timeout=30 * SLOW)
@@ -280,7 +286,7 @@ def test_validate_against_the_server(server, tmp_path):
     # Offline, the VirtualService's service is unknown; the server knows it.
     assert cli("validate", "rules.yaml", cwd=tmp_path).returncode == 1
     p = cli("validate", "--server", server.url, "--token-file", str(server.token_file),
-            "rules.yaml", cwd=tmp_path)
+            "--ca-certificate", str(server.bundle), "rules.yaml", cwd=tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -347,12 +353,27 @@ def test_errors_are_one_clean_line(server, tmp_path):
         assert "401" in p.stderr
     assert server.call("GET", "/v1/resources")[1] == b"[]"
     # No token at all, nothing listening, bad URL, missing file, missing token file.
-    p = cli("status", env={"WEFT_SERVER": server.url})
+    p = cli("status", env={"WEFT_SERVER": server.url, "WEFT_CA_CERTIFICATE": str(server.bundle)})
     assert p.returncode == 1 and "401" in p.stderr
     p = cli("status", "--server", f"http://127.0.0.1:{free_port()}")
     assert p.returncode == 1 and "cannot reach" in p.stderr
-    p = cli("status", "--server", "https://127.0.0.1:1")
-    assert p.returncode == 1 and "http://" in p.stderr
+    p = cli("status", "--server", "ftp://127.0.0.1:1")
+    assert p.returncode == 1 and "https://" in p.stderr
+    # https needs the server's roots, and checks them.
+    p = cli("status", "--server", server.url, "--token-file", str(server.token_file))
+    assert p.returncode == 1 and "--ca-certificate" in p.stderr, p.stderr
+    p = cli("status", "--ca-certificate", str(tmp_path / "nope.pem"), server=server)
+    assert p.returncode == 1 and "nope.pem" in p.stderr, p.stderr
+    other = tmp_path / "other-root.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=other", "-days", "1",
+                    "-keyout", str(tmp_path / "other-key.pem"), "-out", str(other)],
+                   check=True, capture_output=True)
+    p = cli("status", "--ca-certificate", str(other), server=server)
+    assert p.returncode == 1 and "certificate" in p.stderr, p.stderr
+    # Plain HTTP to the TLS port fails with a message, not a hang.
+    p = cli("status", "--server", server.url.replace("https", "http"), server=server)
+    assert p.returncode == 1 and "400" in p.stderr and "TLS" in p.stderr, p.stderr
     p = cli("apply", "-f", str(tmp_path / "missing.yaml"), server=server)
     assert p.returncode == 1 and "missing.yaml" in p.stderr
     p = cli("status", "--token-file", str(tmp_path / "nope"), server=server)

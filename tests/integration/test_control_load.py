@@ -35,7 +35,7 @@ def events(path) -> list[dict]:
 
 def test_simulated_sidecars_follow_a_change_and_deregister(tmp_path):
     assert WEFT_CONTROL_LOAD.exists(), f"{WEFT_CONTROL_LOAD} not found: build it"
-    cp = Control(tmp_path / "cp")
+    cp = Control(tmp_path / "cp", plaintext=True)  # the load tool speaks plain HTTP only
     (cp.config_dir / "services.yaml").write_text(
         service_entry("ratings") + "---\n" + service_entry("details", port=9081))
     cp.start()

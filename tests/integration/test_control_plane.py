@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -47,8 +48,10 @@ def node_json(node_id: str = "reviews-v1-1", sa: str = "reviews", ns: str = "def
 class Control:
     """A running weft-control serve."""
 
-    def __init__(self, workdir: Path, *, config_dir: bool = True, extra: list[str] | None = None):
+    def __init__(self, workdir: Path, *, config_dir: bool = True, extra: list[str] | None = None,
+                 plaintext: bool = False):
         self.dir = workdir
+        self.plaintext = plaintext
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.tokens = self.dir / "tokens.yaml"
@@ -66,6 +69,8 @@ class Control:
         assert WEFT_CONTROL.exists(), f"{WEFT_CONTROL} not found: build it or set WEFT_BIN_DIR"
         cmd = [str(WEFT_CONTROL), "serve", "--listen", f"127.0.0.1:{self.port}",
                "--data-dir", str(self.data_dir), "--tokens", str(self.tokens), *self.extra]
+        if self.plaintext:
+            cmd.append("--plaintext")
         if self.use_config_dir:
             cmd += ["--config-dir", str(self.config_dir)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -99,10 +104,39 @@ class Control:
         except FileNotFoundError:
             return ""
 
+    @property
+    def url(self) -> str:
+        return f"{'http' if self.plaintext else 'https'}://127.0.0.1:{self.port}"
+
+    @property
+    def bundle(self) -> Path:
+        """The trust bundle the control plane keeps in its data dir (verifies its API)."""
+        return self.data_dir / "trust-bundle.pem"
+
+    def ssl_context(self, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+        """Verifies the API's certificate (127.0.0.1 is one of its names) against the bundle."""
+        ctx = ssl.create_default_context(cafile=str(self.bundle))
+        if cert:
+            ctx.load_cert_chain(str(cert), str(key) if key else None)
+        return ctx
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        """A socket to the API (wrapped in TLS unless plaintext)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.plaintext:
+            return s
+        return self.ssl_context().wrap_socket(s, server_hostname="127.0.0.1")
+
     def call(self, method: str, path: str, body: bytes | str | dict | list | None = None,
              token: str | None = OPS, timeout: float = 10.0,
-             headers: dict | None = None) -> tuple[int, bytes, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
+             headers: dict | None = None, cert: tuple[Path, Path] | None = None
+             ) -> tuple[int, bytes, dict]:
+        if self.plaintext:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
+        else:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout * SLOW,
+                context=self.ssl_context(*(cert or (None, None))))
         try:
             hdrs = dict(headers or {})
             if token is not None:
@@ -375,12 +409,12 @@ def test_bad_http_never_crashes_the_server(control):
     cp = control()
     for raw in [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: 1\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n", b"\x00\xff" * 100 + b"\r\n\r\n"]:
-        with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
+        with cp.connect() as s:
             s.sendall(raw)
             data = s.recv(4096)
             assert data.startswith(b"HTTP/1.1 4"), data
     big = b"x" * (5 * 1024 * 1024)
-    with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
+    with cp.connect() as s:
         s.sendall(b"POST /v1/resources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                   OPS.encode() + b"\r\nContent-Length: " + str(len(big)).encode() + b"\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 413")
@@ -455,10 +489,16 @@ def test_random_input_never_crashes_the_server(control):
         body = "".join(rng.choice(json_bits) for _ in range(rng.randint(1, 8)))
         status, _, _ = cp.call("POST", "/v1/nodes", body)
         assert status in (200, 400, 409), (body, status)
-    for _ in range(300):
+    for i in range(300):
         raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 300)))
         if rng.random() < 0.5:
             raw = b"POST /v1/nodes HTTP/1.1\r\n" + raw
+        if i % 2 == 0:
+            # Inside TLS: the HTTP parser gets the bytes.
+            with cp.connect() as s:
+                s.sendall(raw)
+            continue
+        # On the raw socket: the TLS layer gets them (a plaintext server: the parser).
         with socket.create_connection(("127.0.0.1", cp.port), timeout=5) as s:
             s.sendall(raw)
             s.shutdown(socket.SHUT_WR)
@@ -617,7 +657,7 @@ def test_command_line(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("weft-control "), r
     r = run("serve", "--help")
     assert r.returncode == 0
-    for flag in ("--config", "--listen", "--config-dir", "--data-dir", "--tokens"):
+    for flag in ("--config", "--listen", "--config-dir", "--data-dir", "--tokens", "--plaintext"):
         assert flag in r.stdout
     assert run().returncode != 0, "a subcommand is required"
     assert run("serve", "--bogus").returncode != 0
@@ -643,7 +683,8 @@ def test_config_file_with_flag_override(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert weftlib.wait_port_open(port, 5 * SLOW), "the --listen flag overrides the file"
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "data" / "trust-bundle.pem"))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
         conn.request("GET", "/ready")
         assert conn.getresponse().status == 401, "tokens come from the file"
         conn.close()
@@ -666,6 +707,7 @@ class DynamicSidecar:
             free_port()
         (self.dir / "token").write_text(token + "\n")
         self.bootstrap = self.dir / "bootstrap.yaml"
+        tls = "" if cp.plaintext else f", ca_certificate: '{cp.bundle}'"
         self.bootstrap.write_text(
             f"node: {{id: {node_id}, workload: {service}, service: {service}, "
             f"namespace: default, service_account: {service}, labels: {{app: {service}}}}}\n"
@@ -673,7 +715,7 @@ class DynamicSidecar:
             f"outbound: {{address: 127.0.0.1, port: {self.outbound_port}}}\n"
             f"inbound: {{address: 127.0.0.1, port: {self.inbound_port}, "
             f"app: 127.0.0.1:{app_port}}}\n"
-            f"control_plane: {{url: 'http://127.0.0.1:{cp.port}', token_file: token, "
+            f"control_plane: {{url: '{cp.url}', token_file: token{tls}, "
             f"resource_scope: {scope}}}\n")
         self.proc: subprocess.Popen | None = None
 

@@ -471,13 +471,35 @@ def test_sigterm_deregisters_and_exits_promptly(mesh, stubs):
 def test_bootstrap_errors_are_positioned(tmp_path):
     boot = tmp_path / "bootstrap.yaml"
     boot.write_text("node: {id: a, service: s}\n"
-                    "control_plane: {url: \"https://127.0.0.1:1\", token_file: missing}\n")
+                    "control_plane: {url: \"ftps://127.0.0.1:1\", token_file: missing}\n")
     r = subprocess.run([str(WEFT_PROXY), "--config", str(boot), "--validate"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
-    assert f"{boot}:2:22: 'url' 'https://127.0.0.1:1': only http:// is supported" in r.stderr, \
+    assert (f"{boot}:2:22: 'url' 'ftps://127.0.0.1:1': only http:// and https:// are supported"
+            in r.stderr), r.stderr
+    assert f"{boot}:2:56: token file 'missing' cannot be read" in r.stderr, r.stderr
+    # https needs the roots that verify the control plane, in a readable PEM file.
+    (tmp_path / "token").write_text("t\n")
+    boot.write_text("node: {id: a, service: s}\n"
+                    "control_plane: {url: \"https://127.0.0.1:1\", token_file: token}\n")
+    r = subprocess.run([str(WEFT_PROXY), "--config", str(boot), "--validate"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert f"{boot}:2:16: 'control_plane' with an https:// url needs 'ca_certificate'" in \
+        r.stderr, r.stderr
+    (tmp_path / "notpem").write_text("hello\n")
+    boot.write_text("node: {id: a, service: s}\n"
+                    "control_plane: {url: \"https://127.0.0.1:1\", token_file: token,\n"
+                    "  ca_certificate: nope.pem}\n")
+    r = subprocess.run([str(WEFT_PROXY), "--config", str(boot), "--validate"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert f"{boot}:3:19: 'ca_certificate' file 'nope.pem' cannot be read" in r.stderr, r.stderr
+    boot.write_text(boot.read_text().replace("nope.pem", "notpem"))
+    r = subprocess.run([str(WEFT_PROXY), "--config", str(boot), "--validate"],
+                       capture_output=True, text=True, timeout=20)
+    assert f"{boot}:3:19: 'ca_certificate' file 'notpem' holds no PEM certificate" in r.stderr, \
         r.stderr
-    assert f"{boot}:2:57: token file 'missing' cannot be read" in r.stderr, r.stderr
 
 
 def test_unreachable_control_plane_does_not_block_start(mesh):

@@ -29,9 +29,9 @@ REVIEWS_ID = "spiffe://cluster.local/ns/default/sa/reviews"
 class IdentityProxy(Proxy):
     """A sidecar for service (and service account) reviews, in dynamic mode."""
 
-    def __init__(self, workdir: Path, mesh: str, *, cp_port: int, token: str,
+    def __init__(self, workdir: Path, mesh: str, *, cp: Control | None, token: str,
                  ttl: str | None = "1m", identity_files: dict | None = None):
-        self.cp_port = cp_port
+        self.cp = cp
         self.ttl = ttl
         self.identity_files = identity_files
         (Path(workdir)).mkdir(parents=True, exist_ok=True)
@@ -40,10 +40,11 @@ class IdentityProxy(Proxy):
 
     def bootstrap_text(self) -> str:
         text = super().bootstrap_text()
-        if self.cp_port:
+        if self.cp:
             ttl = f", certificate_ttl: {self.ttl}" if self.ttl else ""
-            text += (f"control_plane: {{url: \"http://127.0.0.1:{self.cp_port}\", "
-                     f"token_file: token{ttl}}}\n")
+            ca = "" if self.cp.plaintext else f", ca_certificate: \"{self.cp.bundle}\""
+            text += (f"control_plane: {{url: \"{self.cp.url}\", "
+                     f"token_file: token{ttl}{ca}}}\n")
         if self.identity_files:
             text += "identity:\n" + "".join(f"  {k}: {v}\n"
                                             for k, v in self.identity_files.items())
@@ -78,7 +79,7 @@ def mesh_for(upstream: Upstream) -> str:
 
 
 def test_certificate_from_the_control_plane_and_its_renewal(control, upstream, tmp_path):
-    p = IdentityProxy(tmp_path / "p", mesh_for(upstream), cp_port=control.port,
+    p = IdentityProxy(tmp_path / "p", mesh_for(upstream), cp=control,
                       token=REVIEWS_TOKEN).start()
     try:
         wait_for(lambda: p.certs(), timeout=10 * SLOW, what="a certificate on /certs")
@@ -117,7 +118,7 @@ def test_certificate_from_the_control_plane_and_its_renewal(control, upstream, t
 
 
 def test_a_token_for_another_service_account_gets_no_certificate(control, upstream, tmp_path):
-    p = IdentityProxy(tmp_path / "p", mesh_for(upstream), cp_port=control.port,
+    p = IdentityProxy(tmp_path / "p", mesh_for(upstream), cp=control,
                       token=RATINGS_TOKEN).start()
     try:
         wait_for(lambda: "HTTP 403" in p.stderr() and "certificate for " + REVIEWS_ID in p.stderr(),
@@ -156,7 +157,7 @@ def test_identity_files_are_checked_at_start(tmp_path, upstream):
         "other.pem")
 
     files = {"certificate": "cert.pem", "private_key": "key.pem", "ca_certificates": "ca.pem"}
-    p = IdentityProxy(d, mesh_for(upstream), cp_port=0, token="unused", identity_files=files)
+    p = IdentityProxy(d, mesh_for(upstream), cp=None, token="unused", identity_files=files)
     p.start()
     try:
         c = p.certs()[0]

@@ -88,7 +88,8 @@ class Sidecar:
             f"outbound: {{address: 127.0.0.1, port: {self.outbound_port}}}\n"
             f"inbound: {{address: 127.0.0.1, port: {self.inbound_port}, "
             f"app: 127.0.0.1:{app_port}}}\n"
-            f"control_plane: {{url: 'http://127.0.0.1:{cp.port}', token_file: token"
+            f"control_plane: {{url: '{cp.url}', token_file: token, "
+            f"ca_certificate: '{cp.bundle}'"
             + (f", certificate_ttl: {cert_ttl}" if cert_ttl else "") + "}\n")
         self.proc = subprocess.Popen([str(weftlib.WEFT_PROXY), "--config", str(self.bootstrap),
                                       "--concurrency", "1"], cwd=self.dir,

@@ -124,3 +124,31 @@ TEST(NodePathTest, EncodesTheId) {
 
 }  // namespace
 }  // namespace weft::discovery
+
+namespace weft::discovery {
+namespace {
+
+TEST(ConfigResponseTest, TrustBundleIsReadAndOptional) {
+  std::string error;
+  TrustBundle bundle;
+  auto c = parseConfigResponse(
+      R"({"version": 4, "trust_bundle": {"roots": "-----BEGIN CERTIFICATE-----\nA\n)"
+      R"(-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n",)"
+      R"( "signing_root": "ab12", "future": 1}, "built_from": [], "resources": ""})",
+      error, &bundle);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->version, 4u);
+  EXPECT_EQ(bundle.rootCount(), 2u);
+  EXPECT_EQ(bundle.signing_root, "ab12");
+  // An older control plane sends none; a bundle of another shape is ignored, not an error.
+  for (const char* body : {R"({"version": 5, "resources": ""})",
+                           R"({"version": 5, "trust_bundle": "x", "resources": ""})",
+                           R"({"version": 5, "trust_bundle": {"roots": 7}, "resources": ""})"}) {
+    TrustBundle none;
+    ASSERT_TRUE(parseConfigResponse(body, error, &none)) << body << error;
+    EXPECT_TRUE(none.roots_pem.empty()) << body;
+  }
+}
+
+}  // namespace
+}  // namespace weft::discovery

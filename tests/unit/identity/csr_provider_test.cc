@@ -220,3 +220,45 @@ TEST(CsrProviderTest, GetsACertificateFromTheCa) {
 
 }  // namespace
 }  // namespace weft::identity
+
+namespace weft::identity {
+namespace {
+
+TEST(CsrProviderTest, APushedTrustBundleIsPublishedAndANewSigningRootAsksForRenewal) {
+  FakeCa ca;
+  CsrProviderOptions options;
+  options.host = "127.0.0.1";
+  options.port = ca.port();
+  options.token = "t-reviews";
+  options.spiffe_id = kReviews;
+  CsrIdentityProvider provider(options);
+  std::string error;
+  ASSERT_TRUE(provider.renewOnce(error)) << error;
+  ca.join();
+  IdentityPtr first = provider.current();
+  const std::string own_root = chainRootFingerprint(first->cert_chain_pem);
+  EXPECT_EQ(own_root, ca.ca().signingRootFingerprint());
+  EXPECT_EQ(own_root.size(), 64u);
+  // Nothing new: no identity, no renewal.
+  EXPECT_FALSE(provider.applyTrustBundle(first->roots_pem, own_root));
+  EXPECT_EQ(provider.current(), first);
+  // A second root joins the bundle (a rotation begins): same certificate, new roots.
+  auto other = control::CertificateAuthority::createInMemory("cluster.local", error);
+  ASSERT_TRUE(other) << error;
+  const std::string both = first->roots_pem + other->rootCertificatesPem();
+  EXPECT_FALSE(provider.applyTrustBundle(both, own_root));
+  IdentityPtr second = provider.current();
+  ASSERT_NE(second, first);
+  EXPECT_EQ(second->roots_pem, both);
+  EXPECT_EQ(second->cert_chain_pem, first->cert_chain_pem);
+  EXPECT_EQ(second->private_key_pem, first->private_key_pem);
+  EXPECT_GT(second->generation, first->generation);
+  // The control plane signs with the new root: renew now.
+  EXPECT_TRUE(provider.applyTrustBundle(both, other->signingRootFingerprint()));
+  // The old root dropped while this certificate still chains to it: renew now, keep it.
+  EXPECT_TRUE(provider.applyTrustBundle(other->rootCertificatesPem(), ""));
+  EXPECT_EQ(provider.current(), second);
+}
+
+}  // namespace
+}  // namespace weft::identity

@@ -354,11 +354,16 @@ TEST(BootstrapControlPlaneTest, Urls) {
   ASSERT_TRUE(v6) << why;
   EXPECT_EQ(v6->host, "::1");
   EXPECT_EQ(v6->baseUrl(), "http://[::1]:8080");
+  auto tls = parseControlPlaneUrl("https://localhost:15010/", why);
+  ASSERT_TRUE(tls) << why;
+  EXPECT_TRUE(tls->tls);
+  EXPECT_EQ(tls->baseUrl(), "https://127.0.0.1:15010");
+  EXPECT_FALSE(local->tls);
   for (const char* bad :
-       {"https://127.0.0.1:15010", "127.0.0.1:15010", "http://cp.example.com:15010",
-        "http://127.0.0.1", "http://127.0.0.1:0", "http://127.0.0.1:015010",
-        "http://127.0.0.1:15010/v1", "http://u@127.0.0.1:15010", "http://::1:15010",
-        "http://localhost", "http://"}) {
+       {"ftp://127.0.0.1:15010", "127.0.0.1:15010", "https://cp.example.com:15010",
+        "http://cp.example.com:15010", "http://127.0.0.1", "http://127.0.0.1:0",
+        "http://127.0.0.1:015010", "http://127.0.0.1:15010/v1", "http://u@127.0.0.1:15010",
+        "http://::1:15010", "http://localhost", "http://"}) {
     why.clear();
     EXPECT_FALSE(parseControlPlaneUrl(bad, why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;
@@ -372,13 +377,15 @@ TEST(BootstrapControlPlaneTest, PositionedErrors) {
   writeFile(dir / "b.yaml",
             "node: {id: a, service: s}\n"
             "control_plane:\n"
-            "  url: https://127.0.0.1:15010\n"
+            "  url: ftp://127.0.0.1:15010\n"
             "  token_file: no-such-token\n"
             "  resource_scope: some\n"
             "  tls: true\n");
   BootstrapResult r = loadBootstrap(path);
   EXPECT_FALSE(r.bootstrap);
-  EXPECT_ENTRY(r.errors, path + ":3:8: 'url' 'https://127.0.0.1:15010': only http:// is supported");
+  EXPECT_ENTRY(r.errors, path +
+                             ":3:8: 'url' 'ftp://127.0.0.1:15010': only http:// and https:// "
+                             "are supported");
   EXPECT_ENTRY(r.errors, path + ":4:15: token file 'no-such-token' cannot be read (looked for '" +
                              (dir / "no-such-token").string() + "')");
   EXPECT_ENTRY(r.errors, path + ":5:19: 'resource_scope' must be full or on_demand, not 'some'");
@@ -391,6 +398,34 @@ TEST(BootstrapControlPlaneTest, PositionedErrors) {
   EXPECT_FALSE(r.bootstrap);
   EXPECT_EQ(testing::matching(r.errors, "token file 'empty-token' is empty").size(), 1u)
       << formatAll(r.errors);
+
+  // https: the roots that verify the control plane, relative to the bootstrap's directory.
+  writeFile(dir / "token", "t\n");
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"https://127.0.0.1:1\", token_file: token}\n");
+  r = loadBootstrap(path);
+  EXPECT_FALSE(r.bootstrap);
+  EXPECT_ENTRY(r.errors, path +
+                             ":2:16: 'control_plane' with an https:// url needs "
+                             "'ca_certificate' (the PEM roots that verify the control plane, "
+                             "e.g. its trust-bundle.pem)");
+  writeFile(dir / "b.yaml",
+            "node: {id: a, service: s}\n"
+            "control_plane: {url: \"https://127.0.0.1:1\", token_file: token,\n"
+            "                ca_certificate: roots.pem}\n");
+  r = loadBootstrap(path);
+  EXPECT_EQ(testing::matching(r.errors, path + ":3:33: 'ca_certificate' file 'roots.pem' cannot "
+                                               "be read")
+                .size(),
+            1u)
+      << formatAll(r.errors);
+  writeFile(dir / "roots.pem", "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n");
+  r = loadBootstrap(path);
+  ASSERT_TRUE(r.bootstrap) << formatAll(r.errors);
+  EXPECT_TRUE(r.bootstrap->control_plane->tls);
+  EXPECT_EQ(r.bootstrap->control_plane->ca_certificate, (dir / "roots.pem").string());
+  EXPECT_NE(r.bootstrap->control_plane->ca_pem.find("BEGIN CERTIFICATE"), std::string::npos);
 
   r = parseBootstrap("node: {id: a, service: s}\ncontrol_plane: {}\n", "b.yaml");
   EXPECT_FALSE(r.bootstrap);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <ctime>
+
 #include "control-plane/ca/test_pki.h"
 
 namespace weft::control {
@@ -422,6 +424,44 @@ TEST_F(PluginCa, MissingOrEmptyFilesAreRefused) {
   writeFile(tmp_.path / "cert-chain.pem", "");
   EXPECT_FALSE(load(error));
   EXPECT_NE(error.find("holds no PEM certificate"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace weft::control
+
+namespace weft::control {
+namespace {
+
+TEST(CaServerCertificate, CarriesTheControlPlaneIdentityAndTheNamesAsked) {
+  auto ca = memoryCa();
+  std::string error;
+  auto cert =
+      ca->issueServerCertificate({"DNS:localhost", "IP:127.0.0.1", "IP:10.1.2.3"}, 3600, error);
+  ASSERT_TRUE(cert) << error;
+  EXPECT_NE(cert->key_pem.find("PRIVATE KEY"), std::string::npos);
+  BIO* bio = BIO_new_mem_buf(cert->chain_pem.data(), static_cast<int>(cert->chain_pem.size()));
+  X509* leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(leaf, nullptr);
+  BIO* out = BIO_new(BIO_s_mem());
+  X509V3_EXT_print(out, X509_get_ext(leaf, X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1)), 0,
+                   0);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(out, &data);
+  const std::string sans(data, static_cast<size_t>(len));
+  BIO_free(out);
+  EXPECT_NE(sans.find("URI:spiffe://cluster.local/ns/istio-system/sa/weft-control"),
+            std::string::npos)
+      << sans;
+  EXPECT_NE(sans.find("DNS:localhost"), std::string::npos) << sans;
+  EXPECT_NE(sans.find("IP Address:10.1.2.3"), std::string::npos) << sans;
+  EXPECT_EQ(X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0), 1);
+  // The chain after the leaf is the CA's.
+  EXPECT_NE(cert->chain_pem.find(ca->chainPem()), std::string::npos);
+  EXPECT_LE(cert->expires_at - std::time(nullptr), 3600);
+  X509_free(leaf);
+  EXPECT_EQ(controlPlaneIdentity("td"), "spiffe://td/ns/istio-system/sa/weft-control");
+  EXPECT_EQ(ca->signingRootFingerprint().size(), 64u);
 }
 
 }  // namespace

@@ -50,10 +50,30 @@ TEST(ServerUrl, AcceptsNumericHostsAndLocalhost) {
   auto d = parseServerUrl("http://10.0.0.1", error);
   ASSERT_TRUE(d) << error;
   EXPECT_EQ(d->port, 80);
+  EXPECT_FALSE(d->tls);
+  auto e = parseServerUrl("https://10.0.0.1", error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->port, 443);
+  EXPECT_TRUE(e->tls);
+  auto f = parseServerUrl("https://localhost:15010", error);
+  ASSERT_TRUE(f) << error;
+  EXPECT_EQ(f->host, "127.0.0.1");
+  EXPECT_EQ(f->port, 15010);
+}
+
+TEST(ServerUrl, TheServerRootsFile) {
+  std::string error;
+  EXPECT_FALSE(loadServerRoots("/nonexistent/roots.pem", error));
+  EXPECT_NE(error.find("--ca-certificate /nonexistent/roots.pem"), std::string::npos) << error;
+  TempDir dir;
+  const std::string path = dir.path() + "/notpem";
+  std::ofstream(path) << "hello\n";
+  EXPECT_FALSE(loadServerRoots(path, error));
+  EXPECT_NE(error.find("no PEM certificate"), std::string::npos) << error;
 }
 
 TEST(ServerUrl, RejectsWhatTheClientCannotReach) {
-  for (const char* bad : {"https://127.0.0.1:15010", "127.0.0.1:15010", "http://example.com:15010",
+  for (const char* bad : {"ftp://127.0.0.1:15010", "127.0.0.1:15010", "https://example.com:15010",
                           "http://127.0.0.1:0", "http://127.0.0.1:70000",
                           "http://127.0.0.1:15010/api", "http://127.0.0.1:", "http://",
                           "http://[::1", "http://[127.0.0.1]:5", "http://u@127.0.0.1:5"}) {

@@ -279,3 +279,36 @@ TEST(ParseWait, Forms) {
 
 }  // namespace
 }  // namespace weft::control
+
+namespace weft::control {
+namespace {
+
+TEST_F(PushTest, TheTrustBundleGoesOutAndAChangeWakesEveryNode) {
+  push_->setTrustBundle("ROOT-A\n", "aa");
+  registerNode("n1", "default");
+  registerNode("n2", "other");
+  auto first = poll("n1", 0);
+  ASSERT_EQ(first->status(), 200);
+  auto j = nlohmann::json::parse(first->responseBody());
+  EXPECT_EQ(j["trust_bundle"]["roots"], "ROOT-A\n");
+  EXPECT_EQ(j["trust_bundle"]["signing_root"], "aa");
+  EXPECT_TRUE(j.contains("resources"));
+  const uint64_t v1 = push_->versionOf("n1");
+  const uint64_t v2 = push_->versionOf("n2");
+  auto held1 = poll("n1", v1);
+  auto held2 = poll("n2", v2);
+  // The same bundle again changes nothing.
+  push_->setTrustBundle("ROOT-A\n", "aa");
+  store_.touch();
+  loop_.runUntil([] { return false; }, 200);
+  EXPECT_FALSE(held1->answered());
+  // A new bundle (and the store revision its publisher bumps) reaches every group.
+  push_->setTrustBundle("ROOT-A\nROOT-B\n", "bb");
+  store_.touch();
+  ASSERT_TRUE(loop_.runUntil([&] { return held1->answered() && held2->answered(); }, 2000));
+  EXPECT_GT(versionIn(held1), v1);
+  EXPECT_EQ(nlohmann::json::parse(held2->responseBody())["trust_bundle"]["signing_root"], "bb");
+}
+
+}  // namespace
+}  // namespace weft::control
