@@ -163,8 +163,9 @@ class MiniMesh:
     """weft-control with reviews (v1, v2 sidecars in front of two test apps) and a client
     sidecar; every sidecar registered and SYNCED."""
 
-    def __init__(self, tmp_path: Path, mesh, v1: int = 100, v2: int = 0, cert_ttl: str = ""):
-        self.cp = Control(tmp_path / "cp")
+    def __init__(self, tmp_path: Path, mesh, v1: int = 100, v2: int = 0, cert_ttl: str = "",
+                 cp_extra: list[str] | None = None):
+        self.cp = Control(tmp_path / "cp", extra=cp_extra)
         self.cp.tokens.write_text(TOKENS)
         self.cp.start()
         self.sidecars: list[Sidecar] = []
@@ -449,3 +450,46 @@ def test_certificate_rotation_under_load_fails_no_request(mini):
     client_metrics = weftlib.get(m.client.admin_port, "/metrics").body.decode()
     assert weftlib.metric_sum(client_metrics, "weft_upstream_tls_handshakes_total") > 50
     assert weftlib.metric_sum(client_metrics, "weft_upstream_tls_failures_total") == 0
+
+
+def test_root_rotation_under_load_fails_no_request(mini):
+    """weft-control ca rotate while requests flow between the sidecars over mutual TLS, through
+    new connections all the time: the new root joins the trust bundle everywhere, certificates
+    move to the new root, the old root is dropped, and not one request fails."""
+    m = mini(cp_extra=["--rotation-grace", "3s"])
+    pool = ("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            "metadata: {name: reviews, namespace: default}\nspec:\n  host: reviews\n"
+            "  trafficPolicy:\n    connectionPool: {http: {maxRequestsPerConnection: 5}}\n"
+            "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+            "  - {name: v2, labels: {version: v2}}\n")
+    rev = m.cp.json("POST", "/v1/resources?source=reviews.yaml", REVIEWS.split("---")[0] + pool)
+    assert wait_until(lambda: m.synced(rev["revision"]), 5), m.describe()
+    rev = m.cp.json("POST", "/v1/resources?source=pa.yaml", STRICT)["revision"]
+    assert wait_until(lambda: m.synced(rev), 5), m.describe()
+    old_root = m.cp.json("GET", "/v1/ca")["signing_root"]
+
+    def roots_seen(s: Sidecar) -> int:
+        r = weftlib.get(s.admin_port, "/certs")
+        certs = json.loads(r.body)["certificates"] if r.status == 200 else []
+        return len(certs[0]["ca_cert"]) if certs else 0
+
+    load = Load(m.client.outbound_port)
+    try:
+        time.sleep(1)
+        m.cp.json("POST", "/v1/ca/rotate", "")
+        assert wait_until(lambda: all(roots_seen(s) == 2 for s in m.sidecars), 10 * SLOW), \
+            m.describe()
+        assert wait_until(lambda: m.cp.json("GET", "/v1/ca")["phase"] == "none",
+                          60 * SLOW), m.describe()
+        status = m.cp.json("GET", "/v1/ca")
+        assert status["signing_root"] != old_root and len(status["roots"]) == 1
+        assert wait_until(lambda: all(roots_seen(s) == 1 for s in m.sidecars), 10 * SLOW), \
+            m.describe()
+        time.sleep(1.5)  # traffic on the new root only
+    finally:
+        load.stop()
+    assert len(load.results) > 200, len(load.results)
+    assert not load.failures(), load.failures()[:10]
+    client_metrics = weftlib.get(m.client.admin_port, "/metrics").body.decode()
+    assert weftlib.metric_sum(client_metrics, "weft_upstream_tls_failures_total") == 0
+
