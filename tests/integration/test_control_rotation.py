@@ -64,6 +64,10 @@ def test_rotation_reaches_the_sidecar_and_drops_the_old_root(control, tmp_path):
                    REVIEWS).start()
     try:
         wait_for(lambda: p.certs(), timeout=10 * SLOW, what="a certificate")
+        # The certificate may arrive while a long poll (up to 30 s) is held with the token: a
+        # push ends that poll, and the next call goes out with the certificate.
+        cp.json("POST", "/v1/resources?source=wake.yaml",
+                weftlib.service_entry("wake", [{"port": 9}]))
         wait_for(lambda: "authenticating with the workload certificate" in p.stderr(),
                  timeout=10 * SLOW, what="the sidecar on its certificate")
         before = status(cp)
