@@ -1,23 +1,20 @@
 // The API's TLS (docs/security.md, "The API over TLS"): a server context made from the control
 // plane's own certificate, and the per-connection transport HttpServer runs on each accepted
-// connection.
-//
-// Why not tls::TlsContext: its server side *requires* a client certificate (mesh mTLS). The API
-// serves callers without one (an operator's CLI, a sidecar's first CSR, which carries only its
-// bootstrap token) as well as sidecars presenting their mesh certificate. So the client
-// certificate is optional here, but verified against the CA's trust bundle when one is given:
-// a certificate from another CA fails the handshake.
+// connection. Both are the sidecar's TLS layer (tls::TlsContext, tls::TlsStream), with one
+// difference from mesh mTLS: the client certificate is optional. The API serves callers without
+// one (an operator's CLI, a sidecar's first CSR, which carries only its bootstrap token) as well
+// as sidecars presenting their mesh certificate, which is verified against the CA's trust
+// bundle: a certificate from another CA fails the handshake.
 //
 // A connection whose first byte is not a TLS handshake record gets a plain-text HTTP 400 saying
 // the port speaks TLS, and is closed: a plain-HTTP client sees why instead of a reset.
 #pragma once
 
-#include <openssl/ssl.h>
-
 #include <memory>
 #include <string>
 
 #include "api/http_server.h"
+#include "tls/context.h"
 
 namespace weft::control {
 
@@ -29,15 +26,12 @@ class ApiTlsContext {
   static std::shared_ptr<ApiTlsContext> make(const std::string& chain_pem,
                                              const std::string& key_pem,
                                              const std::string& roots_pem, std::string& error);
-  ~ApiTlsContext();
-  ApiTlsContext(const ApiTlsContext&) = delete;
-  ApiTlsContext& operator=(const ApiTlsContext&) = delete;
 
-  SSL_CTX* get() const { return ctx_; }
+  const tls::TlsContextPtr& context() const { return context_; }
 
  private:
   ApiTlsContext() = default;
-  SSL_CTX* ctx_ = nullptr;
+  tls::TlsContextPtr context_;
 };
 
 // A server-side TLS transport for one accepted connection; it keeps `context` alive.

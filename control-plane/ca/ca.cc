@@ -32,24 +32,8 @@ namespace fs = std::filesystem;
 using server::LogLevel;
 using server::logLine;
 
-// === RAII for the OpenSSL objects used only here ===
-
-struct LocalFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-  void operator()(GENERAL_NAME* p) const { GENERAL_NAME_free(p); }
-  void operator()(ASN1_IA5STRING* p) const { ASN1_IA5STRING_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-  void operator()(STACK_OF(X509) * p) const { sk_X509_free(p); }  // borrowed certificates
-  void operator()(STACK_OF(X509_EXTENSION) * p) const {
-    sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
-  }
-};
 template <typename T>
-using Ptr = std::unique_ptr<T, LocalFree>;
+using Ptr = crypto::OpensslPtr<T>;
 
 constexpr const char* kRootKey = "root-key.pem";
 constexpr const char* kRootCert = "root-cert.pem";
@@ -59,23 +43,14 @@ constexpr int kClockSkewSeconds = 60;
 
 // Every error on the thread's OpenSSL queue, oldest first; empties the queue.
 std::string opensslError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
+  return crypto::drainOpensslErrors("");
 }
 
 bool readFile(const fs::path& path, std::string& out) {
   return mesh::readWholeFile(path.string(), out);
 }
 
-Ptr<BIO> memBio(std::string_view text) {
-  return Ptr<BIO>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
+using crypto::memBio;
 
 // Appends every certificate of a PEM text, in order. Fails on a malformed block (a text without
 // any certificate is not a failure: `out` stays as it was).
@@ -502,7 +477,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::loadPlugin(
 
   // ca-cert must verify up to one of the roots, through the certificates of cert-chain.pem.
   Ptr<X509_STORE> store(X509_STORE_new());
-  Ptr<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  crypto::BorrowedCertStack untrusted(sk_X509_new_null());  // lends the chain's certificates
   Ptr<X509_STORE_CTX> vctx(X509_STORE_CTX_new());
   if (!store || !untrusted || !vctx) {
     error = "out of memory: " + opensslError();

@@ -19,17 +19,12 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/openssl.h"
+
 namespace weft::control {
 
-// One deleter for the OpenSSL objects the CA holds, so std::unique_ptr frees each with its own
-// *_free function.
-struct OpensslFree {
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-template <typename T>
-using OpensslPtr = std::unique_ptr<T, OpensslFree>;
+// The shared OpenSSL owners (crypto/openssl.h).
+using crypto::OpensslPtr;
 
 // Leaf lifetimes the CA accepts: Istio's workload certificates live 24 h by default; a very short
 // one would make every sidecar hammer the CA, a very long one defeats short-lived credentials.

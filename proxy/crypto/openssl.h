@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 #include <string>
@@ -29,7 +30,12 @@ struct OpensslFree {
   void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
   void operator()(BIO* p) const { BIO_free(p); }
   void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(ASN1_INTEGER* p) const { ASN1_INTEGER_free(p); }
+  void operator()(ASN1_STRING* p) const { ASN1_STRING_free(p); }  // ASN1_INTEGER, ASN1_IA5STRING
+  void operator()(GENERAL_NAME* p) const { GENERAL_NAME_free(p); }
+  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
+  void operator()(STACK_OF(X509_EXTENSION) * p) const {
+    sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
+  }
   void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
   void operator()(SSL* p) const { SSL_free(p); }
   void operator()(SSL_SESSION* p) const { SSL_SESSION_free(p); }

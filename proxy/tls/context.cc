@@ -78,7 +78,11 @@ bool configure(SSL_CTX* ctx, TlsContext::Role role, const identity::WorkloadIden
     }
   }
   if (role == TlsContext::Role::kServer) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_verify(ctx,
+                       s.require_client_certificate
+                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                           : SSL_VERIFY_PEER,
+                       nullptr);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   }

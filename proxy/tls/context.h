@@ -60,6 +60,10 @@ struct TlsSettings {
   std::string tls12_ciphers = kDefaultTls12Ciphers;  // used only with kTls12
   std::string groups = "X25519:P-256";               // key exchange groups, in preference order
   bool session_resumption = true;
+  // Server: refuse a client without a certificate (mesh mTLS). False: ask for one and verify it
+  // when one comes, but accept clients without (the control plane's API: an operator's CLI, a
+  // sidecar's first CSR).
+  bool require_client_certificate = true;
   uint32_t session_lifetime_s = 3600;       // ticket lifetime the server grants
   size_t client_session_cache_size = 1024;  // endpoints whose session a client context keeps
 };

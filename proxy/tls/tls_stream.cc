@@ -213,7 +213,8 @@ std::string TlsStream::sslFailure(const char* op, int err) {
   std::string what = std::string("TLS ") + op + " failed (" + sslErrorName(err) + ")";
   long verify = SSL_get_verify_result(ssl_.get());
   if (verify != X509_V_OK) {
-    what += ": certificate verify: ";
+    what += context_ && context_->role() == TlsContext::Role::kServer ? ": client certificate: "
+                                                                      : ": server certificate: ";
     what += X509_verify_cert_error_string(verify);
   }
   return drainOpensslErrors(what);

@@ -379,6 +379,20 @@ spec:
 """
 
 
+def strict_with_fresh_connections(m: MiniMesh) -> None:
+    """Mesh-wide STRICT, and at most 5 requests per connection to reviews: new connections (and
+    handshakes) all the time."""
+    pool = ("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            "metadata: {name: reviews, namespace: default}\nspec:\n  host: reviews\n"
+            "  trafficPolicy:\n    connectionPool: {http: {maxRequestsPerConnection: 5}}\n"
+            "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+            "  - {name: v2, labels: {version: v2}}\n")
+    rev = m.cp.json("POST", "/v1/resources?source=reviews.yaml", REVIEWS.split("---")[0] + pool)
+    assert wait_until(lambda: m.synced(rev["revision"]), 5), m.describe()
+    rev = m.cp.json("POST", "/v1/resources?source=pa.yaml", STRICT)["revision"]
+    assert wait_until(lambda: m.synced(rev), 5), m.describe()
+
+
 def test_sidecars_with_only_a_token_talk_mutual_tls(mini):
     """Each sidecar has a bootstrap token and nothing else: its certificate comes from
     weft-control's CA, and the hop between the sidecars is mutual TLS with those certificates
@@ -423,15 +437,7 @@ def test_certificate_rotation_under_load_fails_no_request(mini):
     through new connections all the time (at most 5 requests per connection): every sidecar
     renews at least once and not one request fails."""
     m = mini(cert_ttl="1m")
-    pool = ("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-            "metadata: {name: reviews, namespace: default}\nspec:\n  host: reviews\n"
-            "  trafficPolicy:\n    connectionPool: {http: {maxRequestsPerConnection: 5}}\n"
-            "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
-            "  - {name: v2, labels: {version: v2}}\n")
-    rev = m.cp.json("POST", "/v1/resources?source=reviews.yaml", REVIEWS.split("---")[0] + pool)
-    assert wait_until(lambda: m.synced(rev["revision"]), 5), m.describe()
-    rev = m.cp.json("POST", "/v1/resources?source=pa.yaml", STRICT)["revision"]
-    assert wait_until(lambda: m.synced(rev), 5), m.describe()
+    strict_with_fresh_connections(m)
 
     def renewals(s: Sidecar) -> float:
         text = weftlib.get(s.admin_port, "/metrics").body.decode()
@@ -457,15 +463,7 @@ def test_root_rotation_under_load_fails_no_request(mini):
     new connections all the time: the new root joins the trust bundle everywhere, certificates
     move to the new root, the old root is dropped, and not one request fails."""
     m = mini(cp_extra=["--rotation-grace", "3s"])
-    pool = ("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-            "metadata: {name: reviews, namespace: default}\nspec:\n  host: reviews\n"
-            "  trafficPolicy:\n    connectionPool: {http: {maxRequestsPerConnection: 5}}\n"
-            "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
-            "  - {name: v2, labels: {version: v2}}\n")
-    rev = m.cp.json("POST", "/v1/resources?source=reviews.yaml", REVIEWS.split("---")[0] + pool)
-    assert wait_until(lambda: m.synced(rev["revision"]), 5), m.describe()
-    rev = m.cp.json("POST", "/v1/resources?source=pa.yaml", STRICT)["revision"]
-    assert wait_until(lambda: m.synced(rev), 5), m.describe()
+    strict_with_fresh_connections(m)
     old_root = m.cp.json("GET", "/v1/ca")["signing_root"]
 
     def roots_seen(s: Sidecar) -> int:
