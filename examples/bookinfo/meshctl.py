@@ -269,6 +269,7 @@ def p50(buckets):
 def summary(pairs):
     rows = defaultdict(lambda: defaultdict(float))
     hist = defaultdict(lambda: defaultdict(float))
+    mtls = defaultdict(float)  # requests whose peer proved its identity with mutual TLS
     failed = []
     for pair in pairs:
         name, port = pair.split("=")
@@ -287,12 +288,16 @@ def summary(pairs):
             if metric == "istio_requests_total":
                 rows[key][(labels.get("response_code", "?"),
                            labels.get("response_flags", "-"))] += value
+                peer = labels.get("source_principal" if rep == "destination"
+                                  else "destination_principal", "unknown")
+                if peer != "unknown":
+                    mtls[key] += value
             elif metric == "istio_request_duration_milliseconds_bucket":
                 le = labels.get("le", "+Inf")
                 hist[key][float("inf") if le == "+Inf" else float(le)] += value
     print(f"  {'reported by':<12} {'source -> destination':<44} {'requests':>8}  "
-          f"{'codes (flags)':<28} {'p50 ms':>7}")
-    print("  " + "-" * 104)
+          f"{'codes (flags)':<28} {'p50 ms':>7}  {'mTLS':>5}")
+    print("  " + "-" * 111)
     for key in sorted(rows, key=lambda k: (k[0] != "source", k[1], k[2])):
         rep, src, dst = key
         codes = rows[key]
@@ -302,7 +307,8 @@ def summary(pairs):
         med = p50(list(hist[key].items()))
         print(f"  {('sidecar' if rep == 'source' else 'destination'):<12} "
               f"{src + ' -> ' + dst:<44} {int(total):>8}  {cs:<28} "
-              f"{('%.1f' % med) if med is not None else '-':>7}")
+              f"{('%.1f' % med) if med is not None else '-':>7}  "
+              f"{'%d%%' % round(100 * mtls[key] / total) if total else '-':>5}")
     if not rows:
         print("  (no istio_requests_total series found)")
     for f in failed:
