@@ -1,6 +1,8 @@
 // Worker: a thread, its loop, listeners, connections and pools (see worker.h).
 #include "server/worker.h"
 
+#include <algorithm>
+
 #include "server/downstream_connection.h"
 #include "tls/tls_stream.h"
 #include "upstream/upstream_connection.h"
@@ -157,15 +159,21 @@ upstream::UpstreamTlsPtr Worker::tlsFor(const mesh::Cluster& c, uint32_t index,
 upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e, upstream::UpstreamTlsPtr tls) {
   std::string address = e.address + ":" + std::to_string(e.port);
   std::string key = tls ? address + "|" + tls->pool_tag : address;
+  // A pool to a sidecar keeps idle connections longer: the peer keeps them (its downstream
+  // idle timeout, 300 s by default), and each new one costs a TLS handshake.
+  upstream::PoolSettings settings = pool_settings_;
+  if (tls && tls->mesh) {
+    settings.idle_timeout_ms = std::max(settings.idle_timeout_ms, kMeshPoolIdleMs);
+  }
   auto it = pools_.find(key);
   if (it != pools_.end()) {
-    it->second->updateSettings(pool_settings_);
+    it->second->updateSettings(settings);
     it->second->setTls(std::move(tls));
     return it->second.get();
   }
   sockaddr_storage addr;
   if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
-  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, std::move(address), pool_settings_,
+  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, std::move(address), settings,
                                                    counters_);
   pool->setTls(std::move(tls));
   pool->setCapacityListener([](void* q) { static_cast<PendingQueue*>(q)->wake(); }, pending_.get());

@@ -114,6 +114,8 @@ class Worker {
   RuntimePtr runtime_;
   uint64_t runtime_generation_ = 0;
   upstream::PoolSettings pool_settings_;
+  // The shortest idle time of pooled connections to sidecars (mutual TLS).
+  static constexpr uint32_t kMeshPoolIdleMs = 60'000;
   std::vector<upstream::ClusterState> clusters_;  // cluster == nullptr: not built yet
   // By "ip:port" (plain text), "ip:port|mtls|<peer identity>" or "ip:port|tls|<cluster>".
   std::map<std::string, std::unique_ptr<upstream::HostPool>> pools_;
