@@ -52,7 +52,6 @@ class MirrorRequest final : private upstream::ResponseHandler {
   MirrorRequest** owner_slot_ = nullptr;
   std::string pending_;  // bytes waiting for the connection
   bool connected_ = false;
-  bool request_complete_ = false;
   bool response_complete_ = false;
 };
 
