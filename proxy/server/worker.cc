@@ -173,8 +173,8 @@ upstream::HostPool* Worker::poolFor(const mesh::Endpoint& e, upstream::UpstreamT
   }
   sockaddr_storage addr;
   if (net::parseSocketAddress(e.address, e.port, addr) != 0) return nullptr;
-  auto pool = std::make_unique<upstream::HostPool>(loop_, addr, std::move(address), settings,
-                                                   counters_);
+  auto pool =
+      std::make_unique<upstream::HostPool>(loop_, addr, std::move(address), settings, counters_);
   pool->setTls(std::move(tls));
   pool->setCapacityListener([](void* q) { static_cast<PendingQueue*>(q)->wake(); }, pending_.get());
   upstream::HostPool* raw = pool.get();

@@ -19,11 +19,6 @@ constexpr unsigned char kSessionIdContext[] = "weft-mtls";
 
 using crypto::memBio;
 
-// Every certificate in `pem`, in order.
-std::vector<OpensslPtr<X509>> readCerts(std::string_view pem) {
-  return crypto::parseCertificates(pem);
-}
-
 bool fail(std::string* error, std::string message) {
   if (error) *error = std::move(message);
   return false;
@@ -50,7 +45,7 @@ bool configure(SSL_CTX* ctx, TlsContext::Role role, const identity::WorkloadIden
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 
   // --- Our certificate chain and key
-  auto chain = readCerts(id.cert_chain_pem);
+  auto chain = crypto::parseCertificates(id.cert_chain_pem);
   if (chain.empty()) return fail(error, "certificate chain: no PEM certificate");
   auto key_bio = memBio(id.private_key_pem);
   OpensslPtr<EVP_PKEY> key(
@@ -69,7 +64,7 @@ bool configure(SSL_CTX* ctx, TlsContext::Role role, const identity::WorkloadIden
   }
 
   // --- Trust: the mesh roots only
-  auto roots = readCerts(id.roots_pem);
+  auto roots = crypto::parseCertificates(id.roots_pem);
   if (roots.empty()) return fail(error, "roots: no PEM certificate");
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   for (auto& r : roots) {
